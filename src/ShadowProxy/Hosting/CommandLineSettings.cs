@@ -1,0 +1,55 @@
+namespace ShadowProxy.Hosting;
+
+/// <summary>
+/// The options as typed on the command line, unvalidated; null where not given, so that the settings file can fill
+/// them. <see cref="AsConfiguration"/> turns them into keys of the <c>ShadowProxy</c> section, where they win;
+/// <see cref="Exclude"/> replaces the file's list whole (configuration would merge lists index by index).
+/// </summary>
+internal sealed record CommandLineSettings(
+    string? Listen = null,
+    string? Production = null,
+    string? Shadow = null,
+    string[]? Exclude = null,
+    string? LogFile = null,
+    string? Format = null,
+    string? Config = null,
+    string? ProductionTimeout = null,
+    string? ShadowTimeout = null,
+    string? ConnectTimeout = null,
+    string? ClientTimeout = null,
+    string? KeepAliveTimeout = null,
+    string? DrainTimeout = null,
+    string? MaxConnections = null,
+    string? MaxHeadSize = null,
+    string? ShadowBuffer = null,
+    string? ClientKeepAlive = null)
+{
+    public IEnumerable<KeyValuePair<string, string?>> AsConfiguration()
+    {
+        var values = new List<KeyValuePair<string, string?>>();
+        void Add(string key, string? value)
+        {
+            if (value is not null)
+            {
+                values.Add(new($"{ProxySettings.Section}:{key}", value));
+            }
+        }
+
+        Add(nameof(Listen), Listen);
+        Add(nameof(Production), Production);
+        Add(nameof(Shadow), Shadow);
+        Add(nameof(LogFile), LogFile);
+        Add(nameof(Format), Format);
+        Add(nameof(ProductionTimeout), ProductionTimeout);
+        Add(nameof(ShadowTimeout), ShadowTimeout);
+        Add(nameof(ConnectTimeout), ConnectTimeout);
+        Add(nameof(ClientTimeout), ClientTimeout);
+        Add(nameof(KeepAliveTimeout), KeepAliveTimeout);
+        Add(nameof(DrainTimeout), DrainTimeout);
+        Add(nameof(MaxConnections), MaxConnections);
+        Add(nameof(MaxHeadSize), MaxHeadSize);
+        Add(nameof(ShadowBuffer), ShadowBuffer);
+        Add(nameof(ClientKeepAlive), ClientKeepAlive);
+        return values;
+    }
+}

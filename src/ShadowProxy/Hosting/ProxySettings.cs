@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using ShadowProxy.Logging;
+using ShadowProxy.Proxy;
+
+namespace ShadowProxy.Hosting;
+
+/// <summary>
+/// The merged settings (settings file, then SHADOWPROXY_ environment variables, then the command line), validated
+/// into the proxy's options. Every problem is one line that names the option, so a typo never starts a proxy.
+/// </summary>
+internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, string? LogFile)
+{
+    public const string Section = "ShadowProxy";
+
+    public static bool TryCreate(IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error)
+    {
+        settings = null!;
+        IConfigurationSection section = configuration.GetSection(Section);
+        var defaults = new ProxyOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Any, 8001),
+            Production = new IPEndPoint(IPAddress.Loopback, 80),
+            Shadow = new IPEndPoint(IPAddress.Loopback, 0),
+        };
+        var reader = new Reader(section);
+        IPEndPoint listen = reader.EndPoint("Listen", defaults.Listen, allowAnyPort: true) ?? defaults.Listen;
+        IPEndPoint production = reader.EndPoint("Production", defaults.Production, allowAnyPort: false) ?? defaults.Production;
+        IPEndPoint? shadow = reader.EndPoint("Shadow", null, allowAnyPort: false);
+        if (reader.Error is null && shadow is null)
+        {
+            reader.Fail("--shadow is required: give --shadow HOST:PORT, or ShadowProxy:Shadow in the settings file");
+        }
+
+        string[] exclude = excludeOverride is { Length: > 0 } ? excludeOverride
+            : section.GetSection("Exclude").GetChildren().Select(child => child.Value).OfType<string>().ToArray();
+        var options = defaults with
+        {
+            Listen = listen,
+            Production = production,
+            Shadow = shadow ?? defaults.Shadow,
+            Exclude = new ExcludedPaths(exclude),
+            ProductionTimeout = reader.Seconds("ProductionTimeout", defaults.ProductionTimeout),
+            ShadowTimeout = reader.Seconds("ShadowTimeout", defaults.ShadowTimeout),
+            ConnectTimeout = reader.Seconds("ConnectTimeout", defaults.ConnectTimeout),
+            ClientTimeout = reader.Seconds("ClientTimeout", defaults.ClientTimeout),
+            KeepAliveTimeout = reader.Seconds("KeepAliveTimeout", defaults.KeepAliveTimeout),
+            DrainTimeout = reader.Seconds("DrainTimeout", defaults.DrainTimeout),
+            MaxConnections = reader.Integer("MaxConnections", defaults.MaxConnections, 1, 1_000_000),
+            MaxRequestHeadBytes = reader.Integer("MaxHeadSize", defaults.MaxRequestHeadBytes, 1024, 1024 * 1024),
+            MaxShadowBufferBytes = reader.Integer("ShadowBuffer", defaults.MaxShadowBufferBytes, 4096, 1024 * 1024 * 1024),
+            ClientKeepAlive = reader.Boolean("ClientKeepAlive", defaults.ClientKeepAlive),
+        };
+        LineFormat format = reader.Format("Format");
+        string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;
+        if (reader.Error is null && shadow is not null)
+        {
+            CheckForLoop(reader, listen, production, "--production");
+            CheckForLoop(reader, listen, shadow, "--shadow");
+        }
+
+        error = reader.Error ?? string.Empty;
+        if (reader.Error is not null)
+        {
+            return false;
+        }
+
+        settings = new ProxySettings(options, format, logFile);
+        return true;
+    }
+
+    /// <summary>A backend that is the proxy itself would send every request round in a circle.</summary>
+    private static void CheckForLoop(Reader reader, IPEndPoint listen, IPEndPoint backend, string option)
+    {
+        bool samePort = listen.Port == backend.Port;
+        bool sameHost = listen.Address.Equals(backend.Address)
+            || ((listen.Address.Equals(IPAddress.Any) || listen.Address.Equals(IPAddress.IPv6Any)) && IPAddress.IsLoopback(backend.Address));
+        if (samePort && sameHost)
+        {
+            reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");
+        }
+    }
+
+    /// <summary>Reads one key after another; the first problem is kept and later reads return defaults.</summary>
+    private sealed class Reader(IConfigurationSection section)
+    {
+        public string? Error { get; private set; }
+
+        public void Fail(string message) => Error ??= message;
+
+        public IPEndPoint? EndPoint(string key, IPEndPoint? fallback, bool allowAnyPort)
+        {
+            string? text = section[key];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return fallback;
+            }
+
+            string candidate = text.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" + text[9..] : text;
+            int colon = candidate.LastIndexOf(':');
+            bool hasPort = colon > 0 && candidate[..colon].Length > 0 && !candidate.EndsWith(']');
+            if (!hasPort || !IPEndPoint.TryParse(candidate, out IPEndPoint? endpoint) || (endpoint.Port == 0 && !allowAnyPort))
+            {
+                Fail($"{OptionName(key)}: '{text}' is not an address HOST:PORT (an IP address, or localhost, and a port)");
+                return fallback;
+            }
+
+            return endpoint;
+        }
+
+        public TimeSpan Seconds(string key, TimeSpan fallback)
+        {
+            string? text = section[key];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return fallback;
+            }
+
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds <= 0 || seconds > 86_400)
+            {
+                Fail($"{OptionName(key)}: '{text}' is not a number of seconds between 0 and 86400");
+                return fallback;
+            }
+
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        public int Integer(string key, int fallback, int min, int max)
+        {
+            string? text = section[key];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return fallback;
+            }
+
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < min || value > max)
+            {
+                Fail($"{OptionName(key)}: '{text}' is not a whole number from {min} to {max}");
+                return fallback;
+            }
+
+            return value;
+        }
+
+        public bool Boolean(string key, bool fallback)
+        {
+            string? text = section[key];
+            switch (text?.Trim().ToUpperInvariant())
+            {
+                case null or "":
+                    return fallback;
+                case "TRUE" or "ON" or "YES":
+                    return true;
+                case "FALSE" or "OFF" or "NO":
+                    return false;
+                default:
+                    Fail($"{OptionName(key)}: '{text}' is not on or off");
+                    return fallback;
+            }
+        }
+
+        public LineFormat Format(string key)
+        {
+            string? text = section[key];
+            switch (text?.Trim().ToUpperInvariant())
+            {
+                case null or "" or "TEXT":
+                    return LineFormat.Text;
+                case "JSON":
+                    return LineFormat.Json;
+                default:
+                    Fail($"{OptionName(key)}: '{text}' is not a format: use text or json");
+                    return LineFormat.Text;
+            }
+        }
+
+        /// <summary>ProductionTimeout becomes --production-timeout: errors name what the user typed.</summary>
+        private static string OptionName(string key) => key switch
+        {
+            "MaxHeadSize" => "--max-head-size",
+            _ => "--" + string.Concat(key.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString())),
+        };
+    }
+}

@@ -1,0 +1,164 @@
+using System.Buffers;
+
+namespace ShadowProxy.Http;
+
+/// <summary>
+/// Finds where a chunked body ends (RFC 9112 §7.1) as its bytes go by, so that the original bytes can be forwarded
+/// untouched. Incremental: any split of the input scans the same. Strict: bare LF, a size that is not hex or
+/// overflows, or a line or trailer section over its limit makes the body invalid.
+/// </summary>
+internal struct ChunkedBodyScanner
+{
+    /// <summary>A chunk-size line with its extensions; Kestrel caps extensions similarly.</summary>
+    public const int MaxSizeLineBytes = 4 * 1024;
+
+    /// <summary>The whole trailer section; the same bound as a head.</summary>
+    public const int MaxTrailerBytes = 32 * 1024;
+
+    private const int MaxSizeDigits = 15;   // 15 hex digits stay far below long.MaxValue
+
+    private State _state;
+    private long _remaining;
+    private int _lineBytes;
+    private int _sizeDigits;
+
+    private enum State : byte
+    {
+        Size,
+        Extension,
+        SizeLineFeed,
+        Data,
+        DataCarriageReturn,
+        DataLineFeed,
+        TrailerStart,
+        TrailerLine,
+        TrailerLineFeed,
+        FinalLineFeed,
+        Done,
+        Invalid,
+    }
+
+    public readonly bool IsComplete => _state == State.Done;
+
+    public readonly bool IsInvalid => _state == State.Invalid;
+
+    /// <summary>Scans input; returns how many bytes of it belong to the body (all of it, unless the body ended or is invalid).</summary>
+    public long Scan(in ReadOnlySequence<byte> input)
+    {
+        long consumed = 0;
+        foreach (ReadOnlyMemory<byte> segment in input)
+        {
+            consumed += Scan(segment.Span);
+            if (_state is State.Done or State.Invalid)
+            {
+                break;
+            }
+        }
+
+        return consumed;
+    }
+
+    public int Scan(ReadOnlySpan<byte> input)
+    {
+        int i = 0;
+        while (i < input.Length && _state is not (State.Done or State.Invalid))
+        {
+            if (_state == State.Data)
+            {
+                int take = (int)Math.Min(_remaining, input.Length - i);
+                i += take;
+                _remaining -= take;
+                _state = _remaining == 0 ? State.DataCarriageReturn : State.Data;
+                continue;
+            }
+
+            _state = Step(input[i++]);
+        }
+
+        return i;
+    }
+
+    private State Step(byte b)
+    {
+        switch (_state)
+        {
+            case State.Size:
+                int digit = HexValue(b);
+                if (digit >= 0)
+                {
+                    _remaining = (_remaining << 4) | (uint)digit;
+                    return ++_sizeDigits > MaxSizeDigits ? State.Invalid : State.Size;
+                }
+
+                if (_sizeDigits == 0)
+                {
+                    return State.Invalid;
+                }
+
+                _lineBytes = _sizeDigits;
+                return b switch
+                {
+                    (byte)'\r' => State.SizeLineFeed,
+                    (byte)';' or (byte)' ' or (byte)'\t' => State.Extension,
+                    _ => State.Invalid,
+                };
+
+            case State.Extension:
+                if (b == '\r')
+                {
+                    return State.SizeLineFeed;
+                }
+
+                return ++_lineBytes > MaxSizeLineBytes || IsControl(b) ? State.Invalid : State.Extension;
+
+            case State.SizeLineFeed:
+                if (b != '\n')
+                {
+                    return State.Invalid;
+                }
+
+                _sizeDigits = 0;
+                _lineBytes = 0;
+                return _remaining == 0 ? State.TrailerStart : State.Data;
+
+            case State.DataCarriageReturn:
+                return b == '\r' ? State.DataLineFeed : State.Invalid;
+
+            case State.DataLineFeed:
+                return b == '\n' ? State.Size : State.Invalid;
+
+            case State.TrailerStart:
+                if (b == '\r')
+                {
+                    return State.FinalLineFeed;
+                }
+
+                // A trailer field starts with a token character; whitespace here would be obs-fold.
+                return HttpChars.Token.Contains(b) ? CountTrailerByte() : State.Invalid;
+
+            case State.TrailerLine:
+                return b == '\r' ? State.TrailerLineFeed : IsControl(b) ? State.Invalid : CountTrailerByte();
+
+            case State.TrailerLineFeed:
+                return b == '\n' ? State.TrailerStart : State.Invalid;
+
+            case State.FinalLineFeed:
+                return b == '\n' ? State.Done : State.Invalid;
+
+            default:
+                return State.Invalid;
+        }
+    }
+
+    private State CountTrailerByte() => ++_lineBytes > MaxTrailerBytes ? State.Invalid : State.TrailerLine;
+
+    private static bool IsControl(byte b) => b != '\t' && (b < 0x20 || b == 0x7F);
+
+    private static int HexValue(byte b) => b switch
+    {
+        >= (byte)'0' and <= (byte)'9' => b - '0',
+        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+        _ => -1,
+    };
+}

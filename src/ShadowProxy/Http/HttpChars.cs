@@ -1,0 +1,49 @@
+using System.Buffers;
+
+namespace ShadowProxy.Http;
+
+/// <summary>Byte classes of RFC 9110 §5.6, as vectorised look-ups.</summary>
+internal static class HttpChars
+{
+    /// <summary>tchar: the characters of a method or a header name.</summary>
+    public static readonly SearchValues<byte> Token =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    /// <summary>Visible ASCII (0x21-0x7E): what a request-target may hold.</summary>
+    public static readonly SearchValues<byte> TargetChars = SearchValues.Create(VisibleAscii());
+
+    /// <summary>Controls other than horizontal tab: never allowed in a field value.</summary>
+    public static readonly SearchValues<byte> InvalidInFieldValue = SearchValues.Create(ControlsExceptTab());
+
+    public static ReadOnlySpan<byte> CrLf => "\r\n"u8;
+
+    public static ReadOnlySpan<byte> EndOfHead => "\r\n\r\n"u8;
+
+    public static ReadOnlySpan<byte> OptionalWhitespace => " \t"u8;
+
+    private static byte[] VisibleAscii()
+    {
+        var bytes = new byte[0x7E - 0x21 + 1];
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)(0x21 + i);
+        }
+
+        return bytes;
+    }
+
+    private static byte[] ControlsExceptTab()
+    {
+        var bytes = new List<byte>(33);
+        for (int b = 0; b < 0x20; b++)
+        {
+            if (b != '\t')
+            {
+                bytes.Add((byte)b);
+            }
+        }
+
+        bytes.Add(0x7F);
+        return [.. bytes];
+    }
+}

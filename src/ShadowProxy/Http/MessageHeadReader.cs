@@ -1,0 +1,70 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace ShadowProxy.Http;
+
+/// <summary>
+/// Reads one message head (start line, fields, empty line) from a pipe, whatever reads it arrives in, and copies it
+/// into the caller's scratch buffer. The head is consumed; the bytes after it (a body, the next request) stay in the pipe.
+/// </summary>
+internal static class MessageHeadReader
+{
+    /// <summary>Reads a head of at most <paramref name="maxHeadBytes"/> bytes into <paramref name="scratch"/>.</summary>
+    /// <param name="firstByte">Called once, when the head's first byte is seen (e.g. to start a head timeout).</param>
+    /// <returns>The outcome, the head's length in <paramref name="scratch"/>, and when its first byte was seen.</returns>
+    public static async ValueTask<HeadRead> ReadAsync(
+        PipeReader input, byte[] scratch, int maxHeadBytes, TimeProvider time, CancellationToken cancellationToken, Action? firstByte = null)
+    {
+        long firstByteTimestamp = 0;
+        while (true)
+        {
+            ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = SkipLeadingEmptyLines(result.Buffer);
+            if (firstByteTimestamp == 0 && !buffer.IsEmpty)
+            {
+                firstByteTimestamp = time.GetTimestamp();
+                firstByte?.Invoke();
+            }
+
+            var reader = new SequenceReader<byte>(buffer);
+            if (reader.TryReadTo(out ReadOnlySequence<byte> _, HttpChars.EndOfHead))
+            {
+                long length = reader.Consumed;
+                if (length > maxHeadBytes)
+                {
+                    input.AdvanceTo(reader.Position);
+                    return new HeadRead(HeadReadStatus.TooLarge, 0, firstByteTimestamp);
+                }
+
+                // Copy before AdvanceTo: after it, the pipe may hand that memory to someone else.
+                buffer.Slice(0, reader.Position).CopyTo(scratch);
+                input.AdvanceTo(reader.Position);
+                return new HeadRead(HeadReadStatus.Complete, (int)length, firstByteTimestamp);
+            }
+
+            if (buffer.Length >= maxHeadBytes || result.IsCompleted || result.IsCanceled)
+            {
+                input.AdvanceTo(buffer.End);
+                HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge
+                    : buffer.IsEmpty ? HeadReadStatus.ClientClosed
+                    : HeadReadStatus.Truncated;
+                return new HeadRead(status, 0, firstByteTimestamp);
+            }
+
+            // Consumed the empty lines, examined everything: the next ReadAsync waits for new bytes instead of spinning.
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>RFC 9112 §2.2: a server should ignore empty lines before a request line (some clients send a CRLF after a body).</summary>
+    private static ReadOnlySequence<byte> SkipLeadingEmptyLines(ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (reader.IsNext(HttpChars.CrLf, advancePast: true))
+        {
+        }
+
+        return buffer.Slice(reader.Position);
+    }
+}
+

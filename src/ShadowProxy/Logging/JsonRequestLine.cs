@@ -1,0 +1,100 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using ShadowProxy.Proxy;
+
+namespace ShadowProxy.Logging;
+
+/// <summary>
+/// One flat JSON object per line, for Logstash's json codec. Not thread-safe: one instance per writer, reused
+/// line after line so that formatting allocates nothing.
+/// </summary>
+internal sealed class JsonRequestLine : IDisposable
+{
+    // The lines go to log files, never into HTML: the relaxed encoder keeps URLs readable ('+', '&' stay as they are).
+    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly Utf8JsonWriter _writer = new(Stream.Null, Options);
+
+    public void Write(in RequestRecord record, IBufferWriter<byte> output)
+    {
+        _writer.Reset(output);
+        long? production = Milliseconds.Round(record.Production.Elapsed);
+        long? shadow = Milliseconds.Round(record.Shadow.Elapsed);
+        _writer.WriteStartObject();
+        _writer.WriteString("@timestamp"u8, record.Timestamp.UtcDateTime);
+        _writer.WriteString("method"u8, record.Method);
+        _writer.WriteString("url"u8, record.Url);
+        WriteStatus("production_status"u8, record.Production);
+        WriteStatus("shadow_status"u8, record.Shadow);
+        WriteSeconds("production_time"u8, production);
+        WriteSeconds("shadow_time"u8, shadow);
+        WriteSeconds("delta"u8, shadow - production);
+        _writer.WriteNumber("production_bytes"u8, record.Production.Bytes);
+        _writer.WriteNumber("shadow_bytes"u8, record.Shadow.Bytes);
+        WriteError("production_error"u8, record.Production.Error);
+        WriteError("shadow_error"u8, record.Shadow.Error);
+        _writer.WriteEndObject();
+        _writer.Flush();
+        output.Write("\n"u8);
+    }
+
+    public string Format(in RequestRecord record)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        Write(record, buffer);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan[..^1]);
+    }
+
+    public void Dispose() => _writer.Dispose();
+
+    /// <summary>The contract's one-word error names.</summary>
+    public static string? ErrorWord(BackendError error) => error switch
+    {
+        BackendError.None => null,
+        BackendError.Refused => "refused",
+        BackendError.Timeout => "timeout",
+        BackendError.Reset => "reset",
+        BackendError.InvalidResponse => "invalid_response",
+        BackendError.Overflow => "overflow",
+        BackendError.Aborted => "aborted",
+        _ => throw new ArgumentOutOfRangeException(nameof(error), error, null),
+    };
+
+    private void WriteStatus(ReadOnlySpan<byte> name, in BackendResult result)
+    {
+        if (result.StatusCode > 0)
+        {
+            _writer.WriteNumber(name, result.StatusCode);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
+
+    private void WriteSeconds(ReadOnlySpan<byte> name, long? milliseconds)
+    {
+        if (milliseconds is { } value)
+        {
+            _writer.WriteNumber(name, value / 1000m);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
+
+    private void WriteError(ReadOnlySpan<byte> name, BackendError error)
+    {
+        if (ErrorWord(error) is { } word)
+        {
+            _writer.WriteString(name, word);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Serilog;
+using Serilog.Core;
+using ILogger = Microsoft.Extensions.Logging.ILogger;
+
+namespace ShadowProxy.Logging;
+
+/// <summary>
+/// Writes request lines to stdout (and, with --log-file, through Serilog's rolling file sink) from one background
+/// task, so that a slow disk or a paused reader of stdout never holds up proxying. The queue is bounded: when it
+/// is full a line is dropped and counted, and the count is reported on stderr. Disposing drains and flushes.
+/// </summary>
+internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDisposable
+{
+    /// <summary>Lines waiting to be written; at ~150 bytes each, at most ~10 MB held for a stalled stdout.</summary>
+    public const int DefaultCapacity = 64 * 1024;
+
+    private const int FlushThresholdBytes = 32 * 1024;
+    private const string LineOnly = "{Message:l}{NewLine}";
+
+    private readonly Channel<RequestRecord> _queue;
+    private readonly Stream _output;
+    private readonly LineFormat _format;
+    private readonly Logger? _file;
+    private readonly ILogger _diagnostics;
+    private readonly Task _writing;
+    private long _dropped;
+    private long _written;
+
+    public RequestLineWriter(Stream output, LineFormat format, string? logFile, ILogger diagnostics, int capacity = DefaultCapacity)
+    {
+        _output = output;
+        _format = format;
+        _diagnostics = diagnostics;
+        _file = logFile is null ? null : new LoggerConfiguration()
+            .WriteTo.File(
+                logFile,
+                outputTemplate: LineOnly,
+                formatProvider: CultureInfo.InvariantCulture,
+                rollingInterval: RollingInterval.Day,
+                retainedFileCountLimit: 31,
+                buffered: true,
+                flushToDiskInterval: TimeSpan.FromSeconds(1))
+            .CreateLogger();
+        _queue = Channel.CreateBounded<RequestRecord>(
+            new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true },
+            _ => Interlocked.Increment(ref _dropped));
+        _writing = Task.Run(WriteLinesAsync);
+    }
+
+    /// <summary>Lines written so far.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Lines dropped because the queue was full.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public void Write(in RequestRecord record)
+    {
+        if (!_queue.Writer.TryWrite(record))
+        {
+            // Only after disposal: a full queue drops through the channel's callback.
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writing.ConfigureAwait(false);
+        _file?.Dispose();
+    }
+
+    private async Task WriteLinesAsync()
+    {
+        var buffer = new ArrayBufferWriter<byte>(FlushThresholdBytes * 2);
+        using var json = _format == LineFormat.Json ? new JsonRequestLine() : null;
+        long reportedDrops = 0;
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                // Batch what is queued into one write: one syscall for many lines under load.
+                while (_queue.Reader.TryRead(out RequestRecord record))
+                {
+                    int start = buffer.WrittenCount;
+                    if (json is null)
+                    {
+                        TextRequestLine.Write(record, buffer);
+                    }
+                    else
+                    {
+                        json.Write(record, buffer);
+                    }
+
+                    _file?.Information("{Line:l}", Encoding.UTF8.GetString(buffer.WrittenSpan[start..^1]));
+                    Interlocked.Increment(ref _written);
+                    if (buffer.WrittenCount >= FlushThresholdBytes)
+                    {
+                        await FlushAsync(buffer).ConfigureAwait(false);
+                    }
+                }
+
+                await FlushAsync(buffer).ConfigureAwait(false);
+                long dropped = Dropped;
+                if (dropped != reportedDrops)
+                {
+                    LinesDropped(_diagnostics, dropped - reportedDrops, dropped);
+                    reportedDrops = dropped;
+                }
+            }
+        }
+        catch (IOException ex)
+        {
+            // stdout is gone (the reader closed the pipe): nothing more can be written there.
+            StdoutFailed(_diagnostics, ex);
+        }
+    }
+
+    private async Task FlushAsync(ArrayBufferWriter<byte> buffer)
+    {
+        if (buffer.WrittenCount > 0)
+        {
+            await _output.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
+            await _output.FlushAsync().ConfigureAwait(false);
+            buffer.ResetWrittenCount();
+        }
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "{Count} request lines dropped: the line queue was full ({Total} in all)")]
+    private static partial void LinesDropped(ILogger logger, long count, long total);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Writing request lines to stdout failed; no more lines will be written there")]
+    private static partial void StdoutFailed(ILogger logger, Exception exception);
+}

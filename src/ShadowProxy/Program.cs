@@ -1,0 +1,61 @@
+using System.CommandLine;
+using ShadowProxy.Hosting;
+
+var listen = new Option<string?>("--listen") { Description = "Where clients (or the iptables redirect) connect [0.0.0.0:8001]", HelpName = "HOST:PORT" };
+var production = new Option<string?>("--production") { Description = "The live backend; the client gets its response [127.0.0.1:80]", HelpName = "HOST:PORT" };
+var shadow = new Option<string?>("--shadow") { Description = "The backend that gets a copy of every request (required)", HelpName = "HOST:PORT" };
+var exclude = new Option<string[]>("--exclude") { Description = "A path (before '?') that is mirrored but gets no request line; repeatable", HelpName = "PATH" };
+var logFile = new Option<string?>("--log-file") { Description = "Also append request lines to this file (rolled daily)", HelpName = "PATH" };
+var format = new Option<string?>("--format") { Description = "Request-line format: text or json [text]", HelpName = "text|json" };
+var config = new Option<string?>("--config") { Description = "Settings file [appsettings.json beside the program]", HelpName = "PATH" };
+var productionTimeout = new Option<string?>("--production-timeout") { Description = "Seconds production may stay silent before the client gets 504 [60]", HelpName = "SECONDS" };
+var shadowTimeout = new Option<string?>("--shadow-timeout") { Description = "Seconds the whole shadow exchange may take [60]", HelpName = "SECONDS" };
+var connectTimeout = new Option<string?>("--connect-timeout") { Description = "Seconds to open a backend connection [5]", HelpName = "SECONDS" };
+var clientTimeout = new Option<string?>("--client-timeout") { Description = "Seconds a client may stay silent inside a request [30]", HelpName = "SECONDS" };
+var keepAliveTimeout = new Option<string?>("--keep-alive-timeout") { Description = "Seconds an idle keep-alive client connection stays open [75]", HelpName = "SECONDS" };
+var drainTimeout = new Option<string?>("--drain-timeout") { Description = "Seconds requests in flight get to finish on shutdown [30]", HelpName = "SECONDS" };
+var maxConnections = new Option<string?>("--max-connections") { Description = "Client connections served at once; more get 503 [10000]", HelpName = "N" };
+var maxHeadSize = new Option<string?>("--max-head-size") { Description = "Largest request head in bytes; larger gets 431 [32768]", HelpName = "BYTES" };
+var shadowBuffer = new Option<string?>("--shadow-buffer") { Description = "Request bytes held for a slow shadow before its copy is abandoned [1048576]", HelpName = "BYTES" };
+var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description = "Keep client connections open across requests: on or off [on]", HelpName = "on|off" };
+
+var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.")
+{
+    listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
+    connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, clientKeepAlive,
+};
+root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
+    new CommandLineSettings(
+        Listen: parseResult.GetValue(listen),
+        Production: parseResult.GetValue(production),
+        Shadow: parseResult.GetValue(shadow),
+        Exclude: parseResult.GetValue(exclude),
+        LogFile: parseResult.GetValue(logFile),
+        Format: parseResult.GetValue(format),
+        Config: parseResult.GetValue(config),
+        ProductionTimeout: parseResult.GetValue(productionTimeout),
+        ShadowTimeout: parseResult.GetValue(shadowTimeout),
+        ConnectTimeout: parseResult.GetValue(connectTimeout),
+        ClientTimeout: parseResult.GetValue(clientTimeout),
+        KeepAliveTimeout: parseResult.GetValue(keepAliveTimeout),
+        DrainTimeout: parseResult.GetValue(drainTimeout),
+        MaxConnections: parseResult.GetValue(maxConnections),
+        MaxHeadSize: parseResult.GetValue(maxHeadSize),
+        ShadowBuffer: parseResult.GetValue(shadowBuffer),
+        ClientKeepAlive: parseResult.GetValue(clientKeepAlive)),
+    cancellationToken));
+
+var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines and a summary.");
+demo.SetAction((_, cancellationToken) => ShadowProxy.Demo.DemoCommand.RunAsync(Console.Out, cancellationToken));
+root.Subcommands.Add(demo);
+
+ParseResult parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // One line and exit 2, before anything listens (the built-in error action prints help and returns 1).
+    Console.Error.WriteLine($"ShadowProxy: {parsed.Errors[0].Message.ReplaceLineEndings(" ")}");
+    return ExitCodes.Usage;
+}
+
+// null: System.CommandLine leaves SIGTERM and Ctrl+C to the Generic Host, which drains and exits 0.
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

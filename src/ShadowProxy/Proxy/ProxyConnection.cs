@@ -1,0 +1,205 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using ShadowProxy.Http;
+using ShadowProxy.Logging;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// One client connection: reads each request head within the limits, hands it to a <see cref="RequestExchange"/>,
+/// and keeps the connection open across requests while both the client and production's framing allow it.
+/// </summary>
+internal sealed class ProxyConnection
+{
+    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024);
+
+    private readonly Socket _socket;
+    private readonly ProxyOptions _options;
+    private readonly IRequestLineSink _sink;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly EndPoint? _remote;
+    private List<Task>? _pendingLines;
+
+    public ProxyConnection(Socket socket, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
+    {
+        _socket = socket;
+        _options = options;
+        _sink = sink;
+        _logger = logger;
+        _time = time;
+        _remote = socket.RemoteEndPoint;
+    }
+
+    /// <param name="shutdown">The proxy is stopping: finish the request in flight, start no new one.</param>
+    /// <param name="abort">The drain timeout passed: cut everything.</param>
+    public async Task RunAsync(CancellationToken shutdown, CancellationToken abort)
+    {
+        _socket.NoDelay = true;
+        var stream = new NetworkStream(_socket, ownsSocket: true);
+        PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
+        byte[] head = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes);
+        byte[] rewritten = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes + HeadRewriter.MaxGrowth);
+        using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
+        bool drainBeforeClose = false;
+        try
+        {
+            Action startHeadTimeout = clientTimer.Start;
+            bool keepAlive = true;
+            for (bool first = true; keepAlive && !(shutdown.IsCancellationRequested && !first); first = false)
+            {
+                // Between requests the client may idle up to the keep-alive timeout; once a head starts, the client timeout applies.
+                clientTimer.Restart(first ? _options.ClientTimeout : _options.KeepAliveTimeout);
+                HeadRead read;
+                using (first ? default : shutdown.Register(static state => ((PipeReader)state!).CancelPendingRead(), input))
+                {
+                    read = await MessageHeadReader.ReadAsync(
+                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout).ConfigureAwait(false);
+                }
+
+                clientTimer.Stop();
+                if (read.Status != HeadReadStatus.Complete)
+                {
+                    drainBeforeClose = await RejectAsync(stream, read.Status).ConfigureAwait(false);
+                    break;
+                }
+
+                if (!RequestHeadParser.TryParse(head.AsSpan(0, read.Length), out RequestHead request))
+                {
+                    drainBeforeClose = await RejectAsync(stream, HeadReadStatus.Malformed).ConfigureAwait(false);
+                    break;
+                }
+
+                bool tunnel = RequestExchange.IsTunnel(request);
+                int length = HeadRewriter.Rewrite(
+                    head.AsSpan(0, read.Length),
+                    request.IsUpgrade ? HeadRewriter.ConnectionUpgrade : HeadRewriter.ConnectionClose,
+                    rewritten);
+                ShadowExchange? shadow = tunnel ? null
+                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time);
+                var exchange = new RequestExchange(request, stream, input, _options, _time, _logger, _remote);
+                ExchangeResult result = await exchange.RunAsync(
+                    rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
+                keepAlive = result.KeepClientOpen;
+                drainBeforeClose = result.RequestUnread;
+                if (!_options.Exclude.Contains(request.Path))
+                {
+                    // The line waits for the shadow; the client does not.
+                    TrackLine(WriteLineWhenShadowDoneAsync(result));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Timed out or aborted: the connection is closed below.
+        }
+        catch (IOException)
+        {
+            // The client went away.
+        }
+        catch (Exception ex)
+        {
+            _logger.ConnectionFailed(ex);
+        }
+        finally
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+            await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(head);
+            ArrayPool<byte>.Shared.Return(rewritten);
+        }
+
+        // The connection counts as in flight until its last request line is written, so that a drain loses none.
+        if (_pendingLines is not null)
+        {
+            await Task.WhenAll(_pendingLines).ConfigureAwait(false);
+        }
+    }
+
+    private void TrackLine(Task writing)
+    {
+        if (writing.IsCompleted)
+        {
+            return;
+        }
+
+        _pendingLines ??= [];
+        if (_pendingLines.Count >= 16)
+        {
+            _pendingLines.RemoveAll(static task => task.IsCompleted);
+        }
+
+        _pendingLines.Add(writing);
+    }
+
+    private async Task WriteLineWhenShadowDoneAsync(ExchangeResult result)
+    {
+        BackendResult shadow = result.Shadow is null ? default : await result.Shadow.ConfigureAwait(false);
+        _sink.Write(result.Record with { Shadow = shadow });
+    }
+
+    /// <returns>Whether unread request bytes may still be on their way (the close should let the answer arrive first).</returns>
+    private async Task<bool> RejectAsync(NetworkStream stream, HeadReadStatus status)
+    {
+        ReadOnlyMemory<byte> answer = status switch
+        {
+            HeadReadStatus.Malformed => ErrorResponses.BadRequest,
+            HeadReadStatus.TooLarge => ErrorResponses.HeaderFieldsTooLarge,
+            _ => ReadOnlyMemory<byte>.Empty,   // closed, truncated or silent: nobody is waiting for an answer
+        };
+        if (answer.IsEmpty)
+        {
+            return false;
+        }
+
+        _logger.RequestRejected(_remote, status, status == HeadReadStatus.TooLarge ? 431 : 400);
+        await stream.WriteAsync(answer).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// Closes after the last answer. When request bytes may still be arriving, the send side is shut first and the
+    /// rest is read away for a moment: closing with unread bytes sends a reset, which can destroy the answer in flight.
+    /// </summary>
+    private static async Task CloseAsync(NetworkStream stream, bool drain)
+    {
+        Socket socket = stream.Socket;
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            if (drain)
+            {
+                using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                byte[] discard = ArrayPool<byte>.Shared.Rent(4096);
+                try
+                {
+                    for (int total = 0; total < 1024 * 1024;)
+                    {
+                        int read = await socket.ReceiveAsync(discard, SocketFlags.None, linger.Token).ConfigureAwait(false);
+                        if (read == 0)
+                        {
+                            break;
+                        }
+
+                        total += read;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(discard);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone or slow to go: close regardless.
+        }
+        finally
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using ShadowProxy.Http;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>The proxy's diagnostics, each with an event id (stderr; never the request-line stream).</summary>
+internal static partial class ProxyLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Listening on {Listen}; production {Production}, shadow {Shadow}")]
+    public static partial void Listening(this ILogger logger, EndPoint listen, IPEndPoint production, IPEndPoint shadow);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Stopping: no new connections; waiting up to {DrainTimeout} for {Active} in flight")]
+    public static partial void Draining(this ILogger logger, TimeSpan drainTimeout, int active);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Drain timeout passed: cutting {Active} connections still in flight")]
+    public static partial void DrainTimedOut(this ILogger logger, int active);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Stopped")]
+    public static partial void Stopped(this ILogger logger);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Rejected a request from {Client}: {Reason} ({Status})")]
+    public static partial void RequestRejected(this ILogger logger, EndPoint? client, HeadReadStatus reason, int status);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Connection limit of {Limit} reached: answered 503 to {Client}")]
+    public static partial void ConnectionLimitReached(this ILogger logger, int limit, EndPoint? client);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Client {Client} sent a malformed chunked body for {Method} {Url}")]
+    public static partial void MalformedBody(this ILogger logger, EndPoint? client, string method, string url);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Production failed for {Method} {Url}: {Error}; client got {Status}")]
+    public static partial void ProductionFailed(this ILogger logger, string method, string url, BackendError error, int status);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Production failed for {Method} {Url} after the response had started: {Error}; client connection cut")]
+    public static partial void ProductionFailedMidResponse(this ILogger logger, string method, string url, BackendError error);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "Unexpected error on a client connection")]
+    public static partial void ConnectionFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Accepting connections failed")]
+    public static partial void AcceptFailed(this ILogger logger, Exception exception);
+}

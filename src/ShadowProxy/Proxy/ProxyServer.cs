@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ShadowProxy.Logging;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// Binds the listening socket at start-up (a taken port fails start-up), accepts clients, tracks every connection,
+/// and on stop: stops accepting, lets requests in flight finish within the drain timeout, then cuts the rest.
+/// </summary>
+internal sealed class ProxyServer : BackgroundService
+{
+    private readonly ProxyOptions _options;
+    private readonly IRequestLineSink _sink;
+    private readonly ILogger<ProxyServer> _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly CancellationTokenSource _abort = new();
+    private Socket? _listener;
+    private long _nextConnectionId;
+    private int _active;
+
+    public ProxyServer(ProxyOptions options, IRequestLineSink sink, ILogger<ProxyServer> logger, TimeProvider time)
+    {
+        _options = options;
+        _sink = sink;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <summary>The address actually bound (port 0 resolved), once started.</summary>
+    public IPEndPoint? EndPoint => _listener?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Client connections open right now.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        var listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(_options.Listen);
+            listener.Listen(4096);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        _listener = listener;
+        _logger.Listening(listener.LocalEndPoint!, _options.Production, _options.Shadow);
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        Socket listener = _listener!;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of descriptors, or a client that reset before accept: keep serving the others.
+                _logger.AcceptFailed(ex);
+                continue;
+            }
+
+            if (Interlocked.Increment(ref _active) > _options.MaxConnections)
+            {
+                _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);
+                Track(RejectAsync(client));
+                continue;
+            }
+
+            var connection = new ProxyConnection(client, _options, _sink, _logger, _time);
+            Track(connection.RunAsync(_shutdown.Token, _abort.Token));
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _listener?.Dispose();   // stop accepting first: a redirect in front of us should fail fast, not queue
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        _logger.Draining(_options.DrainTimeout, _connections.Count);
+        Task drained = Task.WhenAll(_connections.Values);
+        try
+        {
+            await drained.WaitAsync(_options.DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            _logger.DrainTimedOut(_connections.Count);
+            await _abort.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+        }
+
+        _logger.Stopped();
+    }
+
+    public override void Dispose()
+    {
+        _listener?.Dispose();
+        _shutdown.Dispose();
+        _abort.Dispose();
+        base.Dispose();
+    }
+
+    private void Track(Task connection)
+    {
+        long id = Interlocked.Increment(ref _nextConnectionId);
+        _connections[id] = connection;
+        connection.ContinueWith(
+            (_, state) =>
+            {
+                var (server, connectionId) = ((ProxyServer, long))state!;
+                server._connections.TryRemove(connectionId, out Task? _);
+                Interlocked.Decrement(ref server._active);
+            },
+            (this, id),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private static async Task RejectAsync(Socket client)
+    {
+        using (client)
+        {
+            try
+            {
+                await client.SendAsync(ErrorResponses.ServiceUnavailable, SocketFlags.None).ConfigureAwait(false);
+                client.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+                // The client is gone already.
+            }
+        }
+    }
+}

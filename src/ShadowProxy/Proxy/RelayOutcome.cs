@@ -1,0 +1,13 @@
+using ShadowProxy.Http;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>What reading one backend response produced.</summary>
+/// <param name="StatusCode">The final status, 0 if no final head was read.</param>
+/// <param name="Bytes">Bytes read from the backend, heads included.</param>
+/// <param name="Error">Why the response is incomplete, or <see cref="BackendError.None"/>.</param>
+/// <param name="Body">How the final response was framed.</param>
+/// <param name="ClientWritten">Some of the response already reached the client: an error can no longer be answered with a status.</param>
+/// <param name="ClientFailed">Writing to the client failed: the client went away.</param>
+internal readonly record struct RelayOutcome(
+    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose);

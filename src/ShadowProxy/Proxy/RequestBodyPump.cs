@@ -1,0 +1,122 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using ShadowProxy.Http;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// Copies exactly one request body, as its bytes arrive, from the client to production and to the shadow's queue.
+/// Content-Length counts it; chunked framing is scanned to find its end, and the original bytes go on untouched.
+/// Bytes after the body (a pipelined request) stay in the client pipe.
+/// </summary>
+internal sealed class RequestBodyPump(PipeReader client, Stream production, ShadowExchange? shadow, InactivityTimer clientTimer)
+{
+    public async Task<BodyOutcome> PumpAsync(RequestHead head, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return head.Body switch
+            {
+                BodyKind.ContentLength => await PumpLengthAsync(head.ContentLength, cancellationToken).ConfigureAwait(false),
+                BodyKind.Chunked => await PumpChunkedAsync(cancellationToken).ConfigureAwait(false),
+                _ => BodyOutcome.Complete,
+            };
+        }
+        catch (OperationCanceledException)
+        {
+            return clientTimer.HasFired ? BodyOutcome.TimedOut : BodyOutcome.Cancelled;
+        }
+        catch (IOException)
+        {
+            return BodyOutcome.ClientClosed;
+        }
+    }
+
+    private async Task<BodyOutcome> PumpLengthAsync(long remaining, CancellationToken cancellationToken)
+    {
+        while (remaining > 0)
+        {
+            ReadResult result = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
+            remaining -= body.Length;
+            if (!await ForwardAsync(body, cancellationToken).ConfigureAwait(false))
+            {
+                return BodyOutcome.ProductionClosed;
+            }
+
+            if (remaining > 0 && result.IsCompleted)
+            {
+                return BodyOutcome.ClientClosed;
+            }
+        }
+
+        return BodyOutcome.Complete;
+    }
+
+    private async Task<BodyOutcome> PumpChunkedAsync(CancellationToken cancellationToken)
+    {
+        var scanner = new ChunkedBodyScanner();
+        while (true)
+        {
+            ReadResult result = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
+            long consumed = scanner.Scan(result.Buffer);
+            if (scanner.IsInvalid)
+            {
+                client.AdvanceTo(result.Buffer.Start);
+                return BodyOutcome.Malformed;
+            }
+
+            if (!await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false))
+            {
+                return BodyOutcome.ProductionClosed;
+            }
+
+            if (scanner.IsComplete)
+            {
+                return BodyOutcome.Complete;
+            }
+
+            if (result.IsCompleted)
+            {
+                return BodyOutcome.ClientClosed;
+            }
+        }
+    }
+
+    private async ValueTask<ReadResult> ReadClientAsync(CancellationToken cancellationToken)
+    {
+        clientTimer.Start();
+        ReadResult result = await client.ReadAsync(clientTimer.Token).ConfigureAwait(false);
+        clientTimer.Stop();
+        if (result.IsCanceled)
+        {
+            client.AdvanceTo(result.Buffer.Start);
+            throw new OperationCanceledException(cancellationToken);
+        }
+
+        return result;
+    }
+
+    /// <summary>Queues the bytes for the shadow, writes them to production and consumes them; false if production stopped taking them.</summary>
+    private async ValueTask<bool> ForwardAsync(ReadOnlySequence<byte> body, CancellationToken cancellationToken)
+    {
+        shadow?.Offer(body);
+        try
+        {
+            foreach (ReadOnlyMemory<byte> segment in body)
+            {
+                await production.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            client.AdvanceTo(body.End);
+        }
+    }
+}

@@ -1,0 +1,235 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using ShadowProxy.Http;
+using ShadowProxy.Logging;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// One request, fanned out: production gets the rewritten head and the body as it arrives, and its response streams
+/// to the client; the shadow's copy runs on its own (<see cref="ShadowExchange"/>). Production's failures become
+/// 502 or 504 while nothing of its response has reached the client.
+/// </summary>
+internal sealed class RequestExchange
+{
+    private static readonly StreamPipeReaderOptions BackendPipeOptions = new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024);
+
+    private readonly RequestHead _request;
+    private readonly NetworkStream _client;
+    private readonly PipeReader _input;
+    private readonly ProxyOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly EndPoint? _remote;
+    private CancellationToken _shutdown;
+    private Task<BodyOutcome>? _pumping;
+
+    public RequestExchange(
+        RequestHead request, NetworkStream client, PipeReader input, ProxyOptions options, TimeProvider time, ILogger logger, EndPoint? remote)
+    {
+        _request = request;
+        _client = client;
+        _input = input;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _remote = remote;
+    }
+
+    /// <summary>Upgrade and CONNECT are tunnelled to production alone: a duplicated WebSocket session would do harm.</summary>
+    public static bool IsTunnel(in RequestHead request) => request.IsUpgrade || request.IsConnect;
+
+    public async Task<ExchangeResult> RunAsync(
+        ReadOnlyMemory<byte> head, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, CancellationToken shutdown, CancellationToken abort)
+    {
+        _shutdown = shutdown;
+        DateTimeOffset started = _time.GetUtcNow() - _time.GetElapsedTime(firstByte);
+        using var productionTimer = new InactivityTimer(_options.ProductionTimeout, abort);
+        productionTimer.Start();
+
+        Socket socket;
+        try
+        {
+            socket = await ConnectProductionAsync(productionTimer.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
+            BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
+            return await FailAsync(error, started, shadow).ConfigureAwait(false);
+        }
+
+        var production = new NetworkStream(socket, ownsSocket: true);
+        await using (production.ConfigureAwait(false))
+        {
+            try
+            {
+                await production.WriteAsync(head, productionTimer.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
+                return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
+            }
+
+            PipeReader productionInput = PipeReader.Create(production, BackendPipeOptions);
+            var relay = new ResponseRelay(productionInput, _client, _options.MaxResponseHeadBytes, _time)
+            {
+                Progress = productionTimer.Start,
+                ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
+            };
+            var pump = new RequestBodyPump(_input, production, shadow, clientTimer);
+            _pumping = PumpAsync(pump, shadow, productionTimer.Token);
+            Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
+            if (await Task.WhenAny(_pumping, relaying).ConfigureAwait(false) == _pumping && IsClientFault(_pumping.Result))
+            {
+                productionTimer.Cancel();   // production would wait for a body that is not coming
+            }
+
+            RelayOutcome outcome = await relaying.ConfigureAwait(false);
+            if (!_pumping.IsCompleted)
+            {
+                _input.CancelPendingRead();   // production has answered: the rest of the body is not wanted
+            }
+
+            BodyOutcome body = await _pumping.ConfigureAwait(false);
+            bool tunnelled = false;
+            if (IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
+                && (outcome.StatusCode == 101 || (_request.IsConnect && outcome.StatusCode is >= 200 and < 300)))
+            {
+                await TunnelAsync(productionInput, production).ConfigureAwait(false);
+                tunnelled = true;
+            }
+
+            await productionInput.CompleteAsync().ConfigureAwait(false);
+            return await FinishAsync(outcome, body, tunnelled, started, firstByte, shadow).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ExchangeResult> FinishAsync(
+        RelayOutcome outcome, BodyOutcome body, bool tunnelled, DateTimeOffset started, long firstByte, ShadowExchange? shadow)
+    {
+        bool clientFault = IsClientFault(body) || outcome.ClientFailed;
+        BackendError error = clientFault ? BackendError.Aborted : outcome.Error;
+        if (!outcome.ClientWritten && (body == BodyOutcome.Malformed || (error != BackendError.None && !clientFault)))
+        {
+            ReadOnlyMemory<byte> answer = body == BodyOutcome.Malformed ? ErrorResponses.BadRequest : ErrorResponses.ForProductionError(error);
+            await TryWriteClientAsync(answer).ConfigureAwait(false);
+            if (body == BodyOutcome.Malformed)
+            {
+                _logger.MalformedBody(_remote, _request.Method, _request.Target);
+            }
+            else
+            {
+                _logger.ProductionFailed(_request.Method, _request.Target, error, error == BackendError.Timeout ? 504 : 502);
+            }
+        }
+        else if (error != BackendError.None && !clientFault)
+        {
+            _logger.ProductionFailedMidResponse(_request.Method, _request.Target, error);
+        }
+
+        TimeSpan? elapsed = error == BackendError.None ? _time.GetElapsedTime(firstByte) : null;
+        var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error);
+        bool keepOpen = _options.ClientKeepAlive && !tunnelled && !IsTunnel(_request) && !outcome.AnnouncedClose
+            && error == BackendError.None && body == BodyOutcome.Complete;
+        var record = new RequestRecord(started, _request.Method, _request.Target, production, default);
+        return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record, shadow?.Completion);
+    }
+
+    private async Task<ExchangeResult> FailAsync(BackendError error, DateTimeOffset started, ShadowExchange? shadow)
+    {
+        int status = error == BackendError.Timeout ? 504 : 502;
+        _logger.ProductionFailed(_request.Method, _request.Target, error, status);
+        await TryWriteClientAsync(ErrorResponses.ForProductionError(error)).ConfigureAwait(false);
+        var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
+        return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record, shadow?.Completion);
+    }
+
+    private async Task<Socket> ConnectProductionAsync(CancellationToken productionToken)
+    {
+        using var connectTimer = CancellationTokenSource.CreateLinkedTokenSource(productionToken);
+        connectTimer.CancelAfter(_options.ConnectTimeout);
+        return await BackendConnector.ConnectAsync(_options.Production, connectTimer.Token).ConfigureAwait(false);
+    }
+
+    private async Task<BodyOutcome> PumpAsync(RequestBodyPump pump, ShadowExchange? shadow, CancellationToken productionToken)
+    {
+        BodyOutcome outcome = await pump.PumpAsync(_request, productionToken).ConfigureAwait(false);
+        SettleShadow(shadow, outcome);
+        return outcome;
+    }
+
+    private static void SettleShadow(ShadowExchange? shadow, BodyOutcome body)
+    {
+        if (body == BodyOutcome.Complete)
+        {
+            shadow?.CompleteRequest();
+        }
+        else
+        {
+            shadow?.Abandon(BackendError.Aborted);
+        }
+    }
+
+    /// <summary>Production's own Connection: close answers the proxy's request; the client's connection follows its own rules.</summary>
+    private ClientConnectionField DecideClientConnection(ResponseHead response)
+    {
+        bool bodyForwarded = _pumping is { IsCompletedSuccessfully: true, Result: BodyOutcome.Complete };
+        bool close = _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || !bodyForwarded
+            || _shutdown.IsCancellationRequested;
+        return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
+    }
+
+    private static bool IsClientFault(BodyOutcome body) => body is BodyOutcome.ClientClosed or BodyOutcome.Malformed or BodyOutcome.TimedOut;
+
+    private async Task TryWriteClientAsync(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            await _client.WriteAsync(bytes).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The client is gone; the request line still records what happened.
+        }
+    }
+
+    /// <summary>After 101 or a CONNECT's 2xx the connection carries another protocol: copy both ways until either side ends.</summary>
+    private async Task TunnelAsync(PipeReader productionInput, NetworkStream production)
+    {
+        Task upstream = CopyAsync(_input, production);
+        Task downstream = CopyAsync(productionInput, _client);
+        await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
+        _input.CancelPendingRead();
+        productionInput.CancelPendingRead();
+        await Task.WhenAll(upstream, downstream).ConfigureAwait(false);
+    }
+
+    private static async Task CopyAsync(PipeReader from, Stream to)
+    {
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await from.ReadAsync().ConfigureAwait(false);
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                {
+                    await to.WriteAsync(segment).ConfigureAwait(false);
+                }
+
+                from.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // Either side closed: the tunnel is over.
+        }
+    }
+}
