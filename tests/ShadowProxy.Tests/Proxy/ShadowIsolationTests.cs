@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using ShadowProxy.Logging;
+using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Proxy;
+
+/// <summary>The shadow never delays or breaks production: each misbehaving shadow against a healthy production.</summary>
+public sealed class ShadowIsolationTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private static readonly TimeSpan ShadowStall = TimeSpan.FromSeconds(3);
+
+    public static TheoryData<string> Misbehaviours => ["down", "slow-to-answer", "reset", "never-answers", "not-reading-body", "slow-to-accept"];
+
+    [Theory]
+    [MemberData(nameof(Misbehaviours))]
+    public async Task Client_gets_production_response_at_production_speed(string misbehaviour)
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = StartShadow(misbehaviour);
+        System.Net.IPEndPoint shadowEndpoint = misbehaviour == "down" ? TestProxy.ClosedPort() : shadow.EndPoint;
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadowEndpoint,
+            options => options with { ShadowTimeout = ShadowStall + TimeSpan.FromSeconds(2), MaxShadowBufferBytes = 256 * 1024 });
+        // A body large enough to overflow every buffer between proxy and a shadow that does not read.
+        string body = new('b', 8 * 1024 * 1024);
+        string request = $"POST /orders HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
+
+        var clock = Stopwatch.StartNew();
+        string response = await RawHttp.SendAsync(proxy.EndPoint, request);
+        TimeSpan clientTime = clock.Elapsed;
+        await proxy.StopAsync();   // waits for the shadow, so the line is complete
+
+        Assert.Equal(Ok, response);
+        Assert.True(clientTime < ShadowStall, $"the client waited {clientTime} for a shadow that stalls {ShadowStall}");
+        Assert.Equal(body.Length, production.Requests.Single().Length - production.Requests.Single().IndexOf("\r\n\r\n", StringComparison.Ordinal) - 4);
+        RequestRecord record = Assert.Single(proxy.Records);
+        Assert.Equal(200, record.Production.StatusCode);
+        Assert.NotNull(record.Production.Elapsed);
+        Assert.NotEqual(BackendError.None, record.Shadow.Error);
+        Assert.Null(record.Shadow.Elapsed);
+    }
+
+    [Fact]
+    public async Task A_shadow_that_stops_reading_is_abandoned_as_overflow()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = StartShadow("not-reading-body");
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { MaxShadowBufferBytes = 64 * 1024 });
+        string body = new('b', 16 * 1024 * 1024);
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"PUT /blob HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        await proxy.StopAsync();
+
+        Assert.Equal(Ok, response);
+        Assert.Equal(BackendError.Overflow, Assert.Single(proxy.Records).Shadow.Error);
+        Assert.Matches(@"^/blob \d+\.\d{3} - - 200 -$", Assert.Single(proxy.RequestLines));
+    }
+
+    [Fact]
+    public async Task Shadow_timeout_is_recorded_and_does_not_hold_the_client()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = StartShadow("never-answers");
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ShadowTimeout = TimeSpan.FromMilliseconds(500) });
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, "GET /t HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.StopAsync();
+
+        Assert.Equal(Ok, response);
+        Assert.Equal(BackendError.Timeout, Assert.Single(proxy.Records).Shadow.Error);
+    }
+
+    private static LoopbackBackend StartShadow(string misbehaviour) => LoopbackBackend.Start(misbehaviour switch
+    {
+        "slow-to-answer" => async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await Task.Delay(ShadowStall, connection.Stopping);
+            await connection.SendAsync(Ok);
+        },
+        "reset" => async connection =>
+        {
+            await connection.ReadHeadAsync();
+            connection.Reset();
+        },
+        "not-reading-body" => async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await Task.Delay(ShadowStall, connection.Stopping);
+        },
+        "slow-to-accept" => async connection =>
+        {
+            await Task.Delay(ShadowStall, connection.Stopping);
+            await connection.ReadRequestAsync();
+            await connection.SendAsync(Ok);
+        },
+        _ => async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await Task.Delay(ShadowStall, connection.Stopping);
+        },
+    });
+}
