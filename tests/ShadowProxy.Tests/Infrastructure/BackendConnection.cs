@@ -82,6 +82,27 @@ internal sealed class BackendConnection : IDisposable
 
     public void RecordHeadOnly(string head) => _backend.Record(head);
 
+    /// <summary>Reads exactly <paramref name="length"/> bytes (a body the handler frames itself).</summary>
+    public async Task<string?> ReadExactlyAsync(int length)
+    {
+        var text = new StringBuilder();
+        while (text.Length < length)
+        {
+            ReadResult result = await _input.ReadAsync(Stopping);
+            var slice = result.Buffer.Slice(0, Math.Min(length - text.Length, result.Buffer.Length));
+            text.Append(Encoding.Latin1.GetString(slice));
+            _input.AdvanceTo(slice.End);
+            if (result.IsCompleted && text.Length < length)
+            {
+                return null;
+            }
+        }
+
+        return text.ToString();
+    }
+
+    public Task<string?> ReadBodyAsync(int length) => ReadExactlyAsync(length);
+
     public async Task SendAsync(string text) => await SendAsync(Encoding.Latin1.GetBytes(text));
 
     public async Task SendAsync(byte[] bytes)

@@ -88,6 +88,16 @@ internal sealed class RawConnection : IAsyncDisposable
         return text.ToString();
     }
 
+    /// <summary>Reads exactly one head (an interim answer such as 100 Continue) and returns it.</summary>
+    public async Task<string> ReadInterimHeadAsync()
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        byte[] scratch = new byte[64 * 1024];
+        HeadRead read = await MessageHeadReader.ReadAsync(_input, scratch, scratch.Length, TimeProvider.System, limit.Token);
+        Assert.Equal(HeadReadStatus.Complete, read.Status);
+        return Encoding.Latin1.GetString(scratch, 0, read.Length);
+    }
+
     /// <summary>Reads whatever comes until the proxy closes the connection.</summary>
     public async Task<string> ReadToEndAsync(CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Proxy;
+
+/// <summary>The client side as a complete HTTP/1.1 server: persistent connections, pipelining, interim answers, tunnels.</summary>
+public sealed class KeepAliveTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+    /// <summary>Answers each request with its own target as the body, as a close-announcing HTTP/1.1 server would.</summary>
+    private static LoopbackBackend StartEcho(string extraHeaders = "") => LoopbackBackend.Start(async connection =>
+    {
+        string? request = await connection.ReadRequestAsync();
+        string target = request!.Split(' ')[1];
+        await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {target.Length}\r\n{extraHeaders}Connection: close\r\n\r\n{target}");
+    });
+
+    [Fact]
+    public async Task Requests_on_one_connection_are_each_mirrored_and_logged()
+    {
+        await using var production = StartEcho("Keep-Alive: timeout=5\r\n");
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        var responses = new List<string>();
+        foreach (string path in new[] { "/one", "/two?x=1", "/three" })
+        {
+            await client.SendAsync($"GET {path} HTTP/1.1\r\nHost: h\r\n\r\n");
+            responses.Add(await client.ReadResponseAsync());
+        }
+
+        Assert.False(await client.IsClosedByProxyAsync(TimeSpan.FromMilliseconds(200)));
+        await proxy.StopAsync();
+
+        // Production's Connection: close answered the proxy's own request; the client's connection stays open.
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n/one", responses[0]);
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n/two?x=1", responses[1]);
+        Assert.Equal(3, production.ConnectionCount);
+        Assert.Equal(3, shadow.Requests.Count);
+        Assert.All(production.Requests, request => Assert.EndsWith("\r\nConnection: close\r\n\r\n", request, StringComparison.Ordinal));
+        Assert.Equal(["/one", "/three", "/two?x=1"], proxy.RequestLines.Select(line => line.Split(' ')[0]).Order());
+    }
+
+    [Fact]
+    public async Task Pipelined_requests_are_answered_in_order()
+    {
+        await using var production = StartEcho();
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync(
+            "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyzGET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        string[] responses = await ReadThree(client);
+        string[] bodies = [.. responses.Select(response => response[(response.LastIndexOf('\n') + 1)..])];
+        await proxy.StopAsync();
+
+        Assert.Equal(["/a", "/b", "/c"], bodies);
+        Assert.Contains("POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz", production.Requests);
+        Assert.Equal(3, proxy.RequestLines.Count);
+
+        static async Task<string[]> ReadThree(RawConnection client) =>
+            [await client.ReadResponseAsync(), await client.ReadResponseAsync(), await client.ReadResponseAsync()];
+    }
+
+    [Fact]
+    public async Task Client_connection_close_is_honoured_and_announced()
+    {
+        await using var production = StartEcho();
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /bye HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        string response = await client.ReadResponseAsync();
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n/bye", response);
+        Assert.True(await client.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Http10_closes_unless_keep_alive_is_asked_for()
+    {
+        await using var production = StartEcho();
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var plain = await RawConnection.OpenAsync(proxy.EndPoint);
+        await using var keepAlive = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await plain.SendAsync("GET /old HTTP/1.0\r\n\r\n");
+        string plainResponse = await plain.ReadResponseAsync();
+        await keepAlive.SendAsync("GET /k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        string first = await keepAlive.ReadResponseAsync();
+        await keepAlive.SendAsync("GET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        string second = await keepAlive.ReadResponseAsync();
+
+        Assert.Contains("\r\nConnection: close\r\n", plainResponse, StringComparison.Ordinal);
+        Assert.True(await plain.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n/k1", first);
+        Assert.EndsWith("/k2", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Close_delimited_production_response_ends_the_client_connection()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.SendAsync("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n");
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", await client.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task Chunked_response_with_trailers_is_relayed_and_the_connection_stays_open()
+    {
+        const string Chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n";
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.SendAsync(Chunked.Replace("\r\n\r\n4", "\r\nConnection: close\r\n\r\n4", StringComparison.Ordinal));
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /c1 HTTP/1.1\r\nHost: h\r\n\r\n");
+        string first = await client.ReadResponseAsync();
+        await client.SendAsync("GET /c2 HTTP/1.1\r\nHost: h\r\n\r\n");
+        string second = await client.ReadResponseAsync();
+
+        Assert.Equal(Chunked, first);
+        Assert.Equal(Chunked, second);
+    }
+
+    [Theory]
+    [InlineData("HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nConnection: close\r\n\r\n")]
+    [InlineData("GET", "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")]
+    [InlineData("GET", "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\nConnection: close\r\n\r\n")]
+    public async Task Bodiless_responses_end_at_their_head(string method, string response)
+    {
+        await using var production = LoopbackBackend.Start(response);
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync($"{method} /x HTTP/1.1\r\nHost: h\r\n\r\n");
+        string first = await client.ReadResponseAsync(answersHead: method == "HEAD");
+        await client.SendAsync($"{method} /y HTTP/1.1\r\nHost: h\r\n\r\n");
+        string second = await client.ReadResponseAsync(answersHead: method == "HEAD");
+
+        string expected = response.Replace("Connection: close\r\n", "", StringComparison.Ordinal);
+        Assert.Equal(expected, first);
+        Assert.Equal(expected, second);
+    }
+
+    [Fact]
+    public async Task Expect_100_continue_gets_productions_interim_answer_only()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? head = await connection.ReadHeadAsync();
+            await connection.SendAsync("HTTP/1.1 100 Continue\r\n\r\n");
+            await connection.ReadBodyAsync(5);
+            connection.RecordHeadOnly(head!);
+            await connection.SendAsync("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        });
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await connection.SendAsync("HTTP/1.1 100 Continue\r\nX-From: shadow\r\n\r\n");
+            await connection.ReadBodyAsync(5);
+            await connection.SendAsync("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        });
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        // The body goes only after the interim answer, as a real client does.
+        string interim = await client.ReadInterimHeadAsync();
+        await client.SendAsync("hello");
+        string final = await client.ReadResponseAsync();
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 100 Continue\r\n\r\n", interim);
+        Assert.Equal("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", final);
+        Assert.DoesNotContain("shadow", interim + final, StringComparison.Ordinal);
+        Assert.EndsWith(" 201 500", Assert.Single(proxy.RequestLines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Upgrade_is_tunnelled_to_production_only_and_logged_once()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? head = await connection.ReadHeadAsync();
+            connection.RecordHeadOnly(head!);
+            await connection.SendAsync("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+            string? ping = await connection.ReadExactlyAsync(4);
+            await connection.SendAsync("pong:" + ping);
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n");
+        string switching = await client.ReadResponseAsync();
+        await client.SendAsync("ping");
+        string echoed = await client.ReadToEndAsync();
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", switching);
+        Assert.Equal("pong:ping", echoed);
+        Assert.Equal("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", Assert.Single(production.Requests));
+        Assert.Empty(shadow.Requests);
+        Assert.Matches(@"^/ws \d+\.\d{3} - - 101 -$", Assert.Single(proxy.RequestLines));
+    }
+
+    [Fact]
+    public async Task Production_answering_before_the_body_closes_the_client_connection()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await connection.SendAsync("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\npartial");
+        string response = await client.ReadResponseAsync();
+
+        Assert.Equal("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", response);
+        Assert.True(await client.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Curl_reuses_one_connection_for_several_urls_and_every_request_is_logged()
+    {
+        await using var production = StartEcho();
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        string baseUrl = $"http://{proxy.EndPoint}";
+
+        var curl = Process.Start(new ProcessStartInfo("curl", ["-sS", "-v", "--http1.1", $"{baseUrl}/c/1", $"{baseUrl}/c/2", $"{baseUrl}/c/3?q=x"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        string output = await curl.StandardOutput.ReadToEndAsync();
+        string verbose = await curl.StandardError.ReadToEndAsync();
+        await curl.WaitForExitAsync();
+        await proxy.StopAsync();
+
+        Assert.Equal(0, curl.ExitCode);
+        Assert.Equal("/c/1/c/2/c/3?q=x", output);
+        Assert.Contains("Re-using existing connection", verbose, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(3, proxy.RequestLines.Count);
+        Assert.Equal(3, shadow.Requests.Count);
+    }
+}
