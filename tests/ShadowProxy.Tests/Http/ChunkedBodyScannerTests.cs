@@ -1,0 +1,79 @@
+using System.Buffers;
+using System.Text;
+using ShadowProxy.Http;
+
+namespace ShadowProxy.Tests.Http;
+
+public sealed class ChunkedBodyScannerTests
+{
+    private const string Body = "4\r\nWiki\r\n5;a=b;c=\"d\"\r\npedia\r\nE \r\n in\r\n\r\nchunks.\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n";
+
+    [Fact]
+    public void Finds_the_end_of_a_body_and_not_a_byte_further()
+    {
+        var scanner = new ChunkedBodyScanner();
+        byte[] input = Encoding.ASCII.GetBytes(Body + "GET /next HTTP/1.1\r\n");
+
+        int consumed = scanner.Scan(input);
+
+        Assert.True(scanner.IsComplete);
+        Assert.Equal(Body.Length, consumed);
+    }
+
+    [Fact]
+    public void Every_prefix_is_incomplete_and_every_split_scans_the_same()
+    {
+        byte[] input = Encoding.ASCII.GetBytes(Body);
+        for (int split = 0; split <= input.Length; split++)
+        {
+            var scanner = new ChunkedBodyScanner();
+            int first = scanner.Scan(input.AsSpan(0, split));
+            Assert.Equal(split, first);
+            Assert.False(scanner.IsInvalid);
+            Assert.Equal(split == input.Length, scanner.IsComplete);
+            int second = scanner.Scan(input.AsSpan(split));
+            Assert.Equal(input.Length, first + second);
+            Assert.True(scanner.IsComplete);
+        }
+    }
+
+    [Fact]
+    public void Scans_a_multi_segment_sequence()
+    {
+        byte[] input = Encoding.ASCII.GetBytes(Body);
+        ReadOnlySequence<byte> sequence = Segments.Of(input, 1, 3, 7, 2);
+        var scanner = new ChunkedBodyScanner();
+
+        Assert.Equal(input.Length, scanner.Scan(sequence));
+        Assert.True(scanner.IsComplete);
+    }
+
+    [Theory]
+    [InlineData("x\r\n")]                       // not hex
+    [InlineData("\r\n")]                        // no size
+    [InlineData("4\nWiki\r\n0\r\n\r\n")]        // bare LF after size
+    [InlineData("4\r\nWikiX\r\n")]              // data longer than its size
+    [InlineData("4\r\nWiki\n0\r\n\r\n")]        // bare LF after data
+    [InlineData("1000000000000000\r\n")]        // overflows
+    [InlineData("0\r\n X: folded\r\n\r\n")]     // obs-fold in trailer
+    [InlineData("0\r\nX: 1\n\r\n")]             // bare LF in trailer
+    [InlineData("4;a=\u0001\r\n")]              // control in extension
+    public void Rejects_invalid_framing(string body)
+    {
+        var scanner = new ChunkedBodyScanner();
+        scanner.Scan(Encoding.Latin1.GetBytes(body));
+        Assert.True(scanner.IsInvalid, body);
+    }
+
+    [Fact]
+    public void Bounds_the_size_line_and_the_trailers()
+    {
+        var longExtension = new ChunkedBodyScanner();
+        longExtension.Scan(Encoding.ASCII.GetBytes("1;" + new string('e', ChunkedBodyScanner.MaxSizeLineBytes) + "\r\n"));
+        var longTrailer = new ChunkedBodyScanner();
+        longTrailer.Scan(Encoding.ASCII.GetBytes("0\r\nX: " + new string('t', ChunkedBodyScanner.MaxTrailerBytes) + "\r\n\r\n"));
+
+        Assert.True(longExtension.IsInvalid);
+        Assert.True(longTrailer.IsInvalid);
+    }
+}

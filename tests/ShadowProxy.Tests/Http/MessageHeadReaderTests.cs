@@ -1,0 +1,83 @@
+using System.IO.Pipelines;
+using System.Text;
+using ShadowProxy.Http;
+
+namespace ShadowProxy.Tests.Http;
+
+public sealed class MessageHeadReaderTests
+{
+    private const string Head = "GET /x?y=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+
+    [Fact]
+    public async Task A_head_written_in_two_pieces_at_any_point_reads_the_same_and_leaves_the_body()
+    {
+        byte[] bytes = Encoding.ASCII.GetBytes(Head + "BODY");
+        for (int split = 1; split < bytes.Length; split++)
+        {
+            var pipe = new Pipe();
+            byte[] scratch = new byte[1024];
+            ValueTask<HeadRead> reading = MessageHeadReader.ReadAsync(pipe.Reader, scratch, 1024, TimeProvider.System, CancellationToken.None);
+            await pipe.Writer.WriteAsync(bytes.AsMemory(0, split));
+            await pipe.Writer.WriteAsync(bytes.AsMemory(split));
+            await pipe.Writer.CompleteAsync();
+
+            HeadRead read = await reading;
+            Assert.Equal(HeadReadStatus.Complete, read.Status);
+            Assert.Equal(Head, Encoding.ASCII.GetString(scratch, 0, read.Length));
+            ReadResult rest = await pipe.Reader.ReadAsync();
+            Assert.Equal("BODY", Encoding.ASCII.GetString(rest.Buffer));
+        }
+    }
+
+    [Fact]
+    public async Task Every_prefix_of_a_head_is_incomplete()
+    {
+        byte[] bytes = Encoding.ASCII.GetBytes(Head);
+        for (int length = 1; length < bytes.Length; length++)
+        {
+            var pipe = new Pipe();
+            await pipe.Writer.WriteAsync(bytes.AsMemory(0, length));
+            await pipe.Writer.CompleteAsync();
+
+            HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, new byte[1024], 1024, TimeProvider.System, CancellationToken.None);
+            Assert.Equal(HeadReadStatus.Truncated, read.Status);
+        }
+    }
+
+    [Theory]
+    [InlineData("", "ClientClosed")]
+    [InlineData("\r\n\r\n", "ClientClosed")]
+    public async Task An_empty_or_blank_connection_is_a_clean_close(string input, string expected)
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes(input));
+        await pipe.Writer.CompleteAsync();
+
+        HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, new byte[64], 64, TimeProvider.System, CancellationToken.None);
+
+        Assert.Equal(Enum.Parse<HeadReadStatus>(expected), read.Status);
+    }
+
+    [Fact]
+    public async Task A_head_over_the_limit_is_too_large_even_while_still_arriving()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nCookie: " + new string('c', 2000)));
+
+        HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, new byte[1024], 1024, TimeProvider.System, CancellationToken.None);
+
+        Assert.Equal(HeadReadStatus.TooLarge, read.Status);
+    }
+
+    [Fact]
+    public async Task Empty_lines_before_a_request_line_are_skipped()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes("\r\n\r\n" + Head));
+        byte[] scratch = new byte[1024];
+
+        HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, scratch, 1024, TimeProvider.System, CancellationToken.None);
+
+        Assert.Equal(Head, Encoding.ASCII.GetString(scratch, 0, read.Length));
+    }
+}
