@@ -1,0 +1,58 @@
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Cli;
+
+/// <summary>Bad options and settings: one line on stderr, exit code 2, nothing on stdout, nothing listening.</summary>
+public sealed class CommandLineTests
+{
+    [Theory]
+    [InlineData("--listen", "nonsense", "--shadow", "127.0.0.1:9")]
+    [InlineData("--listen", "127.0.0.1", "--shadow", "127.0.0.1:9")]
+    [InlineData("--shadow", "shadow.example:80")]
+    [InlineData("--shadow", "127.0.0.1:9", "--format", "xml")]
+    [InlineData("--shadow", "127.0.0.1:9", "--production-timeout", "soon")]
+    [InlineData("--shadow", "127.0.0.1:9", "--shadow-timeout", "-1")]
+    [InlineData("--shadow", "127.0.0.1:9", "--max-connections", "0")]
+    [InlineData("--shadow", "127.0.0.1:9", "--client-keep-alive", "maybe")]
+    [InlineData("--shadow", "127.0.0.1:9", "--config", "/nonexistent/settings.json")]
+    [InlineData("--shadow", "127.0.0.1:8001")]
+    [InlineData("--shadow", "127.0.0.1:9", "--no-such-option")]
+    [InlineData("--production", "127.0.0.1:80")]
+    public async Task A_bad_value_is_one_line_on_stderr_and_exit_code_2(params string[] arguments)
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(arguments);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("ShadowProxy: ", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_error_names_the_option_and_the_value()
+    {
+        (_, _, string stderr) = await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", "--format", "xml");
+
+        Assert.Equal("ShadowProxy: --format: 'xml' is not a format: use text or json\n", stderr);
+    }
+
+    [Fact]
+    public async Task Missing_shadow_says_how_to_give_one()
+    {
+        (_, _, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0");
+
+        Assert.Contains("--shadow is required", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_lists_every_contract_option()
+    {
+        (int exitCode, string stdout, _) = await ProxyProcess.RunAsync("--help");
+
+        Assert.Equal(0, exitCode);
+        foreach (string option in new[] { "--listen", "--production", "--shadow", "--exclude", "--log-file", "--format", "--config", "--production-timeout", "--shadow-timeout", "demo" })
+        {
+            Assert.Contains(option, stdout, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Cli;
+
+/// <summary>The built program as a real process, read the way Logstash reads it: stdout is request lines and nothing else.</summary>
+public sealed class ProcessContractTests
+{
+    private const string TextLine = @"^\S+ (\d+\.\d{3}|-) (\d+\.\d{3}|-) (-?\d+\.\d{3}|-) (\d{3}|-) (\d{3}|-)$";
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+    [Fact]
+    public async Task Stdout_carries_one_line_per_request_and_sigterm_drains_and_exits_0()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+        int port = ProxyProcess.FreePort();
+        await using ProxyProcess proxy = ProxyProcess.Start(
+            "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
+            "--exclude", "/health");
+        await proxy.WaitUntilListeningAsync();
+        var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
+
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(Ok, await RawHttp.SendAsync(endpoint, $"GET /item?n={i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        }
+
+        Assert.Equal(Ok, await RawHttp.SendAsync(endpoint, "GET /health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        proxy.Signal("TERM");
+        int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal(20, proxy.StdoutLines.Count);
+        Assert.All(proxy.StdoutLines, line => Assert.Matches(TextLine, line));
+        Assert.All(proxy.StdoutLines, line => Assert.EndsWith(" 200 500", line, StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.StdoutLines, line => line.StartsWith("/health", StringComparison.Ordinal));
+        Assert.Contains("Listening on", proxy.Stderr, StringComparison.Ordinal);
+        Assert.Equal(21, shadow.Requests.Count);   // excluded from the lines, never from the mirror
+    }
+
+    [Fact]
+    public async Task Json_format_and_log_file_carry_the_same_lines()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        int port = ProxyProcess.FreePort();
+        string directory = Directory.CreateTempSubdirectory("shadowproxy-test").FullName;
+        string logFile = Path.Combine(directory, "requests.log");
+        try
+        {
+            await using ProxyProcess proxy = ProxyProcess.Start(
+                "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
+                "--format", "json", "--log-file", logFile);
+            await proxy.WaitUntilListeningAsync();
+            var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
+            for (int i = 0; i < 5; i++)
+            {
+                await RawHttp.SendAsync(endpoint, $"POST /orders/{i} HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+            }
+
+            proxy.Signal("INT");
+            Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Equal(5, proxy.StdoutLines.Count);
+            foreach (string line in proxy.StdoutLines)
+            {
+                using JsonDocument json = JsonDocument.Parse(line);
+                Assert.Equal("POST", json.RootElement.GetProperty("method").GetString());
+                Assert.Equal(200, json.RootElement.GetProperty("shadow_status").GetInt32());
+            }
+
+            // Serilog's rolling sink names the day's file after the path given.
+            string[] files = Directory.GetFiles(directory, "requests*.log");
+            string written = File.ReadAllText(Assert.Single(files));
+            Assert.Equal(proxy.StdoutLines.Order(), written.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Settings_file_fills_options_and_the_command_line_wins()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        int port = ProxyProcess.FreePort();
+        string settings = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(settings, $$"""
+                { "ShadowProxy": { "Listen": "127.0.0.1:1", "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", "Format": "json" } }
+                """);
+            await using ProxyProcess proxy = ProxyProcess.Start("--config", settings, "--listen", $"127.0.0.1:{port}", "--format", "text");
+            await proxy.WaitUntilListeningAsync();
+            await RawHttp.SendAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), "GET /s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            proxy.Signal("TERM");
+            Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Matches(TextLine, Assert.Single(proxy.StdoutLines));
+            Assert.Single(production.Requests);
+        }
+        finally
+        {
+            File.Delete(settings);
+        }
+    }
+
+    [Fact]
+    public async Task A_taken_listen_port_fails_start_up_with_one_line()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", $"127.0.0.1:{port}", "--shadow", "127.0.0.1:9");
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Contains($"cannot listen on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Demo_runs_end_to_end_with_no_setup()
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("demo");
+
+        Assert.True(exitCode == 0, stderr);
+        string[] lines = stdout.Split('\n');
+        Assert.InRange(lines.Count(line => System.Text.RegularExpressions.Regex.IsMatch(line, TextLine)), 40, 60);
+        Assert.Contains(lines, line => line.StartsWith("/checkout ", StringComparison.Ordinal) && line.EndsWith(" 200 500", StringComparison.Ordinal));
+        Assert.Contains("Summary of 48 requests", stdout, StringComparison.Ordinal);
+        Assert.Contains("status mismatches: 12 of 48", stdout, StringComparison.Ordinal);
+    }
+}
