@@ -37,7 +37,9 @@ internal static class ProxyCommand
         return ExitCodes.Success;
     }
 
-    public static bool TryLoadSettings(CommandLineSettings commandLine, out ProxySettings settings, out string error)
+    /// <param name="environment">The environment variables to read; the process's own when null.</param>
+    public static bool TryLoadSettings(
+        CommandLineSettings commandLine, out ProxySettings settings, out string error, System.Collections.IDictionary? environment = null)
     {
         settings = null!;
         string configPath = commandLine.Config ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
@@ -46,7 +48,7 @@ internal static class ProxyCommand
         {
             configuration = new ConfigurationBuilder()
                 .AddJsonFile(Path.GetFullPath(configPath), optional: commandLine.Config is null, reloadOnChange: false)
-                .AddEnvironmentVariables("SHADOWPROXY_")
+                .AddInMemoryCollection(EnvironmentSettings(environment ?? Environment.GetEnvironmentVariables()))
                 .AddInMemoryCollection(commandLine.AsConfiguration())
                 .Build();
         }
@@ -57,6 +59,19 @@ internal static class ProxyCommand
         }
 
         return ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error);
+    }
+
+    /// <summary>SHADOWPROXY_SHADOW=10.0.0.7:80 sets ShadowProxy:Shadow (handy in a systemd unit's Environment=).</summary>
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentSettings(System.Collections.IDictionary environment)
+    {
+        const string Prefix = "SHADOWPROXY_";
+        foreach (System.Collections.DictionaryEntry variable in environment)
+        {
+            if (variable.Key is string name && name.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) && name.Length > Prefix.Length)
+            {
+                yield return new($"{ProxySettings.Section}:{name[Prefix.Length..].Replace("_", "", StringComparison.Ordinal)}", variable.Value as string);
+            }
+        }
     }
 
     public static IHost BuildHost(ProxySettings settings)

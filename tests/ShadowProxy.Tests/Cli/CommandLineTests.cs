@@ -55,4 +55,22 @@ public sealed class CommandLineTests
             Assert.Contains(option, stdout, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void Environment_variables_fill_settings_and_the_command_line_still_wins()
+    {
+        var environment = new System.Collections.Hashtable
+        {
+            ["SHADOWPROXY_SHADOW"] = "127.0.0.1:7070",
+            ["SHADOWPROXY_PRODUCTION_TIMEOUT"] = "7",
+            ["SHADOWPROXY_SHADOWTIMEOUT"] = "3",
+            ["OTHER"] = "ignored",
+        };
+
+        Assert.True(ShadowProxy.Hosting.ProxyCommand.TryLoadSettings(
+            new ShadowProxy.Hosting.CommandLineSettings(ProductionTimeout: "9"), out var settings, out string error, environment), error);
+        Assert.Equal(7070, settings.Options.Shadow.Port);
+        Assert.Equal(TimeSpan.FromSeconds(9), settings.Options.ProductionTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), settings.Options.ShadowTimeout);
+    }
 }
