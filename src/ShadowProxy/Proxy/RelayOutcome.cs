@@ -9,5 +9,7 @@ namespace ShadowProxy.Proxy;
 /// <param name="Body">How the final response was framed.</param>
 /// <param name="ClientWritten">Some of the response already reached the client: an error can no longer be answered with a status.</param>
 /// <param name="ClientFailed">Writing to the client failed: the client went away.</param>
+/// <param name="AnnouncedClose">The client was told its connection closes after this response.</param>
+/// <param name="LastReadTimestamp">When the backend's last bytes arrived: the end of a complete response.</param>
 internal readonly record struct RelayOutcome(
-    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose);
+    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose, long LastReadTimestamp);

@@ -11,8 +11,17 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class RequestBodyPump(PipeReader client, Stream production, ShadowExchange? shadow, InactivityTimer clientTimer)
 {
+    private volatile bool _lastBytesHandedOver;
+
+    /// <summary>
+    /// The body's last bytes have been read from the client and handed to production. Once production answers, this
+    /// tells a complete request apart from an early answer, without waiting for the write's continuation to run.
+    /// </summary>
+    public bool LastBytesHandedOver => _lastBytesHandedOver;
+
     public async Task<BodyOutcome> PumpAsync(RequestHead head, CancellationToken cancellationToken)
     {
+        _lastBytesHandedOver = head.Body is not (BodyKind.ContentLength or BodyKind.Chunked);
         try
         {
             return head.Body switch
@@ -39,6 +48,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             ReadResult result = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             remaining -= body.Length;
+            _lastBytesHandedOver = remaining == 0;
             if (!await ForwardAsync(body, cancellationToken).ConfigureAwait(false))
             {
                 return BodyOutcome.ProductionClosed;
@@ -66,6 +76,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
                 return BodyOutcome.Malformed;
             }
 
+            _lastBytesHandedOver = scanner.IsComplete;
             if (!await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false))
             {
                 return BodyOutcome.ProductionClosed;

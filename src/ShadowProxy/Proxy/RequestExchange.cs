@@ -24,7 +24,7 @@ internal sealed class RequestExchange
     private readonly ILogger _logger;
     private readonly EndPoint? _remote;
     private CancellationToken _shutdown;
-    private Task<BodyOutcome>? _pumping;
+    private RequestBodyPump? _pump;
 
     public RequestExchange(
         RequestHead request, NetworkStream client, PipeReader input, ProxyOptions options, TimeProvider time, ILogger logger, EndPoint? remote)
@@ -80,21 +80,23 @@ internal sealed class RequestExchange
                 Progress = productionTimer.Start,
                 ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
             };
-            var pump = new RequestBodyPump(_input, production, shadow, clientTimer);
-            _pumping = PumpAsync(pump, shadow, productionTimer.Token);
+            _pump = new RequestBodyPump(_input, production, shadow, clientTimer);
+            Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
             Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
-            if (await Task.WhenAny(_pumping, relaying).ConfigureAwait(false) == _pumping && IsClientFault(_pumping.Result))
+            if (await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping && IsClientFault(pumping.Result))
             {
                 productionTimer.Cancel();   // production would wait for a body that is not coming
             }
 
             RelayOutcome outcome = await relaying.ConfigureAwait(false);
-            if (!_pumping.IsCompleted)
+            if (!pumping.IsCompleted && !_pump.LastBytesHandedOver)
             {
-                _input.CancelPendingRead();   // production has answered: the rest of the body is not wanted
+                // Production has answered early: the rest of the body is not wanted, by the client read or a stuck write.
+                _input.CancelPendingRead();
+                productionTimer.Cancel();
             }
 
-            BodyOutcome body = await _pumping.ConfigureAwait(false);
+            BodyOutcome body = await pumping.ConfigureAwait(false);
             bool tunnelled = false;
             if (IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
                 && (outcome.StatusCode == 101 || (_request.IsConnect && outcome.StatusCode is >= 200 and < 300)))
@@ -131,7 +133,9 @@ internal sealed class RequestExchange
             _logger.ProductionFailedMidResponse(_request.Method, _request.Target, error);
         }
 
-        TimeSpan? elapsed = error == BackendError.None ? _time.GetElapsedTime(firstByte) : null;
+        TimeSpan? elapsed = error != BackendError.None ? null
+            : tunnelled ? _time.GetElapsedTime(firstByte)
+            : _time.GetElapsedTime(firstByte, outcome.LastReadTimestamp);
         var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error);
         bool keepOpen = _options.ClientKeepAlive && !tunnelled && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
@@ -177,8 +181,7 @@ internal sealed class RequestExchange
     /// <summary>Production's own Connection: close answers the proxy's request; the client's connection follows its own rules.</summary>
     private ClientConnectionField DecideClientConnection(ResponseHead response)
     {
-        bool bodyForwarded = _pumping is { IsCompletedSuccessfully: true, Result: BodyOutcome.Complete };
-        bool close = _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || !bodyForwarded
+        bool close = _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
             || _shutdown.IsCancellationRequested;
         return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
     }

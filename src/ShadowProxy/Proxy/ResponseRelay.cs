@@ -18,6 +18,7 @@ internal sealed class ResponseRelay
     private readonly int _maxHeadBytes;
     private readonly TimeProvider _time;
     private long _bytes;
+    private long _lastRead;
     private bool _clientWritten;
 
     /// <param name="client">Where the response goes; null to read and discard it.</param>
@@ -47,7 +48,7 @@ internal sealed class ResponseRelay
             {
                 HeadRead read = await MessageHeadReader.ReadAsync(_backend, _headScratch, _maxHeadBytes, _time, cancellationToken)
                     .ConfigureAwait(false);
-                Progress?.Invoke();
+                AfterRead();
                 if (read.Status != HeadReadStatus.Complete)
                 {
                     BackendError error = read.Status == HeadReadStatus.TooLarge ? BackendError.InvalidResponse : BackendError.Reset;
@@ -75,7 +76,7 @@ internal sealed class ResponseRelay
         }
         catch (ClientWriteException)
         {
-            return new RelayOutcome(head.StatusCode, _bytes, BackendError.None, head.Body, _clientWritten, ClientFailed: true, announcedClose);
+            return new RelayOutcome(head.StatusCode, _bytes, BackendError.None, head.Body, _clientWritten, ClientFailed: true, announcedClose, _lastRead);
         }
         catch (OperationCanceledException)
         {
@@ -96,7 +97,17 @@ internal sealed class ResponseRelay
     }
 
     private RelayOutcome Outcome(int status, BackendError error, BodyKind body, bool announcedClose) =>
-        new(status, _bytes, error, body, _clientWritten, ClientFailed: false, announcedClose);
+        new(status, _bytes, error, body, _clientWritten, ClientFailed: false, announcedClose, _lastRead);
+
+    /// <summary>
+    /// Notes when bytes last arrived: the response's end is the read that delivered its last byte, so a slow client
+    /// (writes to it come after) does not count against production's time.
+    /// </summary>
+    private void AfterRead()
+    {
+        _lastRead = _time.GetTimestamp();
+        Progress?.Invoke();
+    }
 
     /// <returns>Whether the client was told that its connection closes after this response.</returns>
     private async ValueTask<bool> WriteHeadAsync(ResponseHead head, int length, CancellationToken cancellationToken)
@@ -123,7 +134,7 @@ internal sealed class ResponseRelay
         while (remaining > 0)
         {
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
-            Progress?.Invoke();
+            AfterRead();
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             await ForwardAsync(body, cancellationToken).ConfigureAwait(false);
             remaining -= body.Length;
@@ -142,7 +153,7 @@ internal sealed class ResponseRelay
         while (true)
         {
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
-            Progress?.Invoke();
+            AfterRead();
             long consumed = scanner.Scan(result.Buffer);
             await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false);
             if (scanner.IsInvalid)
@@ -167,7 +178,7 @@ internal sealed class ResponseRelay
         while (true)
         {
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
-            Progress?.Invoke();
+            AfterRead();
             await ForwardAsync(result.Buffer, cancellationToken).ConfigureAwait(false);
             if (result.IsCompleted)
             {

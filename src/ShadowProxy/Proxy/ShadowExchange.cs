@@ -16,25 +16,29 @@ namespace ShadowProxy.Proxy;
 internal sealed class ShadowExchange
 {
     private readonly Channel<Chunk> _queue = Channel.CreateUnbounded<Chunk>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly CancellationTokenSource _cancel = new();
+    private readonly CancellationTokenSource _cancel;
+    private readonly CancellationToken _abort;
     private readonly int _maxBufferedBytes;
     private long _bufferedBytes;
     private int _abandonReason;   // a BackendError, or Finished; set once
 
     private const int Finished = -1;
 
-    private ShadowExchange(int maxBufferedBytes)
+    private ShadowExchange(int maxBufferedBytes, CancellationToken abort)
     {
         _maxBufferedBytes = maxBufferedBytes;
+        _abort = abort;
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
     }
 
     public Task<BackendResult> Completion { get; private set; } = null!;
 
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
+    /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
     public static ShadowExchange Start(
-        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time)
+        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time, CancellationToken abort)
     {
-        var exchange = new ShadowExchange(options.MaxShadowBufferBytes);
+        var exchange = new ShadowExchange(options.MaxShadowBufferBytes, abort);
         exchange.Offer(head);
         exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, options, time);
         return exchange;
@@ -95,13 +99,12 @@ internal sealed class ShadowExchange
         await Task.Yield();   // the caller goes on with production at once
         _cancel.CancelAfter(options.ShadowTimeout);
         Socket? socket = null;
-        ResponseRelay? relay = null;
         try
         {
             socket = await ConnectAsync(options.Shadow, options.ConnectTimeout).ConfigureAwait(false);
             using var stream = new NetworkStream(socket, ownsSocket: false);
             Task sending = SendQueuedAsync(stream);
-            relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time);
+            var relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time);
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
             await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
             await sending.ConfigureAwait(false);
@@ -111,15 +114,20 @@ internal sealed class ShadowExchange
                 return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
             }
 
-            return outcome.Error == BackendError.None
-                ? new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp), outcome.Bytes, BackendError.None)
-                : BackendResult.Failed(outcome.Error, outcome.StatusCode, outcome.Bytes);
+            if (outcome.Error == BackendError.None)
+            {
+                return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None);
+            }
+
+            BackendError error = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
+            return BackendResult.Failed(error, outcome.StatusCode, outcome.Bytes);
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException)
         {
             var abandoned = (BackendError)Volatile.Read(ref _abandonReason);
-            return BackendResult.Failed(abandoned is not BackendError.None
-                ? abandoned
+            return BackendResult.Failed(
+                abandoned is not BackendError.None ? abandoned
+                : _abort.IsCancellationRequested ? BackendError.Aborted
                 : BackendConnector.Classify(ex, timedOut: _cancel.IsCancellationRequested));
         }
         finally
