@@ -22,7 +22,9 @@ internal sealed record CommandLineSettings(
     string? MaxConnections = null,
     string? MaxHeadSize = null,
     string? ShadowBuffer = null,
-    string? ClientKeepAlive = null)
+    string? ClientKeepAlive = null,
+    string? BackendKeepAlive = null,
+    string? BackendIdleTimeout = null)
 {
     public IEnumerable<KeyValuePair<string, string?>> AsConfiguration()
     {
@@ -50,6 +52,8 @@ internal sealed record CommandLineSettings(
         Add(nameof(MaxHeadSize), MaxHeadSize);
         Add(nameof(ShadowBuffer), ShadowBuffer);
         Add(nameof(ClientKeepAlive), ClientKeepAlive);
+        Add(nameof(BackendKeepAlive), BackendKeepAlive);
+        Add(nameof(BackendIdleTimeout), BackendIdleTimeout);
         return values;
     }
 }

@@ -51,6 +51,8 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             MaxRequestHeadBytes = reader.Integer("MaxHeadSize", defaults.MaxRequestHeadBytes, 1024, 1024 * 1024),
             MaxShadowBufferBytes = reader.Integer("ShadowBuffer", defaults.MaxShadowBufferBytes, 4096, 1024 * 1024 * 1024),
             ClientKeepAlive = reader.Boolean("ClientKeepAlive", defaults.ClientKeepAlive),
+            BackendKeepAlive = reader.Boolean("BackendKeepAlive", defaults.BackendKeepAlive),
+            BackendIdleTimeout = reader.Seconds("BackendIdleTimeout", defaults.BackendIdleTimeout),
         };
         LineFormat format = reader.Format("Format");
         string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;

@@ -22,10 +22,12 @@ internal sealed class ProxyConnection
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly EndPoint? _remote;
+    private readonly BackendPools _pools;
     private List<Task>? _pendingLines;
 
-    public ProxyConnection(Socket socket, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
+    public ProxyConnection(Socket socket, BackendPools pools, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
     {
+        _pools = pools;
         _socket = socket;
         _options = options;
         _sink = sink;
@@ -76,11 +78,13 @@ internal sealed class ProxyConnection
                 bool tunnel = RequestExchange.IsTunnel(request);
                 int length = HeadRewriter.Rewrite(
                     head.AsSpan(0, read.Length),
-                    request.IsUpgrade ? HeadRewriter.ConnectionUpgrade : HeadRewriter.ConnectionClose,
+                    request.IsUpgrade ? HeadRewriter.ConnectionUpgrade
+                        : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
+                        : HeadRewriter.ConnectionClose,
                     rewritten);
                 ShadowExchange? shadow = tunnel ? null
-                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time, abort);
-                var exchange = new RequestExchange(request, stream, input, _options, _time, _logger, _remote);
+                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _pools.Shadow, _options, _time, abort);
+                var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
                 ExchangeResult result = await exchange.RunAsync(
                     rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
                 keepAlive = result.KeepClientOpen;

@@ -46,4 +46,13 @@ internal sealed record ProxyOptions
 
     /// <summary>Keep client connections open across requests (backends still get Connection: close).</summary>
     public bool ClientKeepAlive { get; init; } = true;
+
+    /// <summary>Reuse backend connections (requests ask for keep-alive); off keeps em-proxy's Connection: close.</summary>
+    public bool BackendKeepAlive { get; init; }
+
+    /// <summary>An idle backend connection is closed after this long: below Apache's 5 s KeepAliveTimeout, so the proxy, not the backend, closes first.</summary>
+    public TimeSpan BackendIdleTimeout { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>Idle connections kept per backend (nginx's upstream keepalive is set per worker in the tens to hundreds).</summary>
+    public int MaxIdleBackendConnections { get; init; } = 256;
 }

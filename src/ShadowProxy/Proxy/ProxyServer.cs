@@ -20,6 +20,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly ConcurrentDictionary<long, Task> _connections = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly CancellationTokenSource _abort = new();
+    private readonly BackendPools _pools;
     private Socket? _listener;
     private long _nextConnectionId;
     private int _active;
@@ -30,6 +31,7 @@ internal sealed class ProxyServer : BackgroundService
         _sink = sink;
         _logger = logger;
         _time = time;
+        _pools = new BackendPools(options, time);
     }
 
     /// <summary>The address actually bound (port 0 resolved), once started.</summary>
@@ -90,7 +92,7 @@ internal sealed class ProxyServer : BackgroundService
                 continue;
             }
 
-            var connection = new ProxyConnection(client, _options, _sink, _logger, _time);
+            var connection = new ProxyConnection(client, _pools, _options, _sink, _logger, _time);
             Track(connection.RunAsync(_shutdown.Token, _abort.Token));
         }
     }
@@ -113,6 +115,7 @@ internal sealed class ProxyServer : BackgroundService
             await Task.WhenAll(_connections.Values).ConfigureAwait(false);
         }
 
+        await _pools.DisposeAsync().ConfigureAwait(false);
         _logger.Stopped();
     }
 

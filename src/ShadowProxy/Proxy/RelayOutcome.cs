@@ -11,5 +11,14 @@ namespace ShadowProxy.Proxy;
 /// <param name="ClientFailed">Writing to the client failed: the client went away.</param>
 /// <param name="AnnouncedClose">The client was told its connection closes after this response.</param>
 /// <param name="LastReadTimestamp">When the backend's last bytes arrived: the end of a complete response.</param>
+/// <param name="BackendWantsClose">The backend's final head says it closes after this response: its connection cannot be reused.</param>
 internal readonly record struct RelayOutcome(
-    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose, long LastReadTimestamp);
+    int StatusCode,
+    long Bytes,
+    BackendError Error,
+    BodyKind Body,
+    bool ClientWritten,
+    bool ClientFailed,
+    bool AnnouncedClose,
+    long LastReadTimestamp,
+    bool BackendWantsClose);

@@ -14,8 +14,6 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class RequestExchange
 {
-    private static readonly StreamPipeReaderOptions BackendPipeOptions = new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024);
-
     private readonly RequestHead _request;
     private readonly NetworkStream _client;
     private readonly PipeReader _input;
@@ -23,12 +21,21 @@ internal sealed class RequestExchange
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly EndPoint? _remote;
+    private readonly BackendPools _pools;
     private CancellationToken _shutdown;
     private RequestBodyPump? _pump;
 
     public RequestExchange(
-        RequestHead request, NetworkStream client, PipeReader input, ProxyOptions options, TimeProvider time, ILogger logger, EndPoint? remote)
+        RequestHead request,
+        NetworkStream client,
+        PipeReader input,
+        BackendPools pools,
+        ProxyOptions options,
+        TimeProvider time,
+        ILogger logger,
+        EndPoint? remote)
     {
+        _pools = pools;
         _request = request;
         _client = client;
         _input = input;
@@ -49,65 +56,91 @@ internal sealed class RequestExchange
         using var productionTimer = new InactivityTimer(_options.ProductionTimeout, abort);
         productionTimer.Start();
 
-        Socket socket;
-        try
+        // A reused connection that the backend closed at the moment it was taken fails before any answer: a request
+        // without a body is then sent once more on a new connection (one with a body has been consumed already).
+        for (int attempt = 1; ; attempt++)
         {
-            socket = await ConnectProductionAsync(productionTimer.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
-        {
-            SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
-            BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
-            return await FailAsync(error, started, shadow).ConfigureAwait(false);
-        }
-
-        var production = new NetworkStream(socket, ownsSocket: true);
-        await using (production.ConfigureAwait(false))
-        {
+            BackendLink link;
             try
             {
-                await production.WriteAsync(head, productionTimer.Token).ConfigureAwait(false);
+                link = await RentProductionAsync(productionTimer.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
                 SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
-                return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
+                BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
+                return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }
 
-            PipeReader productionInput = PipeReader.Create(production, BackendPipeOptions);
-            var relay = new ResponseRelay(productionInput, _client, _options.MaxResponseHeadBytes, _time)
+            bool retryable = link.Reused && attempt == 1 && _request.Body == BodyKind.None;
+            bool reusable = false;
+            try
             {
-                Progress = productionTimer.Start,
-                ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
-            };
-            _pump = new RequestBodyPump(_input, production, shadow, clientTimer);
-            Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
-            Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
-            if (await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping && IsClientFault(pumping.Result))
-            {
-                productionTimer.Cancel();   // production would wait for a body that is not coming
-            }
+                try
+                {
+                    await link.Stream.WriteAsync(head, productionTimer.Token).ConfigureAwait(false);
+                }
+                catch (IOException) when (retryable)
+                {
+                    continue;
+                }
+                catch (Exception ex) when (ex is IOException or OperationCanceledException)
+                {
+                    SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
+                    return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
+                }
 
-            RelayOutcome outcome = await relaying.ConfigureAwait(false);
-            if (!pumping.IsCompleted && !_pump.LastBytesHandedOver)
-            {
-                // Production has answered early: the rest of the body is not wanted, by the client read or a stuck write.
-                _input.CancelPendingRead();
-                productionTimer.Cancel();
-            }
+                (RelayOutcome outcome, BodyOutcome body) = await ForwardAsync(link, shadow, clientTimer, productionTimer).ConfigureAwait(false);
+                if (retryable && outcome.Error == BackendError.Reset && outcome.Bytes == 0 && !outcome.ClientWritten)
+                {
+                    continue;
+                }
 
-            BodyOutcome body = await pumping.ConfigureAwait(false);
-            bool tunnelled = false;
-            if (IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
-                && (outcome.StatusCode == 101 || (_request.IsConnect && outcome.StatusCode is >= 200 and < 300)))
-            {
-                await TunnelAsync(productionInput, production).ConfigureAwait(false);
-                tunnelled = true;
-            }
+                bool tunnelled = false;
+                if (IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
+                    && (outcome.StatusCode == 101 || (_request.IsConnect && outcome.StatusCode is >= 200 and < 300)))
+                {
+                    await TunnelAsync(link.Input, link.Stream).ConfigureAwait(false);
+                    tunnelled = true;
+                }
 
-            await productionInput.CompleteAsync().ConfigureAwait(false);
-            return await FinishAsync(outcome, body, tunnelled, started, firstByte, shadow).ConfigureAwait(false);
+                reusable = !tunnelled && !IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
+                    && body == BodyOutcome.Complete && !outcome.BackendWantsClose;
+                return await FinishAsync(outcome, body, tunnelled, started, firstByte, shadow).ConfigureAwait(false);
+            }
+            finally
+            {
+                await _pools.Production.ReturnAsync(link, reusable).ConfigureAwait(false);
+            }
         }
+    }
+
+    /// <summary>Streams the body to production while its response streams to the client; returns how each ended.</summary>
+    private async Task<(RelayOutcome Outcome, BodyOutcome Body)> ForwardAsync(
+        BackendLink link, ShadowExchange? shadow, InactivityTimer clientTimer, InactivityTimer productionTimer)
+    {
+        var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
+        {
+            Progress = productionTimer.Start,
+            ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
+        };
+        _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
+        Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
+        Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
+        if (await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping && IsClientFault(pumping.Result))
+        {
+            productionTimer.Cancel();   // production would wait for a body that is not coming
+        }
+
+        RelayOutcome outcome = await relaying.ConfigureAwait(false);
+        if (!pumping.IsCompleted && !_pump.LastBytesHandedOver)
+        {
+            // Production has answered early: the rest of the body is not wanted, by the client read or a stuck write.
+            _input.CancelPendingRead();
+            productionTimer.Cancel();
+        }
+
+        return (outcome, await pumping.ConfigureAwait(false));
     }
 
     private async Task<ExchangeResult> FinishAsync(
@@ -152,11 +185,11 @@ internal sealed class RequestExchange
         return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record, shadow?.Completion);
     }
 
-    private async Task<Socket> ConnectProductionAsync(CancellationToken productionToken)
+    private async Task<BackendLink> RentProductionAsync(CancellationToken productionToken)
     {
         using var connectTimer = CancellationTokenSource.CreateLinkedTokenSource(productionToken);
         connectTimer.CancelAfter(_options.ConnectTimeout);
-        return await BackendConnector.ConnectAsync(_options.Production, connectTimer.Token).ConfigureAwait(false);
+        return await _pools.Production.RentAsync(connectTimer.Token).ConfigureAwait(false);
     }
 
     private async Task<BodyOutcome> PumpAsync(RequestBodyPump pump, ShadowExchange? shadow, CancellationToken productionToken)

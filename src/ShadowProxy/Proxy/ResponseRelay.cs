@@ -19,6 +19,7 @@ internal sealed class ResponseRelay
     private readonly TimeProvider _time;
     private long _bytes;
     private long _lastRead;
+    private bool _backendWantsClose = true;
     private bool _clientWritten;
 
     /// <param name="client">Where the response goes; null to read and discard it.</param>
@@ -61,6 +62,7 @@ internal sealed class ResponseRelay
                     return Outcome(0, BackendError.InvalidResponse, BodyKind.None, announcedClose);
                 }
 
+                _backendWantsClose = head.ServerWantsClose;
                 announcedClose = await WriteHeadAsync(head, read.Length, cancellationToken).ConfigureAwait(false);
             }
             while (head.IsInterim);
@@ -76,7 +78,7 @@ internal sealed class ResponseRelay
         }
         catch (ClientWriteException)
         {
-            return new RelayOutcome(head.StatusCode, _bytes, BackendError.None, head.Body, _clientWritten, ClientFailed: true, announcedClose, _lastRead);
+            return new RelayOutcome(head.StatusCode, _bytes, BackendError.None, head.Body, _clientWritten, ClientFailed: true, announcedClose, _lastRead, _backendWantsClose);
         }
         catch (OperationCanceledException)
         {
@@ -97,7 +99,7 @@ internal sealed class ResponseRelay
     }
 
     private RelayOutcome Outcome(int status, BackendError error, BodyKind body, bool announcedClose) =>
-        new(status, _bytes, error, body, _clientWritten, ClientFailed: false, announcedClose, _lastRead);
+        new(status, _bytes, error, body, _clientWritten, ClientFailed: false, announcedClose, _lastRead, _backendWantsClose);
 
     /// <summary>
     /// Notes when bytes last arrived: the response's end is the read that delivered its last byte, so a slow client

@@ -36,11 +36,17 @@ internal sealed class ShadowExchange
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
     /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
     public static ShadowExchange Start(
-        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time, CancellationToken abort)
+        ReadOnlySpan<byte> head,
+        bool isHeadRequest,
+        long startTimestamp,
+        BackendPool pool,
+        ProxyOptions options,
+        TimeProvider time,
+        CancellationToken abort)
     {
         var exchange = new ShadowExchange(options.MaxShadowBufferBytes, abort);
         exchange.Offer(head);
-        exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, options, time);
+        exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, pool, options, time);
         return exchange;
     }
 
@@ -94,20 +100,24 @@ internal sealed class ShadowExchange
         }
     }
 
-    private async Task<BackendResult> RunAsync(bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time)
+    private async Task<BackendResult> RunAsync(bool isHeadRequest, long startTimestamp, BackendPool pool, ProxyOptions options, TimeProvider time)
     {
         await Task.Yield();   // the caller goes on with production at once
         _cancel.CancelAfter(options.ShadowTimeout);
-        Socket? socket = null;
+        BackendLink? link = null;
+        bool reusable = false;
         try
         {
-            socket = await ConnectAsync(options.Shadow, options.ConnectTimeout).ConfigureAwait(false);
-            using var stream = new NetworkStream(socket, ownsSocket: false);
-            Task sending = SendQueuedAsync(stream);
-            var relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time);
+            link = await ConnectAsync(pool, options.ConnectTimeout).ConfigureAwait(false);
+            Task<bool> sending = SendQueuedAsync(link.Stream);
+            var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time);
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
-            await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
-            await sending.ConfigureAwait(false);
+            if (!sending.IsCompleted)
+            {
+                await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
+            }
+
+            bool requestSent = await sending.ConfigureAwait(false);
             BackendError abandoned = (BackendError)Volatile.Read(ref _abandonReason);
             if (abandoned != BackendError.None)
             {
@@ -116,6 +126,7 @@ internal sealed class ShadowExchange
 
             if (outcome.Error == BackendError.None)
             {
+                reusable = requestSent && !outcome.BackendWantsClose;
                 return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None);
             }
 
@@ -133,19 +144,23 @@ internal sealed class ShadowExchange
         finally
         {
             Interlocked.CompareExchange(ref _abandonReason, Finished, 0);
-            socket?.Dispose();
+            if (link is not null)
+            {
+                await pool.ReturnAsync(link, reusable).ConfigureAwait(false);
+            }
+
             ReturnQueuedBuffers();
             _cancel.Dispose();
         }
     }
 
-    private async Task<Socket> ConnectAsync(IPEndPoint endpoint, TimeSpan connectTimeout)
+    private async Task<BackendLink> ConnectAsync(BackendPool pool, TimeSpan connectTimeout)
     {
         using var connectTimer = CancellationTokenSource.CreateLinkedTokenSource(_cancel.Token);
         connectTimer.CancelAfter(connectTimeout);
         try
         {
-            return await BackendConnector.ConnectAsync(endpoint, connectTimer.Token).ConfigureAwait(false);
+            return await pool.RentAsync(connectTimer.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_cancel.IsCancellationRequested)
         {
@@ -153,7 +168,8 @@ internal sealed class ShadowExchange
         }
     }
 
-    private async Task SendQueuedAsync(NetworkStream stream)
+    /// <returns>Whether the whole request was sent (the connection is then in a state to be reused).</returns>
+    private async Task<bool> SendQueuedAsync(NetworkStream stream)
     {
         try
         {
@@ -172,10 +188,13 @@ internal sealed class ShadowExchange
                     }
                 }
             }
+
+            return Volatile.Read(ref _abandonReason) == 0;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
         {
             // The shadow stopped reading (it answered early, closed, or was abandoned): its response says the rest.
+            return false;
         }
     }
 

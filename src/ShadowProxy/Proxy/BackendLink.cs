@@ -1,0 +1,59 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// One connection to a backend with its stream and response pipe: used for one request, then either returned to
+/// its <see cref="BackendPool"/> (reuse on) or closed.
+/// </summary>
+internal sealed class BackendLink : IAsyncDisposable
+{
+    private static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024);
+
+    public BackendLink(Socket socket)
+    {
+        Socket = socket;
+        Stream = new NetworkStream(socket, ownsSocket: true);
+        Input = PipeReader.Create(Stream, PipeOptions);
+    }
+
+    public Socket Socket { get; }
+
+    public NetworkStream Stream { get; }
+
+    public PipeReader Input { get; }
+
+    /// <summary>The connection served an earlier request: it may have been closed by the backend while idle.</summary>
+    public bool Reused { get; private set; }
+
+    /// <summary>When it was put back to idle (a TimeProvider timestamp).</summary>
+    public long IdleSince { get; set; }
+
+    /// <summary>Marks the connection as taken from the idle pool for another request.</summary>
+    public BackendLink Reuse()
+    {
+        Reused = true;
+        return this;
+    }
+
+    /// <summary>An idle connection that the backend closed (or that has stray bytes) must not carry a request.</summary>
+    public bool LooksUsable()
+    {
+        try
+        {
+            // Readable while idle means EOF, a reset, or bytes nobody asked for: none of them can carry a new request.
+            return Socket.Connected && !Socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Input.CompleteAsync().ConfigureAwait(false);
+        await Stream.DisposeAsync().ConfigureAwait(false);
+    }
+}

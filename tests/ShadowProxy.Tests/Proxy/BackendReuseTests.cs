@@ -1,0 +1,115 @@
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Proxy;
+
+/// <summary>--backend-keep-alive: pooled backend connections, reused only when the last exchange ended cleanly.</summary>
+public sealed class BackendReuseTests
+{
+    /// <summary>A keep-alive backend: serves requests on a connection until it closes (or until <paramref name="perConnection"/>).</summary>
+    private static LoopbackBackend StartKeepAlive(int perConnection = int.MaxValue, string status = "200 OK") => LoopbackBackend.Start(async connection =>
+    {
+        for (int served = 0; served < perConnection; served++)
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request is null)
+            {
+                return;
+            }
+
+            string target = request.Split(' ')[1];
+            bool close = request.Contains("Connection: close", StringComparison.Ordinal);
+            await connection.SendAsync($"HTTP/1.1 {status}\r\nContent-Length: {target.Length}\r\n{(close ? "Connection: close\r\n" : "")}\r\n{target}");
+            if (close)
+            {
+                return;
+            }
+        }
+    });
+
+    [Fact]
+    public async Task Requests_reuse_backend_connections_and_each_is_still_mirrored()
+    {
+        await using var production = StartKeepAlive();
+        await using var shadow = StartKeepAlive(status: "500 Oops");
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        for (int i = 0; i < 20; i++)
+        {
+            await client.SendAsync($"GET /r/{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith($"/r/{i}", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        }
+
+        await proxy.StopAsync();
+        Assert.Equal(20, production.Requests.Count);
+        Assert.Equal(20, shadow.Requests.Count);
+        Assert.All(production.Requests, request => Assert.EndsWith("\r\nConnection: keep-alive\r\n\r\n", request, StringComparison.Ordinal));
+        Assert.InRange(production.ConnectionCount, 1, 3);
+        // The shadow finishes on its own schedule, so the next request may find its connection still busy.
+        Assert.InRange(shadow.ConnectionCount, 1, 10);
+        Assert.Equal(20, proxy.RequestLines.Count(line => line.EndsWith(" 200 500", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Without_reuse_every_request_gets_its_own_backend_connection()
+    {
+        await using var production = StartKeepAlive();
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        for (int i = 0; i < 5; i++)
+        {
+            await client.SendAsync($"GET /r/{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+            await client.ReadResponseAsync();
+        }
+
+        await proxy.StopAsync();
+        Assert.Equal(5, production.ConnectionCount);
+        Assert.All(production.Requests, request => Assert.EndsWith("\r\nConnection: close\r\n\r\n", request, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_backend_that_silently_drops_idle_connections_costs_no_request()
+    {
+        // Closes after every second request without saying so: the pooled connection is dead when next taken.
+        await using var production = StartKeepAlive(perConnection: 2);
+        await using var shadow = StartKeepAlive(perConnection: 2);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        var responses = new List<string>();
+        for (int i = 0; i < 12; i++)
+        {
+            await client.SendAsync($"GET /d/{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+            responses.Add(await client.ReadResponseAsync());
+        }
+
+        await proxy.StopAsync();
+        Assert.All(responses, response => Assert.StartsWith("HTTP/1.1 200 OK", response, StringComparison.Ordinal));
+        Assert.Equal(12, production.Requests.Count);
+        Assert.Equal(12, proxy.Records.Count(record => record.Production.StatusCode == 200));
+    }
+
+    [Fact]
+    public async Task A_connection_whose_response_said_close_is_not_reused()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            await connection.WaitForCloseAsync();   // stays open, but said close: reusing it would hang
+        });
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        for (int i = 0; i < 3; i++)
+        {
+            await client.SendAsync("GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(3, production.ConnectionCount);
+    }
+}
