@@ -27,6 +27,9 @@ internal sealed class LogLineReader
     /// <summary>Bytes read from the stream so far.</summary>
     public long BytesRead { get; private set; }
 
+    /// <summary>Bytes up to the end of the line last returned: how far through the input the caller is.</summary>
+    public long Position => BytesRead - (_end - _start);
+
     /// <summary>The 1-based number of the line last returned (including skipped ones).</summary>
     public long LineNumber { get; private set; }
 

@@ -88,7 +88,7 @@ internal static class ReportCommand
                             aggregate.AddMalformed(name, reader.LineNumber, line);
                         }
 
-                        progress.Update(bytesBefore + reader.BytesRead, lines);
+                        progress.Update(bytesBefore + reader.Position, lines);
                     }
 
                     bytesBefore += reader.BytesRead;

@@ -19,8 +19,9 @@ internal static class ReportFormat
     public static string Percent(long part, long whole) =>
         whole == 0 ? "0%" : ((double)part / whole).ToString("0.0%", CultureInfo.InvariantCulture);
 
-    /// <summary>A bytes count for progress lines: "512 MB", "1.2 GB".</summary>
-    public static string Bytes(long bytes) => bytes >= 1L << 30
-        ? (bytes / (double)(1L << 30)).ToString("0.0 GB", CultureInfo.InvariantCulture)
-        : (bytes >> 20).ToString("0 MB", CultureInfo.InvariantCulture);
+    /// <summary>A bytes count for progress lines: "12 KB", "512 MB", "1.2 GB".</summary>
+    public static string Bytes(long bytes) =>
+        bytes >= 1L << 30 ? (bytes / (double)(1L << 30)).ToString("0.0 GB", CultureInfo.InvariantCulture)
+        : bytes >= 1L << 20 ? (bytes >> 20).ToString("0 MB", CultureInfo.InvariantCulture)
+        : (bytes >> 10).ToString("0 KB", CultureInfo.InvariantCulture);
 }
