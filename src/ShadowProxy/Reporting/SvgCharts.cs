@@ -60,7 +60,7 @@ internal static class SvgCharts
             HistogramBin bin = bins[i];
             double x = Left + (i * barWidth);
             double barHeight = bin.Count == 0 ? 0 : Math.Max(1, bin.Count * plotHeight / max);
-            string kind = bin.To <= 0 ? "faster" : bin.From >= 0 ? "slower" : "even";
+            string kind = bin.To <= 0 ? "faster" : bin.From > 0 ? "slower" : "even";   // the bin holding 0 is neither
             string range = bin.From == long.MinValue ? $"below {ReportFormat.SignedSeconds(bin.To)} s"
                 : bin.To == long.MaxValue ? $"{ReportFormat.SignedSeconds(bin.From)} s and above"
                 : $"{ReportFormat.SignedSeconds(bin.From)} to {ReportFormat.SignedSeconds(bin.To)} s";
