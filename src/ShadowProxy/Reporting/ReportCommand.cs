@@ -66,6 +66,11 @@ internal static class ReportCommand
             foreach (string source in sources)
             {
                 string name = source == Stdin ? "stdin" : source;
+                if (source == Stdin && !Console.IsInputRedirected)
+                {
+                    errors.WriteLine("ShadowProxy: report: reading request lines from the terminal; end with Ctrl+D, or give a FILE");
+                }
+
                 try
                 {
                     using Stream input = source == Stdin

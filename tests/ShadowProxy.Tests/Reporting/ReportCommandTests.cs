@@ -53,6 +53,23 @@ public class ReportCommandTests
         Assert.Equal("", errors.ToString());
     }
 
+    [Fact]
+    public void More_distinct_paths_than_the_tables_hold_are_reported_with_a_note()
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("ids.log", [
+            .. Enumerable.Range(0, 5000).Select(i => $"/users/{i} 0.010 0.020 0.010 200 200"),
+            .. Enumerable.Repeat("/health 0.001 0.001 0.000 200 200", 50)]);
+        var output = new StringWriter();
+
+        ReportCommand.Run([log], html: null, top: "1", minRequests: null, output, TextWriter.Null);
+
+        string report = output.ToString();
+        Assert.Contains("5,050 requests", report);
+        Assert.Matches(@"\n\s+50\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+/health\r?\n", report);
+        Assert.Matches(@"Note: more than 2,000 distinct paths; the busiest 1,000 were kept, [\d,]+ requests of rarer paths", report);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("x")]
