@@ -124,7 +124,9 @@ internal sealed class ReportAggregator
         MalformedLines++;
         if (_malformedExamples.Count < MalformedExamples)
         {
-            string text = Encoding.UTF8.GetString(line[..Math.Min(line.Length, MalformedExampleChars)]);
+            // Control characters from a binary file would drive the terminal: show them as '?'.
+            string text = string.Concat(Encoding.UTF8.GetString(line[..Math.Min(line.Length, MalformedExampleChars)])
+                .Select(c => char.IsControl(c) ? '?' : c));
             string shown = line.Length > MalformedExampleChars ? text + "…" : text;
             _malformedExamples.Add($"{source}:{lineNumber}: {(line.IsEmpty ? "(longer than the line buffer)" : shown)}");
         }

@@ -150,8 +150,9 @@ internal static class ReportLineParser
                 return false;
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string the reader cannot unescape, such as a lone "\ud800".
             return false;
         }
 

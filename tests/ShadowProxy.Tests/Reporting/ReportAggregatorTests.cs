@@ -103,6 +103,16 @@ public class ReportAggregatorTests
     }
 
     [Fact]
+    public void Malformed_examples_show_control_characters_as_question_marks()
+    {
+        var aggregate = new ReportAggregator();
+
+        aggregate.AddMalformed("bin.log", 1, "a\u001b[2Jb\u0000c"u8);
+
+        Assert.Equal("bin.log:1: a?[2Jb?c", Assert.Single(aggregate.MalformedExampleLines));
+    }
+
+    [Fact]
     public void Aggregating_known_paths_allocates_nothing_per_line()
     {
         byte[][] lines =

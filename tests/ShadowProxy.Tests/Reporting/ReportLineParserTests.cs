@@ -87,11 +87,38 @@ public class ReportLineParserTests
     [InlineData("{\"url\":\"/a\",\"body_match\":\"no\"}")]
     [InlineData("[1,2]")]
     [InlineData("{\"url\":\"/a\",}")]
+    [InlineData("{\"url\":\"/\\ud800\",\"production_status\":200}")]
+    [InlineData("{\"url\":\"/a\",\"production_time\":1e999}")]
+    [InlineData("\u00ff\u00fe\u0000garbage\u0001")]
     public void Malformed_lines_are_rejected_without_throwing(string line)
     {
         byte[] bytes = Encoding.UTF8.GetBytes(line);
 
         Assert.False(ReportLineParser.TryParse(bytes, new byte[bytes.Length], out _));
+    }
+
+    [Fact]
+    public void Mangled_lines_never_throw()
+    {
+        byte[][] seeds =
+        [
+            "/products?id=7 0.012 0.015 0.003 200 500"u8.ToArray(),
+            """{"url":"/a\u0026b","production_status":200,"shadow_status":null,"production_time":0.012,"extra":{"x":[1,"\ud83d\ude00"]},"diff":"body"}"""u8.ToArray(),
+        ];
+        var random = new Random(5);
+        byte[] alphabet = "{}[]\":,.-0123456789eE \\u/d8nultrf"u8.ToArray();
+        for (int i = 0; i < 20_000; i++)
+        {
+            byte[] line = (byte[])seeds[i % seeds.Length].Clone();
+            for (int change = random.Next(1, 4); change > 0; change--)
+            {
+                int at = random.Next(line.Length);
+                line[at] = random.Next(3) == 0 ? (byte)random.Next(256) : alphabet[random.Next(alphabet.Length)];
+            }
+
+            int length = random.Next(line.Length + 1);
+            ReportLineParser.TryParse(line.AsSpan(0, length), new byte[length], out _);
+        }
     }
 
     private static Parsed Parse(string line)
