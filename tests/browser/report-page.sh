@@ -78,4 +78,4 @@ while read -r colour count; do
     [[ "$count" -ge 200 ]] || fail "colour #$colour: only $count pixels in the screenshot"
 done < <(python3 "$here/png-colors.py" "$out/screenshot.png" 2e7d32 e4572e 1565c0 d84315)
 
-echo "report-page: OK (page, DOM, screenshot in $out)" >&2
+echo "report-page: OK${REPORT_PAGE_OUT:+ (page, DOM, screenshot kept in $out)}" >&2
