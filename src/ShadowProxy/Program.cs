@@ -54,6 +54,23 @@ var demo = new Command("demo", "Start two built-in backends and the proxy in fro
 demo.SetAction((_, cancellationToken) => ShadowProxy.Demo.DemoCommand.RunAsync(Console.Out, cancellationToken));
 root.Subcommands.Add(demo);
 
+var reportFiles = new Argument<string[]>("FILE") { Description = "Request-line logs, text or json (decided per line); none or '-' reads stdin", Arity = ArgumentArity.ZeroOrMore };
+var reportHtml = new Option<string?>("--html") { Description = "Also write the report as one self-contained HTML page with charts", HelpName = "FILE" };
+var reportTop = new Option<string?>("--top") { Description = "Rows in each path table [10]", HelpName = "N" };
+var reportMinRequests = new Option<string?>("--min-requests") { Description = "Requests a path needs to be ranked among the slower paths [5]", HelpName = "N" };
+var report = new Command("report", "Summarise request-line logs: status matrix, shadow failures, body mismatches, latency percentiles, slower paths.")
+{
+    reportFiles, reportHtml, reportTop, reportMinRequests,
+};
+report.SetAction(parseResult => ShadowProxy.Reporting.ReportCommand.Run(
+    parseResult.GetValue(reportFiles) ?? [],
+    parseResult.GetValue(reportHtml),
+    parseResult.GetValue(reportTop),
+    parseResult.GetValue(reportMinRequests),
+    Console.Out,
+    Console.Error));
+root.Subcommands.Add(report);
+
 ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

@@ -1,0 +1,139 @@
+using System.Globalization;
+using ShadowProxy.Hosting;
+
+namespace ShadowProxy.Reporting;
+
+/// <summary>
+/// <c>ShadowProxy report [FILE...] [--html FILE]</c>: reads request lines (text or json, decided per line) from files
+/// or stdin in one streaming pass and prints the summary to stdout; progress and errors go to stderr.
+/// </summary>
+internal static class ReportCommand
+{
+    public const int DefaultTop = 10;
+    public const int DefaultMinRequests = 5;
+    private const string Stdin = "-";
+
+    public static int Run(
+        IReadOnlyList<string> files,
+        string? html,
+        string? top,
+        string? minRequests,
+        TextWriter output,
+        TextWriter errors,
+        long progressInterval = ReportProgress.DefaultInterval)
+    {
+        if (!TryParseCount(top, DefaultTop, 1000, "--top", errors, out int topRows)
+            || !TryParseCount(minRequests, DefaultMinRequests, int.MaxValue, "--min-requests", errors, out int minCount))
+        {
+            return ExitCodes.Usage;
+        }
+
+        string[] sources = files.Count == 0 ? [Stdin] : [.. files];
+        foreach (string source in sources)
+        {
+            if (source != Stdin && !File.Exists(source))
+            {
+                errors.WriteLine(Directory.Exists(source)
+                    ? $"ShadowProxy: report: '{source}' is a directory, not a log file"
+                    : $"ShadowProxy: report: no such file: '{source}'");
+                return ExitCodes.Usage;
+            }
+        }
+
+        // Open the page before reading a gigabyte, so a wrong path fails at once.
+        FileStream? page = null;
+        if (html is not null)
+        {
+            try
+            {
+                page = new FileStream(html, FileMode.Create, FileAccess.Write);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                errors.WriteLine($"ShadowProxy: report: cannot write --html '{html}': {ex.Message}");
+                return ExitCodes.Usage;
+            }
+        }
+
+        using (page)
+        {
+            var aggregate = new ReportAggregator();
+            long? totalBytes = sources.Contains(Stdin) ? null : sources.Sum(source => new FileInfo(source).Length);
+            var progress = new ReportProgress(errors, !Console.IsErrorRedirected && ReferenceEquals(errors, Console.Error), totalBytes, progressInterval);
+            var scratch = new byte[LogLineReader.DefaultBufferBytes];
+            long bytesBefore = 0;
+            long lines = 0;
+            foreach (string source in sources)
+            {
+                string name = source == Stdin ? "stdin" : source;
+                if (source == Stdin && !Console.IsInputRedirected)
+                {
+                    errors.WriteLine("ShadowProxy: report: reading request lines from the terminal; end with Ctrl+D, or give a FILE");
+                }
+
+                try
+                {
+                    using Stream input = source == Stdin
+                        ? Console.OpenStandardInput()
+                        : new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1, FileOptions.SequentialScan);
+                    var reader = new LogLineReader(input);
+                    while (reader.Read(out ReadOnlySpan<byte> line) is var status && status != LineReadStatus.End)
+                    {
+                        lines++;
+                        if (status == LineReadStatus.TooLong)
+                        {
+                            aggregate.AddMalformed(name, reader.LineNumber, default);
+                        }
+                        else if (ReportLineParser.TryParse(line, scratch, out ReportEntry entry))
+                        {
+                            aggregate.Add(entry);
+                        }
+                        else if (!line.Trim((byte)' ').IsEmpty)
+                        {
+                            aggregate.AddMalformed(name, reader.LineNumber, line);
+                        }
+
+                        progress.Update(bytesBefore + reader.Position, lines);
+                    }
+
+                    bytesBefore += reader.BytesRead;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    progress.Finish();
+                    errors.WriteLine($"ShadowProxy: report: cannot read '{name}': {ex.Message}");
+                    return ExitCodes.Failure;
+                }
+            }
+
+            progress.Finish();
+            var summary = new ReportSummary(aggregate, [.. sources.Select(source => source == Stdin ? "stdin" : source)], topRows, minCount);
+            TextReportRenderer.Write(summary, output);
+            if (page is not null)
+            {
+                using var writer = new StreamWriter(page);
+                HtmlReportRenderer.Write(summary, writer);
+                errors.WriteLine($"ShadowProxy: report: wrote {html}");
+            }
+        }
+
+        return ExitCodes.Success;
+    }
+
+    private static bool TryParseCount(string? text, int fallback, int max, string option, TextWriter errors, out int value)
+    {
+        value = fallback;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= 1 && value <= max)
+        {
+            return true;
+        }
+
+        errors.WriteLine($"ShadowProxy: {option} must be a whole number from 1 to {max}, not '{text}'");
+        return false;
+    }
+}

@@ -1,0 +1,87 @@
+using ShadowProxy.Reporting;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reporting;
+
+/// <summary>The command in process: what it prints for given files, and its progress lines.</summary>
+public class ReportCommandTests
+{
+    [Fact]
+    public void Mixed_text_and_json_files_give_one_report()
+    {
+        using var dir = new TempDirectory();
+        string text = dir.WriteLines("a.log", "/a?x=1 0.010 0.020 0.010 200 200", "/b 0.010 - - 200 -", "not a request line");
+        string json = dir.WriteLines("b.log", """{"url":"/a","production_status":200,"shadow_status":200,"production_time":0.010,"shadow_time":0.030,"delta":0.020,"body_match":false}""");
+        var output = new StringWriter();
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([text, json], html: null, top: null, minRequests: "1", output, errors);
+
+        string report = output.ToString();
+        Assert.Equal(0, exit);
+        Assert.Equal("", errors.ToString());
+        Assert.Contains("3 requests (2 text lines, 1 json lines)", report);
+        Assert.Contains($"Malformed lines: 1{Environment.NewLine}  {text}:3: not a request line", report);
+        Assert.Matches(@"\n200\s+2\s+1\s+3\r?\n", report);   // row 200: shadow 200 ×2, '-' ×1, total 3
+        Assert.Contains("Body mismatches: 1 of 1 compared", report);
+        Assert.Matches(@"\n\s+2\s+\+0\.010\s+\+0\.020\s+0\.010\s+0\.020\s+/a\r?\n", report);   // nearest rank: median of 2 is the lower
+    }
+
+    [Fact]
+    public void Progress_is_printed_each_interval_with_the_share_of_the_total()
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("big.log", Enumerable.Repeat("/a 0.010 0.020 0.010 200 200", 1000));   // 29,000 bytes
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([log], html: null, top: null, minRequests: null, TextWriter.Null, errors, progressInterval: 10_000);
+
+        Assert.Equal(0, exit);
+        string[] lines = errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["report: 9 KB of 28 KB (34.5%), 345 lines", "report: 19 KB of 28 KB (69.0%), 690 lines"], lines);
+    }
+
+    [Fact]
+    public void Small_input_prints_no_progress()
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("small.log", "/a 0.010 0.020 0.010 200 200");
+        var errors = new StringWriter();
+
+        ReportCommand.Run([log], html: null, top: null, minRequests: null, TextWriter.Null, errors);
+
+        Assert.Equal("", errors.ToString());
+    }
+
+    [Fact]
+    public void More_distinct_paths_than_the_tables_hold_are_reported_with_a_note()
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("ids.log", [
+            .. Enumerable.Range(0, 5000).Select(i => $"/users/{i} 0.010 0.020 0.010 200 200"),
+            .. Enumerable.Repeat("/health 0.001 0.001 0.000 200 200", 50)]);
+        var output = new StringWriter();
+
+        ReportCommand.Run([log], html: null, top: "1", minRequests: null, output, TextWriter.Null);
+
+        string report = output.ToString();
+        Assert.Contains("5,050 requests", report);
+        Assert.Matches(@"\n\s+50\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+0\.001\s+/health\r?\n", report);
+        Assert.Matches(@"Note: more than 2,000 distinct paths; the busiest 1,000 were kept, [\d,]+ requests of rarer paths", report);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("x")]
+    [InlineData("-3")]
+    [InlineData("1001")]
+    public void Bad_top_is_one_line_and_exit_2(string top)
+    {
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([], html: null, top, minRequests: null, TextWriter.Null, errors);
+
+        Assert.Equal(2, exit);
+        Assert.Equal($"ShadowProxy: --top must be a whole number from 1 to 1000, not '{top}'{Environment.NewLine}", errors.ToString());
+    }
+}
