@@ -96,10 +96,20 @@ internal sealed class ProxyProcess : IAsyncDisposable
         return proxy;
     }
 
-    /// <summary>Runs the program to its end and returns its exit code (bounded).</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] arguments)
+    /// <summary>Runs the program to its end, stdin empty, and returns its exit code and output (bounded).</summary>
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] arguments) =>
+        RunWithInputAsync(null, arguments);
+
+    /// <summary>Runs the program to its end with <paramref name="stdin"/> as its input (bounded).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithInputAsync(string? stdin, params string[] arguments)
     {
         await using ProxyProcess process = Start(arguments);
+        if (stdin is not null)
+        {
+            await process._process.StandardInput.WriteAsync(stdin);
+        }
+
+        process._process.StandardInput.Close();
         int exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         return (exitCode, process.Stdout, process.Stderr);
     }

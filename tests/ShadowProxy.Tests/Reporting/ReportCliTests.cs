@@ -18,7 +18,7 @@ public class ReportCliTests
         using var dir = new TempDirectory();
         string log = dir.WriteLines("shadow.log", Lines.TrimEnd().Split('\n'));
 
-        (int exit, string stdout, string stderr) = await ShadowProxyProcess.RunAsync(null, "report", log);
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(null, "report", log);
 
         Assert.Equal((0, ""), (exit, stderr));
         Assert.StartsWith($"ShadowProxy report: 3 requests (2 text lines, 1 json lines) from {log}", stdout);
@@ -31,7 +31,7 @@ public class ReportCliTests
     [InlineData("-")]
     public async Task No_file_or_dash_reads_stdin(string file)
     {
-        (int exit, string stdout, string stderr) = await ShadowProxyProcess.RunAsync(Lines, ["report", .. file.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(Lines, ["report", .. file.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
 
         Assert.Equal((0, ""), (exit, stderr));
         Assert.StartsWith("ShadowProxy report: 3 requests (2 text lines, 1 json lines) from stdin", stdout);
@@ -44,7 +44,7 @@ public class ReportCliTests
         string log = dir.WriteLines("shadow.log", Lines.TrimEnd().Split('\n'));
         string page = dir.File("report.html");
 
-        (int exit, _, string stderr) = await ShadowProxyProcess.RunAsync(null, "report", log, "--html", page);
+        (int exit, _, string stderr) = await ProxyProcess.RunWithInputAsync(null, "report", log, "--html", page);
 
         Assert.Equal((0, $"ShadowProxy: report: wrote {page}\n"), (exit, stderr));
         string html = await File.ReadAllTextAsync(page);
@@ -61,7 +61,7 @@ public class ReportCliTests
         using var dir = new TempDirectory();
         string missing = dir.File("nope.log");
 
-        (int exit, string stdout, string stderr) = await ShadowProxyProcess.RunAsync(null, "report", missing);
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(null, "report", missing);
 
         Assert.Equal((2, "", $"ShadowProxy: report: no such file: '{missing}'\n"), (exit, stdout, stderr));
     }
@@ -72,7 +72,7 @@ public class ReportCliTests
         using var dir = new TempDirectory();
         string log = dir.WriteLines("shadow.log", "/a 0.010 0.010 0.000 200 200");
 
-        (int exit, string stdout, string stderr) = await ShadowProxyProcess.RunAsync(null, "report", log, "--html", dir.File("no/such/dir/r.html"));
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(null, "report", log, "--html", dir.File("no/such/dir/r.html"));
 
         Assert.Equal((2, ""), (exit, stdout));
         Assert.StartsWith("ShadowProxy: report: cannot write --html ", stderr);
@@ -82,7 +82,7 @@ public class ReportCliTests
     [Fact]
     public async Task Unknown_option_is_one_line_and_exit_2()
     {
-        (int exit, string stdout, string stderr) = await ShadowProxyProcess.RunAsync(null, "report", "--bogus");
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(null, "report", "--bogus");
 
         Assert.Equal((2, ""), (exit, stdout));
         Assert.StartsWith("ShadowProxy: ", stderr);
