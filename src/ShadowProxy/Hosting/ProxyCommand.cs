@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Events;
@@ -69,11 +70,20 @@ internal static class ProxyCommand
             DisableDefaults = true,
         });
         builder.Logging.ClearProviders();
+
+        // Under systemd: readiness (Type=notify: the unit's ExecStartPost, which adds the iptables redirect, waits
+        // for it) and SIGTERM handling. Elsewhere AddSystemd changes nothing.
+        builder.Services.AddSystemd();
+        bool underSystemd = SystemdHelpers.IsSystemdService();
         builder.Services.AddSerilog(diagnostics => diagnostics
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .Enrich.With<JournalPriorityEnricher>()
             .WriteTo.Console(
-                outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
+                // journald stamps each line itself and reads the "<N>" prefix as its priority.
+                outputTemplate: underSystemd
+                    ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
+                    : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: LogEventLevel.Verbose,
                 formatProvider: CultureInfo.InvariantCulture));
         builder.Services.Configure<HostOptions>(options =>
