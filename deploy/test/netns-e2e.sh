@@ -368,8 +368,10 @@ wait "$proxy_pid" 2>/dev/null
 # ---- summary -------------------------------------------------------------------------------------------------------
 echo "--- request lines written by the proxy (its stdout) ---"
 cat "$work/requests.log"
-echo "--- the redirect helper's messages ---"
+echo "--- the redirect helper's messages (run as the unit's ExecStartPost/ExecStop/ExecStopPost) ---"
 cat "$work/redirect.log"
+echo "--- install.sh and install.sh --uninstall ---"
+cat "$install_log"
 if ((failures > 0)); then
     echo "--- proxy stderr (last run) ---"
     cat "$work/proxy-$proxy_runs.err"
