@@ -25,7 +25,9 @@
 # Prints PASS or FAIL per check; exits 1 when any check failed. Cleans up everything it made on exit.
 set -uo pipefail
 
-if (($# > 0)); then
+if (($# == 1)) && [[ ! -e $1 && $1 == *" "* ]]; then
+    read -r -a proxy_cmd <<<"$1"   # the whole command as one argument: "dotnet path/ShadowProxy.dll"
+elif (($# > 0)); then
     proxy_cmd=("$@")
 elif [[ -n ${SHADOWPROXY_CMD:-} ]]; then
     read -r -a proxy_cmd <<<"$SHADOWPROXY_CMD"
@@ -159,8 +161,23 @@ def grok(patterns_file, name, log):
         match = regex.match(line.rstrip("\n"))
         print(f"{match['url']} {match['production_status']} {match['shadow_status']}" if match else f"NOMATCH {line.strip()}")
 
+def notify(path):
+    # Plays systemd's side of Type=notify: receives the service's sd_notify datagrams until READY=1 (20 s at most).
+    import os, socket
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # the path appears only once it is bound
+    receiver.settimeout(20)
+    try:
+        while "READY=1" not in receiver.recv(4096).decode().split("\n"):
+            pass
+    except socket.timeout:
+        sys.exit(1)
+
 if sys.argv[1] == "serve":
     serve(*sys.argv[2:])
+elif sys.argv[1] == "notify":
+    notify(sys.argv[2])
 elif sys.argv[1] == "grok":
     grok(*sys.argv[2:])
 else:
@@ -248,14 +265,31 @@ run_unit_commands() {
 
 proxy_pid=
 proxy_runs=0
-# start: ExecStart (PROXY_COMMAND + the unit's arguments), then ExecStartPost once it runs, as for Type=notify.
+ready=()
+# start: ExecStart (PROXY_COMMAND + the unit's arguments) with a NOTIFY_SOCKET; once READY=1 arrives on it
+# (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails.
 start_service() {
     local -a args
+    local socket receiver i
     read -r -a args <<<"$(unit_value ExecStart | rooted)"
     proxy_runs=$((proxy_runs + 1))
-    ip netns exec "$box" "${proxy_cmd[@]}" "${args[@]:1}" >>"$work/requests.log" 2>"$work/proxy-$proxy_runs.err" &
+    socket=$work/notify-$proxy_runs.sock
+    "$python" "$work/app.py" notify "$socket" &
+    receiver=$!
+    pids+=("$receiver")
+    for ((i = 0; i < 100; i++)); do
+        [[ -S $socket ]] && break
+        sleep 0.05
+    done
+    ip netns exec "$box" env NOTIFY_SOCKET="$socket" "${proxy_cmd[@]}" "${args[@]:1}" \
+        >>"$work/requests.log" 2>"$work/proxy-$proxy_runs.err" &
     proxy_pid=$!
     pids+=("$proxy_pid")
+    if ! wait "$receiver"; then
+        ready+=("run $proxy_runs: no READY=1 within 20 s")
+        return 1
+    fi
+    ready+=("run $proxy_runs: READY=1")
     run_unit_commands ExecStartPost 2>>"$work/redirect.log"
 }
 rule_count() { in_box iptables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
@@ -329,6 +363,12 @@ if [[ $(in_shadow "$python" "$work/app.py" get http://10.200.2.1/side-door) == '
     pass "port 80 arriving on another interface, or from the box itself, is not redirected"
 else
     fail "port 80 arriving on another interface, or from the box itself, is not redirected" "$(tail -3 "$work/production.log")"
+fi
+
+if [[ ${ready[0]} == "run 1: READY=1" ]]; then
+    pass "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it"
+else
+    fail "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it" "${ready[@]}"
 fi
 
 # ---- 3. crash: kill -9, then what systemd does when the main process dies ------------------------------------------

@@ -74,7 +74,17 @@ internal static class ProxyCommand
         // Under systemd: readiness (Type=notify: the unit's ExecStartPost, which adds the iptables redirect, waits
         // for it) and SIGTERM handling. Elsewhere AddSystemd changes nothing.
         builder.Services.AddSystemd();
-        bool underSystemd = SystemdHelpers.IsSystemdService();
+        if (!SystemdHelpers.IsSystemdService() && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET")))
+        {
+            // AddSystemd recognises systemd by reading its parent's /proc/PID/comm, which the unit's sandbox
+            // (ProtectProc=invisible) hides. NOTIFY_SOCKET is systemd saying that it waits for READY=1: without
+            // it the start would hang until TimeoutStartSec.
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+
+        // JOURNAL_STREAM: systemd connected stderr (our only diagnostics stream) to the journal.
+        bool underSystemd = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM"));
         builder.Services.AddSerilog(diagnostics => diagnostics
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
