@@ -60,6 +60,33 @@ internal static class ProxyCommand
         return ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error);
     }
 
+    /// <summary>
+    /// Whether systemd connected stderr to the journal: JOURNAL_STREAM names that socket ("DEVICE:INODE"), and it is
+    /// stderr's only if /proc/self/fd/2 is the same socket (the variable is inherited by whatever the service starts).
+    /// </summary>
+    private static bool StandardErrorIsJournal()
+    {
+        string? stream = Environment.GetEnvironmentVariable("JOURNAL_STREAM");
+        int colon = stream?.IndexOf(':', StringComparison.Ordinal) ?? -1;
+        if (stream is null || colon < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            return new FileInfo("/proc/self/fd/2").LinkTarget == $"socket:[{stream[(colon + 1)..]}]";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     public static IHost BuildHost(ProxySettings settings)
     {
         // Args = []: System.CommandLine owns them. ContentRootPath: beside the program, not the working directory.
@@ -83,8 +110,7 @@ internal static class ProxyCommand
             builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
         }
 
-        // JOURNAL_STREAM: systemd connected stderr (our only diagnostics stream) to the journal.
-        bool underSystemd = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM"));
+        bool underSystemd = StandardErrorIsJournal();
         builder.Services.AddSerilog(diagnostics => diagnostics
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
