@@ -297,6 +297,7 @@ rule_count() { in_box iptables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowpro
 # ---- 1. a failed start adds no redirect ----------------------------------------------------------------------------
 if ! READY_TIMEOUT=2 in_box bash -c 'set -a; . "$1"; set +a; READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
     "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 ]] &&
+    grep -q 'does not answer on 127.0.0.1:8001 after 2s; no redirect' "$work/redirect.log" &&
     [[ $(get /no-proxy-yet) == '200 production /no-proxy-yet' ]]; then
     pass "fail-safe: ExecStartPost refuses to add the redirect while nothing answers on 8001; production still served"
 else
