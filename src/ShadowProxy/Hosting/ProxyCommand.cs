@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Events;
@@ -74,6 +75,33 @@ internal static class ProxyCommand
         }
     }
 
+    /// <summary>
+    /// Whether systemd connected stderr to the journal: JOURNAL_STREAM names that socket ("DEVICE:INODE"), and it is
+    /// stderr's only if /proc/self/fd/2 is the same socket (the variable is inherited by whatever the service starts).
+    /// </summary>
+    private static bool StandardErrorIsJournal()
+    {
+        string? stream = Environment.GetEnvironmentVariable("JOURNAL_STREAM");
+        int colon = stream?.IndexOf(':', StringComparison.Ordinal) ?? -1;
+        if (stream is null || colon < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            return new FileInfo("/proc/self/fd/2").LinkTarget == $"socket:[{stream[(colon + 1)..]}]";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     public static IHost BuildHost(ProxySettings settings)
     {
         // Args = []: System.CommandLine owns them. ContentRootPath: beside the program, not the working directory.
@@ -84,11 +112,29 @@ internal static class ProxyCommand
             DisableDefaults = true,
         });
         builder.Logging.ClearProviders();
+
+        // Under systemd: readiness (Type=notify: the unit's ExecStartPost, which adds the iptables redirect, waits
+        // for it) and SIGTERM handling. Elsewhere AddSystemd changes nothing.
+        builder.Services.AddSystemd();
+        if (!SystemdHelpers.IsSystemdService() && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET")))
+        {
+            // AddSystemd recognises systemd by reading its parent's /proc/PID/comm, which the unit's sandbox
+            // (ProtectProc=invisible) hides. NOTIFY_SOCKET is systemd saying that it waits for READY=1: without
+            // it the start would hang until TimeoutStartSec.
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+
+        bool underSystemd = StandardErrorIsJournal();
         builder.Services.AddSerilog(diagnostics => diagnostics
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .Enrich.With<JournalPriorityEnricher>()
             .WriteTo.Console(
-                outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
+                // journald stamps each line itself and reads the "<N>" prefix as its priority.
+                outputTemplate: underSystemd
+                    ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
+                    : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: LogEventLevel.Verbose,
                 formatProvider: CultureInfo.InvariantCulture));
         builder.Services.Configure<HostOptions>(options =>

@@ -45,7 +45,8 @@ internal sealed class ProxyServer : BackgroundService
         var listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // No ReuseAddress: on Linux .NET turns it into SO_REUSEPORT too, and a second proxy started by mistake would
+            // then silently share the port (and half the redirected traffic) instead of failing.
             listener.Bind(_options.Listen);
             listener.Listen(4096);
         }

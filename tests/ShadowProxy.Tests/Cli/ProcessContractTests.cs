@@ -123,6 +123,17 @@ public sealed class ProcessContractTests
     }
 
     [Fact]
+    public async Task A_second_proxy_on_the_same_port_fails_instead_of_sharing_it()
+    {
+        await using var first = await TestProxy.StartAsync(TestProxy.ClosedPort(), TestProxy.ClosedPort());
+
+        (int exitCode, _, string stderr) = await ProxyProcess.RunAsync("--listen", first.EndPoint.ToString(), "--shadow", "127.0.0.1:9");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"cannot listen on {first.EndPoint}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Demo_runs_end_to_end_with_no_setup()
     {
         (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("demo");

@@ -1,0 +1,167 @@
+#!/bin/bash
+# install.sh: puts ShadowProxy on the production box, and takes it off again. Run as root from a checkout.
+#
+#   deploy/install.sh --publish-dir DIR --shadow HOST:PORT --interface IFACE [--production HOST:PORT]
+#                     [--port 80] [--listen-port 8001]
+#       DIR: the output of `dotnet publish -p:PublishProfile=linux-x64` (it holds the ShadowProxy executable).
+#       Installs the program (/usr/local/lib/shadowproxy), the settings (/etc/shadowproxy), the systemd unit, the
+#       logrotate config and the log directory, then starts the unit. The unit adds the iptables redirect of
+#       IFACE's TCP port 80 to the proxy only once the proxy answers, and removes it whenever the proxy stops.
+#
+#   deploy/install.sh --uninstall [--purge]
+#       The rollback. Removes the redirect FIRST (clients reach production directly from that moment), then stops
+#       and removes the unit and the program. Keeps /etc/shadowproxy and /var/log/shadowproxy unless --purge.
+#
+# SHADOWPROXY_ROOT=DIR installs into DIR instead of / and leaves systemd alone (deploy/test/netns-e2e.sh uses it).
+# The iptables rule is always the current network namespace's.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=${SHADOWPROXY_ROOT:-}
+lib=$root/usr/local/lib/shadowproxy
+etc=$root/etc/shadowproxy
+unit=$root/etc/systemd/system/shadowproxy.service
+logrotate=$root/etc/logrotate.d/shadowproxy
+logs=$root/var/log/shadowproxy
+
+say() { echo "install.sh: $*" >&2; }
+die() {
+    say "$*"
+    exit 1
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+
+with_systemd() {
+    # Only on the real root of a box that runs systemd.
+    [[ -z $root && -d /run/systemd/system ]]
+}
+
+need_iptables() {
+    if ! command -v iptables >/dev/null; then
+        say "installing iptables"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null
+    fi
+}
+
+valid_endpoint() { [[ $1 =~ ^[^[:space:]:]+:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ ]]; }
+
+install_proxy() {
+    local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001
+    while (($# > 0)); do
+        case $1 in
+            --publish-dir) publish_dir=${2:?}; shift 2 ;;
+            --shadow) shadow=${2:?}; shift 2 ;;
+            --interface) interface=${2:?}; shift 2 ;;
+            --production) production=${2:?}; shift 2 ;;
+            --port) port=${2:?}; shift 2 ;;
+            --listen-port) listen_port=${2:?}; shift 2 ;;
+            *) usage ;;
+        esac
+    done
+    [[ -n $publish_dir && -n $shadow && -n $interface ]] || usage
+    [[ -x $publish_dir/ShadowProxy ]] || die "no executable $publish_dir/ShadowProxy: run dotnet publish first (deploy/README.md)"
+    [[ -e /sys/class/net/$interface ]] || die "no network interface '$interface' here"
+    valid_endpoint "$shadow" || die "--shadow: expected HOST:PORT, got '$shadow'"
+    valid_endpoint "$production" || die "--production: expected HOST:PORT, got '$production'"
+    [[ $port =~ ^[0-9]+$ && $listen_port =~ ^[0-9]+$ ]] || die "--port and --listen-port take numbers"
+    need_iptables
+
+    if with_systemd && systemctl is-active --quiet shadowproxy; then
+        say "stopping the running shadowproxy (its redirect goes with it)"
+        systemctl stop shadowproxy
+    fi
+
+    install -d -m 0755 "$lib" "$etc" "$(dirname "$unit")" "$(dirname "$logrotate")"
+    # The program: the single file and whatever the publish put beside it (appsettings.json, the .pdb).
+    cp -a "$publish_dir"/. "$lib"/
+    install -m 0755 "$here/systemd/shadowproxy-redirect" "$lib/shadowproxy-redirect"
+
+    if [[ -e $etc/appsettings.json ]]; then
+        cp -a "$etc/appsettings.json" "$etc/appsettings.json.bak"
+        say "kept the previous settings as $etc/appsettings.json.bak"
+    fi
+    cat >"$etc/appsettings.json" <<JSON
+{
+  "ShadowProxy": {
+    "Listen": "0.0.0.0:$listen_port",
+    "Production": "$production",
+    "Shadow": "$shadow",
+    "Format": "text"
+  }
+}
+JSON
+    cat >"$etc/redirect.env" <<ENV
+# Read by shadowproxy.service for shadowproxy-redirect (see that script for each setting).
+REDIRECT_INTERFACE=$interface
+REDIRECT_PORT=$port
+PROXY_PORT=$listen_port
+ENV
+    chmod 0644 "$etc/appsettings.json" "$etc/redirect.env"
+
+    install -m 0644 "$here/systemd/shadowproxy.service" "$unit"
+    install -m 0644 "$here/logrotate/shadowproxy" "$logrotate"
+    install -d -m 0750 "$logs"
+
+    if ! with_systemd; then
+        say "installed under ${root:-/}; systemd is not managing it here: start the proxy yourself, then run"
+        say "  $lib/shadowproxy-redirect add   (with the settings of $etc/redirect.env in the environment)"
+        return 0
+    fi
+
+    systemctl daemon-reload
+    systemctl enable --quiet shadowproxy
+    # Returns once ExecStartPost has seen the proxy answer and added the redirect, or fails (and then it is removed).
+    if ! systemctl start shadowproxy; then
+        say "shadowproxy did not start; no redirect is in place. See: journalctl -u shadowproxy -n 50"
+        exit 1
+    fi
+    "$lib/shadowproxy-redirect" status >/dev/null || die "shadowproxy runs but no redirect is in place"
+    say "running; $interface tcp/$port now goes through ShadowProxy. Request lines: $logs/requests.log"
+    say "rollback: $0 --uninstall"
+}
+
+uninstall_proxy() {
+    local purge=no
+    while (($# > 0)); do
+        case $1 in
+            --purge) purge=yes; shift ;;
+            *) usage ;;
+        esac
+    done
+    need_iptables
+
+    # The rule first: from here on clients reach production directly, whatever happens next.
+    "$here/systemd/shadowproxy-redirect" remove
+
+    if with_systemd; then
+        systemctl disable --now --quiet shadowproxy 2>/dev/null || true
+    fi
+    rm -f "$unit" "$logrotate"
+    rm -rf "$lib"
+    if with_systemd; then
+        systemctl daemon-reload
+        systemctl reset-failed shadowproxy 2>/dev/null || true
+    fi
+    if [[ $purge == yes ]]; then
+        rm -rf "$etc" "$logs"
+    fi
+
+    if "$here/systemd/shadowproxy-redirect" status >/dev/null 2>&1; then
+        die "a redirect is still in place: iptables -t nat -S PREROUTING"
+    fi
+    say "rolled back: no redirect, clients reach production directly"
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+    die "run as root (iptables, systemd, /usr/local, /etc)"
+fi
+
+case ${1:-} in
+    --uninstall) shift; uninstall_proxy "$@" ;;
+    -h | --help | "") usage ;;
+    *) install_proxy "$@" ;;
+esac

@@ -1,0 +1,36 @@
+#!/bin/bash
+# measure-start.sh: how long the proxy takes from exec to answering, for deploy/README.md.
+#
+#   deploy/test/measure-start.sh PROXY_COMMAND... [RUNS, default 5]   e.g.  src/ShadowProxy/bin/publish/linux-x64/ShadowProxy
+#
+# Per run: the time until "Listening" appears on stderr, and until 127.0.0.1:PORT accepts a TCP connection (what the
+# unit's ExecStartPost waits for), and the CPU time it used until then. Loopback only; the shadow address is never contacted.
+set -euo pipefail
+runs=5
+if [[ ${*: -1} =~ ^[0-9]+$ ]]; then
+    runs=${*: -1}
+    set -- "${@:1:$#-1}"
+fi
+port=18091
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+now() { date +%s.%N; }
+
+for ((run = 1; run <= runs; run++)); do
+    start=$(now)
+    "$@" --listen "127.0.0.1:$port" --shadow 127.0.0.1:9 >/dev/null 2>"$work/err" &
+    pid=$!
+    listening="" answering=""
+    while [[ -z $answering ]]; do
+        [[ -z $listening ]] && grep -q Listening "$work/err" && listening=$(now)
+        timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && answering=$(now)
+        sleep 0.005
+    done
+    [[ -z $listening ]] && listening=$answering
+    # CPU time (user + system) spent by then: on a loaded machine this varies far less than the wall clock.
+    cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    kill -TERM "$pid"
+    wait "$pid" || true
+    awk -v s="$start" -v l="$listening" -v a="$answering" -v r="$run" -v c="$cpu_ticks" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "run %d: Listening after %.0f ms, port answers after %.0f ms, %.0f ms of CPU\n", r, (l - s) * 1000, (a - s) * 1000, c * 1000 / hz }'
+done

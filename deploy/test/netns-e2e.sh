@@ -1,0 +1,448 @@
+#!/bin/bash
+# netns-e2e.sh: ShadowProxy in the real production topology, end to end, inside network namespaces.
+#
+# Usage (as root):
+#   deploy/test/netns-e2e.sh PROXY_COMMAND...
+#   SHADOWPROXY_CMD="PROXY_COMMAND" deploy/test/netns-e2e.sh
+# PROXY_COMMAND runs the proxy and gets the options appended, e.g.
+#   deploy/test/netns-e2e.sh src/ShadowProxy/bin/Release/net10.0/publish/linux-x64/ShadowProxy
+#   deploy/test/netns-e2e.sh dotnet src/ShadowProxy/bin/Release/net10.0/ShadowProxy.dll
+# The directory of the program (or of the .dll) is what install.sh installs, as --publish-dir.
+# Installs iproute2, iptables and python3 from Debian when missing. Takes about 20 seconds.
+#
+# Topology (every address is private to namespaces this script creates; nothing has a route out of them):
+#
+#   client ns             box ns ("the production box")                        shadow ns
+#   c0 10.200.1.1 ----- out0 10.200.1.2   [nat PREROUTING -i out0 tcp/80 -> 8001]
+#                         ShadowProxy 0.0.0.0:8001 -> production 127.0.0.1:80
+#                         production app  0.0.0.0:80
+#                         sh0 10.200.2.1 ------------------------------------ sh0 10.200.2.2, shadow app :8080
+#
+# The box is set up with deploy/install.sh (SHADOWPROXY_ROOT: into a scratch directory, not /), and the proxy is
+# driven the way systemd drives shadowproxy.service: this script reads ExecStartPost=, ExecStop= and ExecStopPost=
+# from the installed unit and runs exactly those commands, with the unit's EnvironmentFile, at the moments systemd
+# would. ExecStart= is the unit's too, with PROXY_COMMAND in place of the installed program.
+# Prints PASS or FAIL per check; exits 1 when any check failed. Cleans up everything it made on exit.
+set -uo pipefail
+
+if (($# == 1)) && [[ ! -e $1 && $1 == *" "* ]]; then
+    read -r -a proxy_cmd <<<"$1"   # the whole command as one argument: "dotnet path/ShadowProxy.dll"
+elif (($# > 0)); then
+    proxy_cmd=("$@")
+elif [[ -n ${SHADOWPROXY_CMD:-} ]]; then
+    read -r -a proxy_cmd <<<"$SHADOWPROXY_CMD"
+else
+    sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "netns-e2e: run as root (network namespaces, iptables)" >&2
+    exit 2
+fi
+
+deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+started=$SECONDS
+
+# ---- prerequisites -------------------------------------------------------------------------------------------------
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v iptables >/dev/null || missing+=(iptables)
+[[ -x /usr/bin/python3 ]] || missing+=(python3)
+if ((${#missing[@]} > 0)); then
+    echo "netns-e2e: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=120 install -y -qq "${missing[@]}" >/dev/null ||
+        { apt-get -o DPkg::Lock::Timeout=120 update -qq && apt-get -o DPkg::Lock::Timeout=120 install -y -qq "${missing[@]}" >/dev/null; } ||
+        { echo "netns-e2e: cannot install ${missing[*]}" >&2; exit 2; }
+fi
+python=/usr/bin/python3
+
+# The program's directory: install.sh copies it, as it would copy a publish directory.
+if [[ ${proxy_cmd[0]} == dotnet || ${proxy_cmd[0]} == */dotnet ]]; then
+    publish_dir=$(cd "$(dirname "${proxy_cmd[-1]}")" && pwd)
+else
+    proxy_cmd[0]=$(realpath "${proxy_cmd[0]}")
+    publish_dir=$(dirname "${proxy_cmd[0]}")
+fi
+
+# ---- scratch space, namespaces, cleanup ----------------------------------------------------------------------------
+work=$(mktemp -d /tmp/shadowproxy-netns.XXXXXX)
+root=$work/root            # install.sh's target instead of /
+client=spx-client-$$
+box=spx-box-$$
+shadow=spx-shadow-$$
+pids=()
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    ip netns del "$client" 2>/dev/null
+    ip netns del "$box" 2>/dev/null
+    ip netns del "$shadow" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+in_client() { ip netns exec "$client" "$@"; }
+# Functions, so never used with "&": a background function is a subshell, and $! would not be the program's pid.
+in_box() { ip netns exec "$box" "$@"; }
+in_shadow() { ip netns exec "$shadow" "$@"; }
+
+failures=0
+pass() { printf 'PASS  %s\n' "$1"; }
+fail() {
+    printf 'FAIL  %s\n' "$1"
+    shift
+    local detail
+    for detail in "$@"; do
+        printf '        %s\n' "$detail"
+    done
+    failures=$((failures + 1))
+}
+check() {   # check "description" command...: PASS when the command succeeds
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# ---- the small apps: production, shadow, client --------------------------------------------------------------------
+cat >"$work/app.py" <<'PY'
+import http.server, sys, urllib.request
+
+def serve(name, host, port, log, status):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            # One line per request received: who connected (the peer address) and what it asked for.
+            with open(log, "a") as f:
+                f.write(f"{self.client_address[0]} {self.command} {self.path}\n")
+            body = f"{name} {self.path}\n".encode()
+            self.send_response(int(status))
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    http.server.ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            print(response.status, response.read().decode().strip())
+    except Exception as error:  # refused, reset, timeout: the test prints which
+        print("ERROR", error)
+        sys.exit(1)
+
+def grok(patterns_file, name, log):
+    # Expands the Logstash grok pattern NAME from deploy/logstash/patterns the way grok does (%{PATTERN:field:type}
+    # becomes a named group) and prints "url production_status shadow_status" per line, or NOMATCH and the line.
+    import re
+    definitions = {"NOTSPACE": r"\S+"}
+    for line in open(patterns_file):
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            definitions[key] = value
+
+    def expand(pattern):
+        def reference(match):
+            parts = match.group(1).split(":")
+            body = expand(definitions[parts[0]])
+            return f"(?P<{parts[1]}>{body})" if len(parts) > 1 else f"(?:{body})"
+        return re.sub(r"%\{([^}]+)\}", reference, pattern)
+
+    regex = re.compile("^" + expand("%{" + name + "}") + "$")
+    for line in open(log):
+        match = regex.match(line.rstrip("\n"))
+        print(f"{match['url']} {match['production_status']} {match['shadow_status']}" if match else f"NOMATCH {line.strip()}")
+
+def notify(path):
+    # Plays systemd's side of Type=notify: receives the service's sd_notify datagrams until READY=1 (20 s at most).
+    import os, socket
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # the path appears only once it is bound
+    receiver.settimeout(20)
+    try:
+        while "READY=1" not in receiver.recv(4096).decode().split("\n"):
+            pass
+    except socket.timeout:
+        sys.exit(1)
+
+if sys.argv[1] == "serve":
+    serve(*sys.argv[2:])
+elif sys.argv[1] == "notify":
+    notify(sys.argv[2])
+elif sys.argv[1] == "grok":
+    grok(*sys.argv[2:])
+else:
+    get(sys.argv[2])
+PY
+
+wait_port() {   # wait_port NS-RUNNER HOST PORT: until a TCP connect succeeds (10 s at most)
+    local runner=$1 host=$2 port=$3 i
+    for ((i = 0; i < 100; i++)); do
+        "$runner" timeout 1 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+get() { in_client "$python" "$work/app.py" get "http://10.200.1.2$1"; }   # from the client, to the box's port 80
+
+# requests_from LOG PATH: the peer addresses that LOG recorded for PATH, one per line
+requests_from() { awk -v path="$2" '$3 == path { print $1 }' "$1"; }
+
+# ---- build the topology --------------------------------------------------------------------------------------------
+ip netns add "$client" && ip netns add "$box" && ip netns add "$shadow" || { echo "netns-e2e: ip netns add failed" >&2; exit 2; }
+ip -n "$box" link add out0 type veth peer name c0 netns "$client"
+ip -n "$box" link add sh0 type veth peer name sh0 netns "$shadow"
+ip -n "$client" addr add 10.200.1.1/24 dev c0
+ip -n "$box" addr add 10.200.1.2/24 dev out0
+ip -n "$box" addr add 10.200.2.1/24 dev sh0
+ip -n "$shadow" addr add 10.200.2.2/24 dev sh0
+for ns in "$client" "$box" "$shadow"; do
+    ip -n "$ns" link set lo up
+done
+ip -n "$client" link set c0 up
+ip -n "$box" link set out0 up
+ip -n "$box" link set sh0 up
+ip -n "$shadow" link set sh0 up
+
+# "ip netns exec" execs the program, so $! is the program itself.
+ip netns exec "$box" "$python" "$work/app.py" serve production 0.0.0.0 80 "$work/production.log" 200 &
+pids+=($!)
+ip netns exec "$shadow" "$python" "$work/app.py" serve shadow 10.200.2.2 8080 "$work/shadow.log" 202 &
+pids+=($!)
+touch "$work/production.log" "$work/shadow.log"
+wait_port in_box 127.0.0.1 80 && wait_port in_shadow 10.200.2.2 8080 || { echo "netns-e2e: the test apps did not start" >&2; exit 2; }
+
+echo "netns-e2e: proxy command: ${proxy_cmd[*]}"
+if [[ $(get /before) == '200 production /before' && $(requests_from "$work/production.log" /before) == 10.200.1.1 ]]; then
+    pass "topology: client reaches production directly before anything is installed"
+else
+    fail "topology: client reaches production directly before anything is installed"
+fi
+
+# ---- install, the way an operator does (into the scratch root) -----------------------------------------------------
+install_log=$work/install.log
+if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+    --interface out0 >"$install_log" 2>&1 &&
+    [[ -x $root/usr/local/lib/shadowproxy/ShadowProxy && -x $root/usr/local/lib/shadowproxy/shadowproxy-redirect &&
+        -f $root/etc/systemd/system/shadowproxy.service && -f $root/etc/logrotate.d/shadowproxy &&
+        -d $root/var/log/shadowproxy ]] &&
+    grep -q '"Shadow": "10.200.2.2:8080"' "$root/etc/shadowproxy/appsettings.json" &&
+    grep -q '^REDIRECT_INTERFACE=out0$' "$root/etc/shadowproxy/redirect.env"; then
+    pass "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory"
+else
+    fail "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory" "$(cat "$install_log")"
+fi
+
+# ---- systemd, as far as the unit's commands go ---------------------------------------------------------------------
+unit=$root/etc/systemd/system/shadowproxy.service
+unit_value() { sed -n "s/^$1=//p" "$unit"; }
+# A unit path on the box, as a path under the scratch root.
+rooted() { sed -e "s#/usr/local/lib/shadowproxy#$root/usr/local/lib/shadowproxy#g" -e "s#/etc/shadowproxy#$root/etc/shadowproxy#g"; }
+env_file=$(unit_value EnvironmentFile | rooted)
+
+# run_unit_commands KEY: every KEY= line of the unit, in order, in the box, with the unit's environment file.
+# "+" (full privileges) is what root in this script has anyway.
+run_unit_commands() {
+    local line rc=0
+    local -a argv
+    while IFS= read -r line; do
+        line=${line#[+\-!@:]}
+        read -r -a argv <<<"$(rooted <<<"$line")"
+        in_box bash -c 'set -a; . "$1"; set +a; shift; exec "$@"' _ "$env_file" "${argv[@]}" || rc=$?
+    done < <(unit_value "$1")
+    return "$rc"
+}
+
+proxy_pid=
+proxy_runs=0
+ready=()
+# start: ExecStart (PROXY_COMMAND + the unit's arguments) with a NOTIFY_SOCKET; once READY=1 arrives on it
+# (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails.
+start_service() {
+    local -a args
+    local socket receiver i
+    read -r -a args <<<"$(unit_value ExecStart | rooted)"
+    proxy_runs=$((proxy_runs + 1))
+    socket=$work/notify-$proxy_runs.sock
+    "$python" "$work/app.py" notify "$socket" &
+    receiver=$!
+    pids+=("$receiver")
+    for ((i = 0; i < 100; i++)); do
+        [[ -S $socket ]] && break
+        sleep 0.05
+    done
+    ip netns exec "$box" env NOTIFY_SOCKET="$socket" "${proxy_cmd[@]}" "${args[@]:1}" \
+        >>"$work/requests.log" 2>"$work/proxy-$proxy_runs.err" &
+    proxy_pid=$!
+    pids+=("$proxy_pid")
+    if ! wait "$receiver"; then
+        ready+=("run $proxy_runs: no READY=1 within 20 s")
+        return 1
+    fi
+    ready+=("run $proxy_runs: READY=1")
+    run_unit_commands ExecStartPost 2>>"$work/redirect.log"
+}
+rule_count() { in_box iptables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
+
+# ---- 1. a failed start adds no redirect ----------------------------------------------------------------------------
+if ! READY_TIMEOUT=2 in_box bash -c 'set -a; . "$1"; set +a; READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
+    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 ]] &&
+    grep -q 'does not answer on 127.0.0.1:8001 after 2s; no redirect' "$work/redirect.log" &&
+    [[ $(get /no-proxy-yet) == '200 production /no-proxy-yet' ]]; then
+    pass "fail-safe: ExecStartPost refuses to add the redirect while nothing answers on 8001; production still served"
+else
+    fail "fail-safe: ExecStartPost refuses to add the redirect while nothing answers on 8001; production still served" \
+        "rules: $(rule_count)" "$(tail -3 "$work/redirect.log")"
+fi
+
+# ---- 2. running: through the proxy ---------------------------------------------------------------------------------
+if start_service && [[ $(rule_count) == 1 ]] &&
+    in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- '-A PREROUTING -i out0 -p tcp -m tcp --dport 80 .*REDIRECT --to-ports 8001'; then
+    pass "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001, on out0 only, once the proxy answers"
+else
+    fail "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001, on out0 only, once the proxy answers" \
+        "$(in_box iptables -t nat -S PREROUTING)" "$(tail -5 "$work/redirect.log")" "$(tail -5 "$work/proxy-1.err")"
+fi
+
+answers=ok
+for i in 1 2 3 4 5; do
+    [[ $(get "/mirror/$i?q=$i") == "200 production /mirror/$i?q=$i" ]] || answers="/mirror/$i?q=$i: $(get "/mirror/$i?q=$i")"
+done
+check "client -> box:80 gets production's response (5 requests)" test "$answers" = ok
+
+via_proxy=ok
+for i in 1 2 3 4 5; do
+    [[ $(requests_from "$work/production.log" "/mirror/$i?q=$i") == 127.0.0.1 ]] || via_proxy=no
+done
+if [[ $via_proxy == ok ]]; then
+    pass "production got each request exactly once, from 127.0.0.1 (through the proxy, no loop)"
+else
+    fail "production got each request exactly once, from 127.0.0.1 (through the proxy, no loop)" "$(grep mirror "$work/production.log")"
+fi
+
+copies=ok
+for i in 1 2 3 4 5; do
+    [[ $(requests_from "$work/shadow.log" "/mirror/$i?q=$i") == 10.200.2.1 ]] || copies=no
+done
+if [[ $copies == ok ]]; then
+    pass "the shadow got each request exactly once, from the box"
+else
+    fail "the shadow got each request exactly once, from the box" "$(cat "$work/shadow.log")"
+fi
+
+# The text request lines, parsed with the Logstash grok pattern of deploy/logstash/patterns/shadowproxy.
+# Lines are written once both backends finished; give the last one a moment to reach the file.
+for ((i = 0; i < 50; i++)); do
+    (($(grep -c mirror "$work/requests.log") >= 5)) && break
+    sleep 0.1
+done
+parsed=$("$python" "$work/app.py" grok "$deploy/logstash/patterns/shadowproxy" SHADOWPROXY_LINE "$work/requests.log")
+expected=$(for i in 1 2 3 4 5; do echo "/mirror/$i?q=$i 200 202"; done)
+if [[ $parsed == "$expected" ]]; then
+    pass "stdout holds exactly the 5 request lines; the Logstash grok pattern parses each (URL, statuses 200 / 202)"
+else
+    fail "stdout holds exactly the 5 request lines; the Logstash grok pattern parses each (URL, statuses 200 / 202)" \
+        "$(cat "$work/requests.log")" "parsed: $parsed"
+fi
+
+# The rule is on out0 only: the shadow's side of the box, and the box itself, reach production on port 80 directly.
+if [[ $(in_shadow "$python" "$work/app.py" get http://10.200.2.1/side-door) == '200 production /side-door' ]] &&
+    [[ $(requests_from "$work/production.log" /side-door) == 10.200.2.2 ]] &&
+    [[ $(in_box "$python" "$work/app.py" get http://10.200.1.2/from-the-box) == '200 production /from-the-box' ]] &&
+    [[ $(requests_from "$work/production.log" /from-the-box) == 10.200.1.2 ]] &&
+    ! grep -q -e side-door -e from-the-box "$work/requests.log"; then
+    pass "port 80 arriving on another interface, or from the box itself, is not redirected"
+else
+    fail "port 80 arriving on another interface, or from the box itself, is not redirected" "$(tail -3 "$work/production.log")"
+fi
+
+if [[ ${ready[0]} == "run 1: READY=1" ]]; then
+    pass "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it"
+else
+    fail "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it" "${ready[@]}"
+fi
+
+# ---- 3. crash: kill -9, then what systemd does when the main process dies ------------------------------------------
+kill -KILL "$proxy_pid"
+wait "$proxy_pid" 2>/dev/null
+if ! get /after-crash-before-failsafe >/dev/null; then
+    pass "after kill -9, with the redirect still in place, the client is refused (what the fail-safe is for)"
+else
+    fail "after kill -9, with the redirect still in place, the client is refused (what the fail-safe is for)"
+fi
+# A crash after a successful start: systemd runs ExecStop=, then ExecStopPost=. ExecStopPost= alone must suffice
+# (a start that failed runs only that one), so only it runs here.
+run_unit_commands ExecStopPost 2>>"$work/redirect.log"
+if [[ $(rule_count) == 0 ]] && [[ $(get /after-crash) == '200 production /after-crash' ]] &&
+    [[ $(requests_from "$work/production.log" /after-crash) == 10.200.1.1 ]]; then
+    pass "fail-safe: ExecStopPost removes the redirect; the client gets production directly (peer 10.200.1.1)"
+else
+    fail "fail-safe: ExecStopPost removes the redirect; the client gets production directly (peer 10.200.1.1)" \
+        "rules: $(rule_count)" "$(tail -3 "$work/redirect.log")"
+fi
+
+# ---- 4. Restart=on-failure: back through the proxy -----------------------------------------------------------------
+if start_service && [[ $(get /restarted) == '200 production /restarted' ]] &&
+    [[ $(requests_from "$work/production.log" /restarted) == 127.0.0.1 ]] &&
+    [[ $(requests_from "$work/shadow.log" /restarted) == 10.200.2.1 ]]; then
+    pass "restart: the redirect is back and requests go through the proxy again"
+else
+    fail "restart: the redirect is back and requests go through the proxy again" "$(tail -5 "$work/proxy-$proxy_runs.err")"
+fi
+
+# ---- 5. systemctl stop: ExecStop removes the redirect, then SIGTERM drains and exits 0 -----------------------------
+run_unit_commands ExecStop 2>>"$work/redirect.log"
+stop_rules=$(rule_count)
+direct=$(get /stopping)
+kill -TERM "$proxy_pid"
+wait "$proxy_pid"
+exit_code=$?
+run_unit_commands ExecStopPost 2>>"$work/redirect.log"
+if [[ $stop_rules == 0 && $direct == '200 production /stopping' && $exit_code == 0 ]] &&
+    [[ $(requests_from "$work/production.log" /stopping) == 10.200.1.1 ]] && grep -q '^/restarted ' "$work/requests.log"; then
+    pass "stop: ExecStop removes the redirect before SIGTERM; the proxy drains, writes its lines, exits 0"
+else
+    fail "stop: ExecStop removes the redirect before SIGTERM; the proxy drains, writes its lines, exits 0" \
+        "rules after ExecStop: $stop_rules, client: $direct, exit code: $exit_code"
+fi
+
+# ---- 6. rollback: install.sh --uninstall, with the proxy running and redirecting -----------------------------------
+start_service
+through=$(requests_from "$work/production.log" /before-rollback; get /before-rollback >/dev/null; requests_from "$work/production.log" /before-rollback)
+if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --uninstall >>"$install_log" 2>&1 &&
+    [[ $through == 127.0.0.1 && $(rule_count) == 0 ]] &&
+    [[ $(get /after-rollback) == '200 production /after-rollback' ]] &&
+    [[ $(requests_from "$work/production.log" /after-rollback) == 10.200.1.1 ]] &&
+    [[ ! -e $root/usr/local/lib/shadowproxy && ! -e $root/etc/systemd/system/shadowproxy.service ]]; then
+    pass "rollback: install.sh --uninstall removes the redirect first; the client gets production directly"
+else
+    fail "rollback: install.sh --uninstall removes the redirect first; the client gets production directly" \
+        "through the proxy before: $through, rules: $(rule_count)" "$(tail -5 "$install_log")"
+fi
+kill -TERM "$proxy_pid" 2>/dev/null
+wait "$proxy_pid" 2>/dev/null
+
+# ---- summary -------------------------------------------------------------------------------------------------------
+echo "--- request lines written by the proxy (its stdout) ---"
+cat "$work/requests.log"
+echo "--- the redirect helper's messages (run as the unit's ExecStartPost/ExecStop/ExecStopPost) ---"
+cat "$work/redirect.log"
+echo "--- install.sh and install.sh --uninstall ---"
+cat "$install_log"
+if ((failures > 0)); then
+    echo "--- proxy stderr (last run) ---"
+    cat "$work/proxy-$proxy_runs.err"
+    echo "netns-e2e: FAIL ($failures check(s) failed, $((SECONDS - started)) s)"
+    exit 1
+fi
+echo "netns-e2e: PASS (all checks, $((SECONDS - started)) s)"
