@@ -17,6 +17,7 @@ var drainTimeout = new Option<string?>("--drain-timeout") { Description = "Secon
 var maxConnections = new Option<string?>("--max-connections") { Description = "Client connections served at once; more get 503 [10000]", HelpName = "N" };
 var maxHeadSize = new Option<string?>("--max-head-size") { Description = "Largest request head in bytes; larger gets 431 [32768]", HelpName = "BYTES" };
 var shadowBuffer = new Option<string?>("--shadow-buffer") { Description = "Request bytes held for a slow shadow before its copy is abandoned [1048576]", HelpName = "BYTES" };
+var shadowBufferTotal = new Option<string?>("--shadow-buffer-total") { Description = "Request bytes held for all slow shadows together [67108864]", HelpName = "BYTES" };
 var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description = "Keep client connections open across requests: on or off [on]", HelpName = "on|off" };
 var backendKeepAlive = new Option<string?>("--backend-keep-alive") { Description = "Reuse backend connections (requests ask for keep-alive): on or off [off]", HelpName = "on|off" };
 var backendIdleTimeout = new Option<string?>("--backend-idle-timeout") { Description = "Seconds an idle reused backend connection is kept [4]", HelpName = "SECONDS" };
@@ -24,7 +25,7 @@ var backendIdleTimeout = new Option<string?>("--backend-idle-timeout") { Descrip
 var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.")
 {
     listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
-    connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, clientKeepAlive,
+    connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, shadowBufferTotal, clientKeepAlive,
     backendKeepAlive, backendIdleTimeout,
 };
 root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
@@ -45,6 +46,7 @@ root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
         MaxConnections: parseResult.GetValue(maxConnections),
         MaxHeadSize: parseResult.GetValue(maxHeadSize),
         ShadowBuffer: parseResult.GetValue(shadowBuffer),
+        ShadowBufferTotal: parseResult.GetValue(shadowBufferTotal),
         ClientKeepAlive: parseResult.GetValue(clientKeepAlive),
         BackendKeepAlive: parseResult.GetValue(backendKeepAlive),
         BackendIdleTimeout: parseResult.GetValue(backendIdleTimeout)),

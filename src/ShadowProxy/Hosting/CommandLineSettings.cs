@@ -22,6 +22,7 @@ internal sealed record CommandLineSettings(
     string? MaxConnections = null,
     string? MaxHeadSize = null,
     string? ShadowBuffer = null,
+    string? ShadowBufferTotal = null,
     string? ClientKeepAlive = null,
     string? BackendKeepAlive = null,
     string? BackendIdleTimeout = null)
@@ -51,6 +52,7 @@ internal sealed record CommandLineSettings(
         Add(nameof(MaxConnections), MaxConnections);
         Add(nameof(MaxHeadSize), MaxHeadSize);
         Add(nameof(ShadowBuffer), ShadowBuffer);
+        Add(nameof(ShadowBufferTotal), ShadowBufferTotal);
         Add(nameof(ClientKeepAlive), ClientKeepAlive);
         Add(nameof(BackendKeepAlive), BackendKeepAlive);
         Add(nameof(BackendIdleTimeout), BackendIdleTimeout);

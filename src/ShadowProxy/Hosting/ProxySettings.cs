@@ -50,6 +50,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             MaxConnections = reader.Integer("MaxConnections", defaults.MaxConnections, 1, 1_000_000),
             MaxRequestHeadBytes = reader.Integer("MaxHeadSize", defaults.MaxRequestHeadBytes, 1024, 1024 * 1024),
             MaxShadowBufferBytes = reader.Integer("ShadowBuffer", defaults.MaxShadowBufferBytes, 4096, 1024 * 1024 * 1024),
+            MaxShadowBufferTotalBytes = reader.Integer("ShadowBufferTotal", (int)defaults.MaxShadowBufferTotalBytes, 65536, int.MaxValue),
             ClientKeepAlive = reader.Boolean("ClientKeepAlive", defaults.ClientKeepAlive),
             BackendKeepAlive = reader.Boolean("BackendKeepAlive", defaults.BackendKeepAlive),
             BackendIdleTimeout = reader.Seconds("BackendIdleTimeout", defaults.BackendIdleTimeout),

@@ -23,11 +23,14 @@ internal sealed class ProxyConnection
     private readonly TimeProvider _time;
     private readonly EndPoint? _remote;
     private readonly BackendPools _pools;
+    private readonly ShadowBufferBudget _shadowBuffers;
     private List<Task>? _pendingLines;
 
-    public ProxyConnection(Socket socket, BackendPools pools, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
+    public ProxyConnection(
+        Socket socket, BackendPools pools, ShadowBufferBudget shadowBuffers, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
     {
         _pools = pools;
+        _shadowBuffers = shadowBuffers;
         _socket = socket;
         _options = options;
         _sink = sink;
@@ -83,7 +86,7 @@ internal sealed class ProxyConnection
                         : HeadRewriter.ConnectionClose,
                     rewritten);
                 ShadowExchange? shadow = tunnel ? null
-                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _pools.Shadow, _options, _time, abort);
+                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _pools.Shadow, _shadowBuffers, _options, _time, abort);
                 var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
                 ExchangeResult result = await exchange.RunAsync(
                     rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);

@@ -41,6 +41,9 @@ internal sealed record ProxyOptions
     /// <summary>Request bytes held for a shadow that reads slower than the client sends; past it the shadow copy is abandoned.</summary>
     public int MaxShadowBufferBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>Request bytes held for all slow shadows together: the proxy's memory for shadows stays bounded whatever the load.</summary>
+    public long MaxShadowBufferTotalBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Client connections served at once; past it a client gets a fast 503 (Kestrel has no default cap; this one bounds memory).</summary>
     public int MaxConnections { get; init; } = 10_000;
 

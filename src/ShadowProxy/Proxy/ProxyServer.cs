@@ -21,6 +21,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly CancellationTokenSource _shutdown = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly BackendPools _pools;
+    private readonly ShadowBufferBudget _shadowBuffers;
     private Socket? _listener;
     private long _nextConnectionId;
     private int _active;
@@ -32,7 +33,11 @@ internal sealed class ProxyServer : BackgroundService
         _logger = logger;
         _time = time;
         _pools = new BackendPools(options, time);
+        _shadowBuffers = new ShadowBufferBudget(options.MaxShadowBufferTotalBytes);
     }
+
+    /// <summary>Request bytes held for shadows right now, across all requests.</summary>
+    public long ShadowBufferedBytes => _shadowBuffers.Used;
 
     /// <summary>The address actually bound (port 0 resolved), once started.</summary>
     public IPEndPoint? EndPoint => _listener?.LocalEndPoint as IPEndPoint;
@@ -93,7 +98,7 @@ internal sealed class ProxyServer : BackgroundService
                 continue;
             }
 
-            var connection = new ProxyConnection(client, _pools, _options, _sink, _logger, _time);
+            var connection = new ProxyConnection(client, _pools, _shadowBuffers, _options, _sink, _logger, _time);
             Track(connection.RunAsync(_shutdown.Token, _abort.Token));
         }
     }

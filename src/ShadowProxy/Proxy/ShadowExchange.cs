@@ -19,14 +19,16 @@ internal sealed class ShadowExchange
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationToken _abort;
     private readonly int _maxBufferedBytes;
+    private readonly ShadowBufferBudget _budget;
     private long _bufferedBytes;
     private int _abandonReason;   // a BackendError, or Finished; set once
 
     private const int Finished = -1;
 
-    private ShadowExchange(int maxBufferedBytes, CancellationToken abort)
+    private ShadowExchange(int maxBufferedBytes, ShadowBufferBudget budget, CancellationToken abort)
     {
         _maxBufferedBytes = maxBufferedBytes;
+        _budget = budget;
         _abort = abort;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
     }
@@ -40,11 +42,12 @@ internal sealed class ShadowExchange
         bool isHeadRequest,
         long startTimestamp,
         BackendPool pool,
+        ShadowBufferBudget budget,
         ProxyOptions options,
         TimeProvider time,
         CancellationToken abort)
     {
-        var exchange = new ShadowExchange(options.MaxShadowBufferBytes, abort);
+        var exchange = new ShadowExchange(options.MaxShadowBufferBytes, budget, abort);
         exchange.Offer(head);
         exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, pool, options, time);
         return exchange;
@@ -58,7 +61,7 @@ internal sealed class ShadowExchange
             return;
         }
 
-        if (Interlocked.Add(ref _bufferedBytes, bytes.Length) > _maxBufferedBytes)
+        if (Interlocked.Add(ref _bufferedBytes, bytes.Length) > _maxBufferedBytes || !_budget.TryTake(bytes.Length))
         {
             Abandon(BackendError.Overflow);
             return;
@@ -68,6 +71,7 @@ internal sealed class ShadowExchange
         bytes.CopyTo(buffer);
         if (!_queue.Writer.TryWrite(new Chunk(buffer, bytes.Length)))
         {
+            _budget.Release(bytes.Length);
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -184,6 +188,7 @@ internal sealed class ShadowExchange
                     finally
                     {
                         Interlocked.Add(ref _bufferedBytes, -chunk.Length);
+                        _budget.Release(chunk.Length);
                         ArrayPool<byte>.Shared.Return(chunk.Buffer);
                     }
                 }
@@ -203,6 +208,7 @@ internal sealed class ShadowExchange
         _queue.Writer.TryComplete();
         while (_queue.Reader.TryRead(out Chunk chunk))
         {
+            _budget.Release(chunk.Length);
             ArrayPool<byte>.Shared.Return(chunk.Buffer);
         }
     }
