@@ -92,7 +92,7 @@ public sealed class ShadowIsolationTests
             MaxShadowBufferTotalBytes = 1024 * 1024,
             DrainTimeout = TimeSpan.FromSeconds(1),
         });
-        string body = new('b', 24 * 1024 * 1024);   // beyond the ~10 MB loopback socket buffers can absorb
+        string body = new('b', 24 * 1024 * 1024);   // far beyond what socket buffers take from a peer that does not read
         string request = $"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
 
         string[] responses = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => RawHttp.SendAsync(proxy.EndPoint, request)));
