@@ -17,12 +17,22 @@ var drainTimeout = new Option<string?>("--drain-timeout") { Description = "Secon
 var maxConnections = new Option<string?>("--max-connections") { Description = "Client connections served at once; more get 503 [10000]", HelpName = "N" };
 var maxHeadSize = new Option<string?>("--max-head-size") { Description = "Largest request head in bytes; larger gets 431 [32768]", HelpName = "BYTES" };
 var shadowBuffer = new Option<string?>("--shadow-buffer") { Description = "Request bytes held for a slow shadow before its copy is abandoned [1048576]", HelpName = "BYTES" };
+var compareIgnoreField = new Option<string[]>("--compare-ignore-field") { Description = "A JSON member name (at any depth) that does not count when comparing bodies; repeatable", HelpName = "NAME" };
+var compareJsonMaxBytes = new Option<string?>("--compare-json-max-bytes") { Description = "Largest body compared as JSON (ignoring --compare-ignore-field); larger ones by hash [262144]", HelpName = "BYTES" };
+var shadowPercent = new Option<string?>("--shadow-percent") { Description = "Share of requests mirrored, 0-100 (random, or by --shadow-sticky) [100]", HelpName = "P" };
+var shadowSticky = new Option<string?>("--shadow-sticky") { Description = "Sample by a key so one user's session is mirrored whole: header:NAME, cookie:NAME or query:NAME", HelpName = "KEY" };
+var shadowMethods = new Option<string?>("--shadow-methods") { Description = "Methods mirrored, comma-separated; others go to production only [all]", HelpName = "GET,HEAD,..." };
+var shadowMaxInflight = new Option<string?>("--shadow-max-inflight") { Description = "Shadow copies running at once; past it a copy is skipped [unbounded]", HelpName = "N" };
+var shadowMaxBody = new Option<string?>("--shadow-max-body") { Description = "Largest request body mirrored; larger is skipped [unbounded]", HelpName = "BYTES" };
+var shadowHeader = new Option<string?>("--shadow-header") { Description = "A header added to the shadow's copy only, e.g. \"X-Shadow: 1\"", HelpName = "\"NAME: VALUE\"" };
+var shadowHost = new Option<string?>("--shadow-host") { Description = "Replaces the Host header in the shadow's copy only", HelpName = "NAME" };
 var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description = "Keep client connections open across requests: on or off [on]", HelpName = "on|off" };
 
 var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.")
 {
     listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
     connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, clientKeepAlive,
+    compareIgnoreField, compareJsonMaxBytes, shadowPercent, shadowSticky, shadowMethods, shadowMaxInflight, shadowMaxBody, shadowHeader, shadowHost,
 };
 root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
     new CommandLineSettings(
@@ -42,7 +52,16 @@ root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
         MaxConnections: parseResult.GetValue(maxConnections),
         MaxHeadSize: parseResult.GetValue(maxHeadSize),
         ShadowBuffer: parseResult.GetValue(shadowBuffer),
-        ClientKeepAlive: parseResult.GetValue(clientKeepAlive)),
+        ClientKeepAlive: parseResult.GetValue(clientKeepAlive),
+        CompareIgnoreField: parseResult.GetValue(compareIgnoreField),
+        CompareJsonMaxBytes: parseResult.GetValue(compareJsonMaxBytes),
+        ShadowPercent: parseResult.GetValue(shadowPercent),
+        ShadowSticky: parseResult.GetValue(shadowSticky),
+        ShadowMethods: parseResult.GetValue(shadowMethods),
+        ShadowMaxInflight: parseResult.GetValue(shadowMaxInflight),
+        ShadowMaxBody: parseResult.GetValue(shadowMaxBody),
+        ShadowHeader: parseResult.GetValue(shadowHeader),
+        ShadowHost: parseResult.GetValue(shadowHost)),
     cancellationToken));
 
 var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines and a summary.");

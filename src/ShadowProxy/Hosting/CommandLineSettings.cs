@@ -3,7 +3,7 @@ namespace ShadowProxy.Hosting;
 /// <summary>
 /// The options as typed on the command line, unvalidated; null where not given, so that the settings file can fill
 /// them. <see cref="AsConfiguration"/> turns them into keys of the <c>ShadowProxy</c> section, where they win;
-/// <see cref="Exclude"/> replaces the file's list whole (configuration would merge lists index by index).
+/// <see cref="Exclude"/> and <see cref="CompareIgnoreField"/> replace the file's lists whole (configuration would merge lists index by index).
 /// </summary>
 internal sealed record CommandLineSettings(
     string? Listen = null,
@@ -22,7 +22,16 @@ internal sealed record CommandLineSettings(
     string? MaxConnections = null,
     string? MaxHeadSize = null,
     string? ShadowBuffer = null,
-    string? ClientKeepAlive = null)
+    string? ClientKeepAlive = null,
+    string[]? CompareIgnoreField = null,
+    string? CompareJsonMaxBytes = null,
+    string? ShadowPercent = null,
+    string? ShadowSticky = null,
+    string? ShadowMethods = null,
+    string? ShadowMaxInflight = null,
+    string? ShadowMaxBody = null,
+    string? ShadowHeader = null,
+    string? ShadowHost = null)
 {
     public IEnumerable<KeyValuePair<string, string?>> AsConfiguration()
     {
@@ -50,6 +59,14 @@ internal sealed record CommandLineSettings(
         Add(nameof(MaxHeadSize), MaxHeadSize);
         Add(nameof(ShadowBuffer), ShadowBuffer);
         Add(nameof(ClientKeepAlive), ClientKeepAlive);
+        Add(nameof(CompareJsonMaxBytes), CompareJsonMaxBytes);
+        Add(nameof(ShadowPercent), ShadowPercent);
+        Add(nameof(ShadowSticky), ShadowSticky);
+        Add(nameof(ShadowMethods), ShadowMethods);
+        Add(nameof(ShadowMaxInflight), ShadowMaxInflight);
+        Add(nameof(ShadowMaxBody), ShadowMaxBody);
+        Add(nameof(ShadowHeader), ShadowHeader);
+        Add(nameof(ShadowHost), ShadowHost);
         return values;
     }
 }

@@ -44,10 +44,21 @@ internal static class ProxyCommand
         settings = null!;
         string configPath = commandLine.Config ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         IConfigurationRoot configuration;
+        var fileLoad = new SettingsFileLoad();
         try
         {
+            // Reloaded on change: the mirroring keys (MirrorPolicyWatcher) apply while running; the rest needs a restart.
             configuration = new ConfigurationBuilder()
-                .AddJsonFile(Path.GetFullPath(configPath), optional: commandLine.Config is null, reloadOnChange: false)
+                .AddJsonFile(source =>
+                {
+                    source.Path = Path.GetFileName(configPath);
+                    source.FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(
+                        Path.GetDirectoryName(Path.GetFullPath(configPath))!,
+                        Microsoft.Extensions.FileProviders.Physical.ExclusionFilters.None);
+                    source.Optional = commandLine.Config is null;
+                    source.ReloadOnChange = true;
+                    source.OnLoadException = fileLoad.OnLoadException;
+                })
                 .AddInMemoryCollection(EnvironmentSettings(environment ?? Environment.GetEnvironmentVariables()))
                 .AddInMemoryCollection(commandLine.AsConfiguration())
                 .Build();
@@ -58,7 +69,15 @@ internal static class ProxyCommand
             return false;
         }
 
-        return ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error);
+        fileLoad.Started = true;
+        if (!ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error, commandLine.CompareIgnoreField))
+        {
+            (configuration as IDisposable)?.Dispose();
+            return false;
+        }
+
+        settings = settings with { FileLoad = fileLoad };
+        return true;
     }
 
     /// <summary>SHADOWPROXY_SHADOW=10.0.0.7:80 sets ShadowProxy:Shadow (handy in a systemd unit's Environment=).</summary>
@@ -104,6 +123,8 @@ internal static class ProxyCommand
             settings.Format,
             settings.LogFile,
             services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>()));
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddHostedService<MirrorPolicyWatcher>();
         builder.Services.AddHostedService<ProxyServer>();
         return builder.Build();
     }

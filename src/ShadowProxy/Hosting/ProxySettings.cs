@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using ShadowProxy.Compare;
 using ShadowProxy.Logging;
+using ShadowProxy.Mirroring;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Hosting;
@@ -14,7 +16,17 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
 {
     public const string Section = "ShadowProxy";
 
-    public static bool TryCreate(IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error)
+    /// <summary>The merged configuration, kept so that the mirroring keys can be re-read when the settings file changes.</summary>
+    public IConfiguration? Configuration { get; init; }
+
+    /// <summary>--exclude from the command line, which keeps replacing the file's list on every reload.</summary>
+    public string[]? ExcludeOverride { get; init; }
+
+    /// <summary>Tells start-up failures of the settings file from reload failures.</summary>
+    public SettingsFileLoad? FileLoad { get; init; }
+
+    public static bool TryCreate(
+        IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error, string[]? ignoreFieldOverride = null)
     {
         settings = null!;
         IConfigurationSection section = configuration.GetSection(Section);
@@ -33,14 +45,12 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             reader.Fail("--shadow is required: give --shadow HOST:PORT, or ShadowProxy:Shadow in the settings file");
         }
 
-        string[] exclude = excludeOverride is { Length: > 0 } ? excludeOverride
-            : section.GetSection("Exclude").GetChildren().Select(child => child.Value).OfType<string>().ToArray();
         var options = defaults with
         {
             Listen = listen,
             Production = production,
             Shadow = shadow ?? defaults.Shadow,
-            Exclude = new ExcludedPaths(exclude),
+            Mirror = new MirrorPolicySource(MirrorSettings.Read(reader, section, excludeOverride)),
             ProductionTimeout = reader.Seconds("ProductionTimeout", defaults.ProductionTimeout),
             ShadowTimeout = reader.Seconds("ShadowTimeout", defaults.ShadowTimeout),
             ConnectTimeout = reader.Seconds("ConnectTimeout", defaults.ConnectTimeout),
@@ -51,6 +61,9 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             MaxRequestHeadBytes = reader.Integer("MaxHeadSize", defaults.MaxRequestHeadBytes, 1024, 1024 * 1024),
             MaxShadowBufferBytes = reader.Integer("ShadowBuffer", defaults.MaxShadowBufferBytes, 4096, 1024 * 1024 * 1024),
             ClientKeepAlive = reader.Boolean("ClientKeepAlive", defaults.ClientKeepAlive),
+            Comparison = new BodyComparison(
+                reader.List("CompareIgnoreFields", ignoreFieldOverride),
+                reader.Integer("CompareJsonMaxBytes", BodyComparison.DefaultJsonMaxBytes, 0, 64 * 1024 * 1024)),
         };
         LineFormat format = reader.Format("Format");
         string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;
@@ -66,7 +79,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             return false;
         }
 
-        settings = new ProxySettings(options, format, logFile);
+        settings = new ProxySettings(options, format, logFile) { Configuration = configuration, ExcludeOverride = excludeOverride };
         return true;
     }
 
@@ -83,7 +96,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     }
 
     /// <summary>Reads one key after another; the first problem is kept and later reads return defaults.</summary>
-    private sealed class Reader(IConfigurationSection section)
+    internal sealed class Reader(IConfigurationSection section)
     {
         public string? Error { get; private set; }
 
@@ -160,6 +173,23 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             }
         }
 
+        /// <summary>A list key (a JSON array, or one comma-separated string); a non-empty override from the command line replaces it whole.</summary>
+        public string[] List(string key, string[]? commandLineOverride, bool splitCommas = true)
+        {
+            IEnumerable<string> values = commandLineOverride is { Length: > 0 } ? commandLineOverride
+                : section[key] is { } single ? [single]
+                : section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>();
+            string[] items = splitCommas
+                ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
+                : [.. values.Where(value => value.Length > 0)];
+            if (items.Any(item => item.Any(char.IsControl)))
+            {
+                Fail($"{OptionName(key)}: a value holds a control character");
+            }
+
+            return items;
+        }
+
         public LineFormat Format(string key)
         {
             string? text = section[key];
@@ -179,6 +209,8 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         private static string OptionName(string key) => key switch
         {
             "MaxHeadSize" => "--max-head-size",
+            "CompareIgnoreFields" => "--compare-ignore-field",
+            "ShadowMaxInflight" => "--shadow-max-inflight",
             _ => "--" + string.Concat(key.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString())),
         };
     }

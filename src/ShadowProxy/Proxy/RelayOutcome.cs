@@ -10,4 +10,8 @@ namespace ShadowProxy.Proxy;
 /// <param name="ClientWritten">Some of the response already reached the client: an error can no longer be answered with a status.</param>
 /// <param name="ClientFailed">Writing to the client failed: the client went away.</param>
 internal readonly record struct RelayOutcome(
-    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose);
+    int StatusCode, long Bytes, BackendError Error, BodyKind Body, bool ClientWritten, bool ClientFailed, bool AnnouncedClose)
+{
+    /// <summary>Time to first byte, payload size and hash of the final response.</summary>
+    public Compare.ResponseFacts Facts { get; init; }
+}

@@ -79,6 +79,8 @@ internal sealed class RequestExchange
             {
                 Progress = productionTimer.Start,
                 ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
+                RequestStart = firstByte,
+                Comparison = _options.Comparison,
             };
             var pump = new RequestBodyPump(_input, production, shadow, clientTimer);
             _pumping = PumpAsync(pump, shadow, productionTimer.Token);
@@ -132,7 +134,7 @@ internal sealed class RequestExchange
         }
 
         TimeSpan? elapsed = error == BackendError.None ? _time.GetElapsedTime(firstByte) : null;
-        var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error);
+        var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error) { Facts = outcome.Facts };
         bool keepOpen = _options.ClientKeepAlive && !tunnelled && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
         var record = new RequestRecord(started, _request.Method, _request.Target, production, default);

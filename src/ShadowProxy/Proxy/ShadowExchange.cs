@@ -19,6 +19,9 @@ internal sealed class ShadowExchange
     private readonly CancellationTokenSource _cancel = new();
     private readonly int _maxBufferedBytes;
     private long _bufferedBytes;
+    private long _offeredBytes;
+    private long _maxOfferedBytes = long.MaxValue;
+    private volatile bool _bodyTooLarge;
     private int _abandonReason;   // a BackendError, or Finished; set once
 
     private const int Finished = -1;
@@ -30,12 +33,21 @@ internal sealed class ShadowExchange
 
     public Task<BackendResult> Completion { get; private set; } = null!;
 
+    /// <summary>The body outgrew --shadow-max-body on its way (chunked): the copy was abandoned, which is a skip, not a shadow fault.</summary>
+    public bool BodyTooLarge => _bodyTooLarge;
+
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
+    /// <param name="maxBodyBytes">Past this many body bytes the copy is abandoned (<see cref="BodyTooLarge"/>); -1: no bound.</param>
     public static ShadowExchange Start(
-        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time)
+        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time, long maxBodyBytes = -1)
     {
         var exchange = new ShadowExchange(options.MaxShadowBufferBytes);
         exchange.Offer(head);
+        if (maxBodyBytes >= 0)
+        {
+            exchange._maxOfferedBytes = head.Length + maxBodyBytes;
+        }
+
         exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, options, time);
         return exchange;
     }
@@ -45,6 +57,14 @@ internal sealed class ShadowExchange
     {
         if (Volatile.Read(ref _abandonReason) != 0 || bytes.IsEmpty)
         {
+            return;
+        }
+
+        _offeredBytes += bytes.Length;   // one producer: the request's own pump
+        if (_offeredBytes > _maxOfferedBytes)
+        {
+            _bodyTooLarge = true;
+            Abandon(BackendError.Aborted);
             return;
         }
 
@@ -101,7 +121,11 @@ internal sealed class ShadowExchange
             socket = await ConnectAsync(options.Shadow, options.ConnectTimeout).ConfigureAwait(false);
             using var stream = new NetworkStream(socket, ownsSocket: false);
             Task sending = SendQueuedAsync(stream);
-            relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time);
+            relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time)
+            {
+                RequestStart = startTimestamp,
+                Comparison = options.Comparison,
+            };
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
             await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
             await sending.ConfigureAwait(false);
@@ -112,7 +136,7 @@ internal sealed class ShadowExchange
             }
 
             return outcome.Error == BackendError.None
-                ? new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp), outcome.Bytes, BackendError.None)
+                ? new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp), outcome.Bytes, BackendError.None) { Facts = outcome.Facts }
                 : BackendResult.Failed(outcome.Error, outcome.StatusCode, outcome.Bytes);
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException)
