@@ -26,6 +26,8 @@ var shadowMaxInflight = new Option<string?>("--shadow-max-inflight") { Descripti
 var shadowMaxBody = new Option<string?>("--shadow-max-body") { Description = "Largest request body mirrored; larger is skipped [unbounded]", HelpName = "BYTES" };
 var shadowHeader = new Option<string?>("--shadow-header") { Description = "A header added to the shadow's copy only, e.g. \"X-Shadow: 1\"", HelpName = "\"NAME: VALUE\"" };
 var shadowHost = new Option<string?>("--shadow-host") { Description = "Replaces the Host header in the shadow's copy only", HelpName = "NAME" };
+var statsInterval = new Option<string?>("--stats-interval") { Description = "Print a one-line summary to stderr this often (requests/s, mismatches, shadow errors, skips, p50 times)", HelpName = "SECONDS" };
+var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve the metrics in Prometheus text format at http://HOST:PORT/metrics", HelpName = "HOST:PORT" };
 var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description = "Keep client connections open across requests: on or off [on]", HelpName = "on|off" };
 
 var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.")
@@ -33,6 +35,7 @@ var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to product
     listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
     connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, clientKeepAlive,
     compareIgnoreField, compareJsonMaxBytes, shadowPercent, shadowSticky, shadowMethods, shadowMaxInflight, shadowMaxBody, shadowHeader, shadowHost,
+    statsInterval, metricsListen,
 };
 root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
     new CommandLineSettings(
@@ -61,7 +64,9 @@ root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
         ShadowMaxInflight: parseResult.GetValue(shadowMaxInflight),
         ShadowMaxBody: parseResult.GetValue(shadowMaxBody),
         ShadowHeader: parseResult.GetValue(shadowHeader),
-        ShadowHost: parseResult.GetValue(shadowHost)),
+        ShadowHost: parseResult.GetValue(shadowHost),
+        StatsInterval: parseResult.GetValue(statsInterval),
+        MetricsListen: parseResult.GetValue(metricsListen)),
     cancellationToken));
 
 var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines and a summary.");

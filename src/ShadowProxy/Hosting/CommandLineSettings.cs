@@ -31,7 +31,9 @@ internal sealed record CommandLineSettings(
     string? ShadowMaxInflight = null,
     string? ShadowMaxBody = null,
     string? ShadowHeader = null,
-    string? ShadowHost = null)
+    string? ShadowHost = null,
+    string? StatsInterval = null,
+    string? MetricsListen = null)
 {
     public IEnumerable<KeyValuePair<string, string?>> AsConfiguration()
     {
@@ -67,6 +69,8 @@ internal sealed record CommandLineSettings(
         Add(nameof(ShadowMaxBody), ShadowMaxBody);
         Add(nameof(ShadowHeader), ShadowHeader);
         Add(nameof(ShadowHost), ShadowHost);
+        Add(nameof(StatsInterval), StatsInterval);
+        Add(nameof(MetricsListen), MetricsListen);
         return values;
     }
 }

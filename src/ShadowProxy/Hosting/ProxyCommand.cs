@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Events;
 using ShadowProxy.Logging;
+using ShadowProxy.Metrics;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Hosting;
@@ -30,6 +31,11 @@ internal static class ProxyCommand
         catch (SocketException ex)
         {
             await Console.Error.WriteLineAsync($"ShadowProxy: cannot listen on {settings.Options.Listen}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        catch (System.Net.HttpListenerException ex)
+        {
+            await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 
@@ -117,12 +123,26 @@ internal static class ProxyCommand
         });
         builder.Services.AddSingleton(settings.Options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ProxyMetrics>();
         // A factory registration: the container disposes (drains and flushes) it after the proxy has stopped.
-        builder.Services.AddSingleton<IRequestLineSink>(services => new RequestLineWriter(
-            Console.OpenStandardOutput(),
-            settings.Format,
-            settings.LogFile,
-            services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>()));
+        builder.Services.AddSingleton<IRequestLineSink>(services => new MeteredRequestLineSink(
+            services.GetRequiredService<ProxyMetrics>(),
+            new RequestLineWriter(
+                Console.OpenStandardOutput(),
+                settings.Format,
+                settings.LogFile,
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>())));
+        if (settings.StatsInterval is { } interval)
+        {
+            builder.Services.AddHostedService(services => new StatsReporter(
+                services.GetRequiredService<ProxyMetrics>(), interval, TimeProvider.System, services.GetRequiredService<ILogger<StatsReporter>>()));
+        }
+
+        if (settings.MetricsListen is { } metricsListen)
+        {
+            builder.Services.AddHostedService(_ => new PrometheusEndpoint(metricsListen));
+        }
+
         builder.Services.AddSingleton(settings);
         builder.Services.AddHostedService<MirrorPolicyWatcher>();
         builder.Services.AddHostedService<ProxyServer>();

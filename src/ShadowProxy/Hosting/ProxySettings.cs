@@ -25,6 +25,12 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     /// <summary>Tells start-up failures of the settings file from reload failures.</summary>
     public SettingsFileLoad? FileLoad { get; init; }
 
+    /// <summary>--stats-interval: a summary line on stderr this often; null for none.</summary>
+    public TimeSpan? StatsInterval { get; init; }
+
+    /// <summary>--metrics-listen: where the Prometheus scrape endpoint listens; null for none.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
     public static bool TryCreate(
         IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error, string[]? ignoreFieldOverride = null)
     {
@@ -66,11 +72,17 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 reader.Integer("CompareJsonMaxBytes", BodyComparison.DefaultJsonMaxBytes, 0, 64 * 1024 * 1024)),
         };
         LineFormat format = reader.Format("Format");
+        TimeSpan? statsInterval = string.IsNullOrWhiteSpace(section["StatsInterval"]) ? null : reader.Seconds("StatsInterval", TimeSpan.Zero);
+        IPEndPoint? metricsListen = reader.EndPoint("MetricsListen", null, allowAnyPort: false);
         string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;
         if (reader.Error is null && shadow is not null)
         {
             CheckForLoop(reader, listen, production, "--production");
             CheckForLoop(reader, listen, shadow, "--shadow");
+            if (metricsListen is not null && metricsListen.Port == listen.Port)
+            {
+                reader.Fail($"--metrics-listen {metricsListen} uses the proxy's own port");
+            }
         }
 
         error = reader.Error ?? string.Empty;
@@ -79,7 +91,13 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             return false;
         }
 
-        settings = new ProxySettings(options, format, logFile) { Configuration = configuration, ExcludeOverride = excludeOverride };
+        settings = new ProxySettings(options, format, logFile)
+        {
+            Configuration = configuration,
+            ExcludeOverride = excludeOverride,
+            StatsInterval = statsInterval,
+            MetricsListen = metricsListen,
+        };
         return true;
     }
 
