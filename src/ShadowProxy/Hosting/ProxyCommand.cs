@@ -33,9 +33,10 @@ internal static class ProxyCommand
             await Console.Error.WriteLineAsync($"ShadowProxy: cannot listen on {settings.Options.Listen}: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
-        catch (System.Net.HttpListenerException ex)
+        catch (InvalidOperationException ex) when (ex.InnerException is System.Net.HttpListenerException listener)
         {
-            await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {ex.Message}").ConfigureAwait(false);
+            // OpenTelemetry's exporter wraps the listener's failure (a taken port) when the endpoint starts.
+            await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {listener.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 

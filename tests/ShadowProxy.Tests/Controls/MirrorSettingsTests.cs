@@ -83,6 +83,8 @@ public sealed class MirrorSettingsTests
     [InlineData("--shadow-header", "Content-Length: 1")]
     [InlineData("--shadow-host", "a b")]
     [InlineData("--compare-json-max-bytes", "-5")]
+    [InlineData("--stats-interval", "0")]
+    [InlineData("--metrics-listen", "9464")]
     public async Task A_bad_mirroring_value_is_one_line_naming_the_option_and_exit_2(string option, string value)
     {
         (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", option, value);

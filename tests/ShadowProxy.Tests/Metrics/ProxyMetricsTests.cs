@@ -131,6 +131,21 @@ public sealed partial class ProxyMetricsTests
         Assert.Equal(4, proxy.StdoutLines.Count);   // the metrics endpoint and stats lines never touch stdout
     }
 
+    [Fact]
+    public async Task A_taken_metrics_port_fails_start_up_with_exit_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", $"127.0.0.1:{ProxyProcess.FreePort()}", "--shadow", "127.0.0.1:9", "--metrics-listen", $"127.0.0.1:{port}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Contains($"ShadowProxy: cannot serve metrics on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>The line writer counts a request just after its client has been answered: scrape until the last one is in (bounded).</summary>
     private static async Task<string> ScrapeUntilAsync(HttpClient http, string url, Regex expected)
     {
