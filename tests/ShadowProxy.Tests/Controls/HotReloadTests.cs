@@ -64,6 +64,34 @@ public sealed class HotReloadTests
         }
     }
 
+    [Fact]
+    public async Task An_unreadable_settings_file_keeps_the_policy_in_force_and_a_fixed_file_applies()
+    {
+        string directory = Directory.CreateTempSubdirectory("shadowproxy-reload").FullName;
+        string file = Path.Combine(directory, "settings.json");
+        try
+        {
+            await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+            Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+            using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+            await watcher.StartAsync(CancellationToken.None);
+            MirrorPolicySource source = settings.Options.Mirror;
+            MirrorPolicy initial = source.Current;
+
+            await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
+            Assert.Same(initial, source.Current);
+            Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
+
+            await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
+            Assert.Null(watcher.LastError);
+            await watcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static string Settings(LoopbackBackend production, LoopbackBackend shadow, string mirroring) =>
         $$"""{ "ShadowProxy": { "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", {{mirroring}} } }""";
 

@@ -85,13 +85,36 @@ public sealed class MirrorSettingsTests
     [InlineData("--compare-json-max-bytes", "-5")]
     [InlineData("--stats-interval", "0")]
     [InlineData("--metrics-listen", "9464")]
-    public async Task A_bad_mirroring_value_is_one_line_naming_the_option_and_exit_2(string option, string value)
+    public void A_bad_mirroring_value_is_an_error_naming_the_option(string option, string value)
     {
-        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", option, value);
+        // In process: the program turns this error into one stderr line and exit 2 (the process test below shows it once).
+        var commandLine = option switch
+        {
+            "--shadow-percent" => new CommandLineSettings(ShadowPercent: value),
+            "--shadow-sticky" => new CommandLineSettings(ShadowSticky: value),
+            "--shadow-methods" => new CommandLineSettings(ShadowMethods: value),
+            "--shadow-max-inflight" => new CommandLineSettings(ShadowMaxInflight: value),
+            "--shadow-max-body" => new CommandLineSettings(ShadowMaxBody: value),
+            "--shadow-header" => new CommandLineSettings(ShadowHeader: value),
+            "--shadow-host" => new CommandLineSettings(ShadowHost: value),
+            "--compare-json-max-bytes" => new CommandLineSettings(CompareJsonMaxBytes: value),
+            "--stats-interval" => new CommandLineSettings(StatsInterval: value),
+            _ => new CommandLineSettings(MetricsListen: value),
+        };
+
+        Assert.False(ProxyCommand.TryLoadSettings(commandLine with { Shadow = "127.0.0.1:9" }, out _, out string error, NoEnvironment));
+        Assert.StartsWith($"{option}: '", error, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error);
+    }
+
+    [Fact]
+    public async Task A_bad_mirroring_value_on_the_command_line_is_one_line_on_stderr_and_exit_2()
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", "--shadow-percent", "150");
 
         Assert.Equal(2, exitCode);
         Assert.Equal("", stdout);
-        Assert.StartsWith($"ShadowProxy: {option}: ", Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.Equal("ShadowProxy: --shadow-percent: '150' is not a percentage from 0 to 100\n", stderr);
     }
 
     [Theory]
