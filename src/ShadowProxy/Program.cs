@@ -18,6 +18,17 @@ var maxConnections = new Option<string?>("--max-connections") { Description = "C
 var maxHeadSize = new Option<string?>("--max-head-size") { Description = "Largest request head in bytes; larger gets 431 [32768]", HelpName = "BYTES" };
 var shadowBuffer = new Option<string?>("--shadow-buffer") { Description = "Request bytes held for a slow shadow before its copy is abandoned [1048576]", HelpName = "BYTES" };
 var shadowBufferTotal = new Option<string?>("--shadow-buffer-total") { Description = "Request bytes held for all slow shadows together [67108864]", HelpName = "BYTES" };
+var compareIgnoreField = new Option<string[]>("--compare-ignore-field") { Description = "A JSON member name (at any depth) that does not count when comparing bodies; repeatable", HelpName = "NAME" };
+var compareJsonMaxBytes = new Option<string?>("--compare-json-max-bytes") { Description = "Largest body compared as JSON (ignoring --compare-ignore-field); larger ones by hash [262144]", HelpName = "BYTES" };
+var shadowPercent = new Option<string?>("--shadow-percent") { Description = "Share of requests mirrored, 0-100 (random, or by --shadow-sticky) [100]", HelpName = "P" };
+var shadowSticky = new Option<string?>("--shadow-sticky") { Description = "Sample by a key so one user's session is mirrored whole: header:NAME, cookie:NAME or query:NAME", HelpName = "KEY" };
+var shadowMethods = new Option<string?>("--shadow-methods") { Description = "Methods mirrored, comma-separated; others go to production only [all]", HelpName = "GET,HEAD,..." };
+var shadowMaxInflight = new Option<string?>("--shadow-max-inflight") { Description = "Shadow copies running at once; past it a copy is skipped [unbounded]", HelpName = "N" };
+var shadowMaxBody = new Option<string?>("--shadow-max-body") { Description = "Largest request body mirrored; larger is skipped [unbounded]", HelpName = "BYTES" };
+var shadowHeader = new Option<string?>("--shadow-header") { Description = "A header added to the shadow's copy only, e.g. \"X-Shadow: 1\"", HelpName = "\"NAME: VALUE\"" };
+var shadowHost = new Option<string?>("--shadow-host") { Description = "Replaces the Host header in the shadow's copy only", HelpName = "NAME" };
+var statsInterval = new Option<string?>("--stats-interval") { Description = "Print a one-line summary to stderr this often (requests/s, mismatches, shadow errors, skips, p50 times)", HelpName = "SECONDS" };
+var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve the metrics in Prometheus text format at http://HOST:PORT/metrics", HelpName = "HOST:PORT" };
 var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description = "Keep client connections open across requests: on or off [on]", HelpName = "on|off" };
 var backendKeepAlive = new Option<string?>("--backend-keep-alive") { Description = "Reuse backend connections (requests ask for keep-alive): on or off [off]", HelpName = "on|off" };
 var backendIdleTimeout = new Option<string?>("--backend-idle-timeout") { Description = "Seconds an idle reused backend connection is kept [4]", HelpName = "SECONDS" };
@@ -27,6 +38,8 @@ var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to product
     listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
     connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, shadowBufferTotal, clientKeepAlive,
     backendKeepAlive, backendIdleTimeout,
+    compareIgnoreField, compareJsonMaxBytes, shadowPercent, shadowSticky, shadowMethods, shadowMaxInflight, shadowMaxBody, shadowHeader, shadowHost,
+    statsInterval, metricsListen,
 };
 root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
     new CommandLineSettings(
@@ -49,7 +62,19 @@ root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
         ShadowBufferTotal: parseResult.GetValue(shadowBufferTotal),
         ClientKeepAlive: parseResult.GetValue(clientKeepAlive),
         BackendKeepAlive: parseResult.GetValue(backendKeepAlive),
-        BackendIdleTimeout: parseResult.GetValue(backendIdleTimeout)),
+        BackendIdleTimeout: parseResult.GetValue(backendIdleTimeout),
+
+        CompareIgnoreField: parseResult.GetValue(compareIgnoreField),
+        CompareJsonMaxBytes: parseResult.GetValue(compareJsonMaxBytes),
+        ShadowPercent: parseResult.GetValue(shadowPercent),
+        ShadowSticky: parseResult.GetValue(shadowSticky),
+        ShadowMethods: parseResult.GetValue(shadowMethods),
+        ShadowMaxInflight: parseResult.GetValue(shadowMaxInflight),
+        ShadowMaxBody: parseResult.GetValue(shadowMaxBody),
+        ShadowHeader: parseResult.GetValue(shadowHeader),
+        ShadowHost: parseResult.GetValue(shadowHost),
+        StatsInterval: parseResult.GetValue(statsInterval),
+        MetricsListen: parseResult.GetValue(metricsListen)),
     cancellationToken));
 
 var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines and a summary.");

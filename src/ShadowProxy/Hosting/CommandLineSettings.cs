@@ -3,7 +3,7 @@ namespace ShadowProxy.Hosting;
 /// <summary>
 /// The options as typed on the command line, unvalidated; null where not given, so that the settings file can fill
 /// them. <see cref="AsConfiguration"/> turns them into keys of the <c>ShadowProxy</c> section, where they win;
-/// <see cref="Exclude"/> replaces the file's list whole (configuration would merge lists index by index).
+/// <see cref="Exclude"/> and <see cref="CompareIgnoreField"/> replace the file's lists whole (configuration would merge lists index by index).
 /// </summary>
 internal sealed record CommandLineSettings(
     string? Listen = null,
@@ -25,7 +25,19 @@ internal sealed record CommandLineSettings(
     string? ShadowBufferTotal = null,
     string? ClientKeepAlive = null,
     string? BackendKeepAlive = null,
-    string? BackendIdleTimeout = null)
+    string? BackendIdleTimeout = null,
+
+    string[]? CompareIgnoreField = null,
+    string? CompareJsonMaxBytes = null,
+    string? ShadowPercent = null,
+    string? ShadowSticky = null,
+    string? ShadowMethods = null,
+    string? ShadowMaxInflight = null,
+    string? ShadowMaxBody = null,
+    string? ShadowHeader = null,
+    string? ShadowHost = null,
+    string? StatsInterval = null,
+    string? MetricsListen = null)
 {
     public IEnumerable<KeyValuePair<string, string?>> AsConfiguration()
     {
@@ -56,6 +68,16 @@ internal sealed record CommandLineSettings(
         Add(nameof(ClientKeepAlive), ClientKeepAlive);
         Add(nameof(BackendKeepAlive), BackendKeepAlive);
         Add(nameof(BackendIdleTimeout), BackendIdleTimeout);
+        Add(nameof(CompareJsonMaxBytes), CompareJsonMaxBytes);
+        Add(nameof(ShadowPercent), ShadowPercent);
+        Add(nameof(ShadowSticky), ShadowSticky);
+        Add(nameof(ShadowMethods), ShadowMethods);
+        Add(nameof(ShadowMaxInflight), ShadowMaxInflight);
+        Add(nameof(ShadowMaxBody), ShadowMaxBody);
+        Add(nameof(ShadowHeader), ShadowHeader);
+        Add(nameof(ShadowHost), ShadowHost);
+        Add(nameof(StatsInterval), StatsInterval);
+        Add(nameof(MetricsListen), MetricsListen);
         return values;
     }
 }

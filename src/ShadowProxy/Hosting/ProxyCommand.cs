@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Events;
 using ShadowProxy.Logging;
+using ShadowProxy.Metrics;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Hosting;
@@ -33,6 +34,12 @@ internal static class ProxyCommand
             await Console.Error.WriteLineAsync($"ShadowProxy: cannot listen on {settings.Options.Listen}: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (InvalidOperationException ex) when (ex.InnerException is System.Net.HttpListenerException listener)
+        {
+            // OpenTelemetry's exporter wraps the listener's failure (a taken port) when the endpoint starts.
+            await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {listener.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
 
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         return ExitCodes.Success;
@@ -45,10 +52,21 @@ internal static class ProxyCommand
         settings = null!;
         string configPath = commandLine.Config ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         IConfigurationRoot configuration;
+        var fileLoad = new SettingsFileLoad();
         try
         {
+            // Reloaded on change: the mirroring keys (MirrorPolicyWatcher) apply while running; the rest needs a restart.
             configuration = new ConfigurationBuilder()
-                .AddJsonFile(Path.GetFullPath(configPath), optional: commandLine.Config is null, reloadOnChange: false)
+                .AddJsonFile(source =>
+                {
+                    source.Path = Path.GetFileName(configPath);
+                    source.FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(
+                        Path.GetDirectoryName(Path.GetFullPath(configPath))!,
+                        Microsoft.Extensions.FileProviders.Physical.ExclusionFilters.None);
+                    source.Optional = commandLine.Config is null;
+                    source.ReloadOnChange = true;
+                    source.OnLoadException = fileLoad.OnLoadException;
+                })
                 .AddInMemoryCollection(EnvironmentSettings(environment ?? Environment.GetEnvironmentVariables()))
                 .AddInMemoryCollection(commandLine.AsConfiguration())
                 .Build();
@@ -59,7 +77,15 @@ internal static class ProxyCommand
             return false;
         }
 
-        return ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error);
+        fileLoad.Started = true;
+        if (!ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error, commandLine.CompareIgnoreField))
+        {
+            (configuration as IDisposable)?.Dispose();
+            return false;
+        }
+
+        settings = settings with { FileLoad = fileLoad };
+        return true;
     }
 
     /// <summary>SHADOWPROXY_SHADOW=10.0.0.7:80 sets ShadowProxy:Shadow (handy in a systemd unit's Environment=).</summary>
@@ -144,12 +170,28 @@ internal static class ProxyCommand
         });
         builder.Services.AddSingleton(settings.Options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ProxyMetrics>();
         // A factory registration: the container disposes (drains and flushes) it after the proxy has stopped.
-        builder.Services.AddSingleton<IRequestLineSink>(services => new RequestLineWriter(
-            Console.OpenStandardOutput(),
-            settings.Format,
-            settings.LogFile,
-            services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>()));
+        builder.Services.AddSingleton<IRequestLineSink>(services => new MeteredRequestLineSink(
+            services.GetRequiredService<ProxyMetrics>(),
+            new RequestLineWriter(
+                Console.OpenStandardOutput(),
+                settings.Format,
+                settings.LogFile,
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>())));
+        if (settings.StatsInterval is { } interval)
+        {
+            builder.Services.AddHostedService(services => new StatsReporter(
+                services.GetRequiredService<ProxyMetrics>(), interval, TimeProvider.System, services.GetRequiredService<ILogger<StatsReporter>>()));
+        }
+
+        if (settings.MetricsListen is { } metricsListen)
+        {
+            builder.Services.AddHostedService(_ => new PrometheusEndpoint(metricsListen));
+        }
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddHostedService<MirrorPolicyWatcher>();
         builder.Services.AddHostedService<ProxyServer>();
         return builder.Build();
     }

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using ShadowProxy.Compare;
 using ShadowProxy.Logging;
+using ShadowProxy.Mirroring;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Hosting;
@@ -14,7 +16,23 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
 {
     public const string Section = "ShadowProxy";
 
-    public static bool TryCreate(IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error)
+    /// <summary>The merged configuration, kept so that the mirroring keys can be re-read when the settings file changes.</summary>
+    public IConfiguration? Configuration { get; init; }
+
+    /// <summary>--exclude from the command line, which keeps replacing the file's list on every reload.</summary>
+    public string[]? ExcludeOverride { get; init; }
+
+    /// <summary>Tells start-up failures of the settings file from reload failures.</summary>
+    public SettingsFileLoad? FileLoad { get; init; }
+
+    /// <summary>--stats-interval: a summary line on stderr this often; null for none.</summary>
+    public TimeSpan? StatsInterval { get; init; }
+
+    /// <summary>--metrics-listen: where the Prometheus scrape endpoint listens; null for none.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
+    public static bool TryCreate(
+        IConfiguration configuration, string[]? excludeOverride, out ProxySettings settings, out string error, string[]? ignoreFieldOverride = null)
     {
         settings = null!;
         IConfigurationSection section = configuration.GetSection(Section);
@@ -33,14 +51,12 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             reader.Fail("--shadow is required: give --shadow HOST:PORT, or ShadowProxy:Shadow in the settings file");
         }
 
-        string[] exclude = excludeOverride is { Length: > 0 } ? excludeOverride
-            : section.GetSection("Exclude").GetChildren().Select(child => child.Value).OfType<string>().ToArray();
         var options = defaults with
         {
             Listen = listen,
             Production = production,
             Shadow = shadow ?? defaults.Shadow,
-            Exclude = new ExcludedPaths(exclude),
+            Mirror = new MirrorPolicySource(MirrorSettings.Read(reader, section, excludeOverride)),
             ProductionTimeout = reader.Seconds("ProductionTimeout", defaults.ProductionTimeout),
             ShadowTimeout = reader.Seconds("ShadowTimeout", defaults.ShadowTimeout),
             ConnectTimeout = reader.Seconds("ConnectTimeout", defaults.ConnectTimeout),
@@ -54,13 +70,22 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             ClientKeepAlive = reader.Boolean("ClientKeepAlive", defaults.ClientKeepAlive),
             BackendKeepAlive = reader.Boolean("BackendKeepAlive", defaults.BackendKeepAlive),
             BackendIdleTimeout = reader.Seconds("BackendIdleTimeout", defaults.BackendIdleTimeout),
+            Comparison = new BodyComparison(
+                reader.List("CompareIgnoreFields", ignoreFieldOverride),
+                reader.Integer("CompareJsonMaxBytes", BodyComparison.DefaultJsonMaxBytes, 0, 64 * 1024 * 1024)),
         };
         LineFormat format = reader.Format("Format");
+        TimeSpan? statsInterval = string.IsNullOrWhiteSpace(section["StatsInterval"]) ? null : reader.Seconds("StatsInterval", TimeSpan.Zero);
+        IPEndPoint? metricsListen = reader.EndPoint("MetricsListen", null, allowAnyPort: false);
         string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;
         if (reader.Error is null && shadow is not null)
         {
             CheckForLoop(reader, listen, production, "--production");
             CheckForLoop(reader, listen, shadow, "--shadow");
+            if (metricsListen is not null && metricsListen.Port == listen.Port)
+            {
+                reader.Fail($"--metrics-listen {metricsListen} uses the proxy's own port");
+            }
         }
 
         error = reader.Error ?? string.Empty;
@@ -69,7 +94,13 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             return false;
         }
 
-        settings = new ProxySettings(options, format, logFile);
+        settings = new ProxySettings(options, format, logFile)
+        {
+            Configuration = configuration,
+            ExcludeOverride = excludeOverride,
+            StatsInterval = statsInterval,
+            MetricsListen = metricsListen,
+        };
         return true;
     }
 
@@ -86,7 +117,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     }
 
     /// <summary>Reads one key after another; the first problem is kept and later reads return defaults.</summary>
-    private sealed class Reader(IConfigurationSection section)
+    internal sealed class Reader(IConfigurationSection section)
     {
         public string? Error { get; private set; }
 
@@ -163,6 +194,23 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             }
         }
 
+        /// <summary>A list key (a JSON array, or one comma-separated string); a non-empty override from the command line replaces it whole.</summary>
+        public string[] List(string key, string[]? commandLineOverride, bool splitCommas = true)
+        {
+            IEnumerable<string> values = commandLineOverride is { Length: > 0 } ? commandLineOverride
+                : section[key] is { } single ? [single]
+                : section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>();
+            string[] items = splitCommas
+                ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
+                : [.. values.Where(value => value.Length > 0)];
+            if (items.Any(item => item.Any(char.IsControl)))
+            {
+                Fail($"{OptionName(key)}: a value holds a control character");
+            }
+
+            return items;
+        }
+
         public LineFormat Format(string key)
         {
             string? text = section[key];
@@ -182,6 +230,8 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         private static string OptionName(string key) => key switch
         {
             "MaxHeadSize" => "--max-head-size",
+            "CompareIgnoreFields" => "--compare-ignore-field",
+            "ShadowMaxInflight" => "--shadow-max-inflight",
             _ => "--" + string.Concat(key.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString())),
         };
     }

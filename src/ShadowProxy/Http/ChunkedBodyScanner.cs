@@ -43,12 +43,15 @@ internal struct ChunkedBodyScanner
     public readonly bool IsInvalid => _state == State.Invalid;
 
     /// <summary>Scans input; returns how many bytes of it belong to the body (all of it, unless the body ended or is invalid).</summary>
-    public long Scan(in ReadOnlySequence<byte> input)
+    public long Scan(in ReadOnlySequence<byte> input) => Scan(input, payload: null);
+
+    /// <summary>As <see cref="Scan(in ReadOnlySequence{byte})"/>, handing the chunk data (the de-chunked payload) to <paramref name="payload"/>.</summary>
+    public long Scan(in ReadOnlySequence<byte> input, IPayloadSink? payload)
     {
         long consumed = 0;
         foreach (ReadOnlyMemory<byte> segment in input)
         {
-            consumed += Scan(segment.Span);
+            consumed += Scan(segment.Span, payload);
             if (_state is State.Done or State.Invalid)
             {
                 break;
@@ -58,7 +61,9 @@ internal struct ChunkedBodyScanner
         return consumed;
     }
 
-    public int Scan(ReadOnlySpan<byte> input)
+    public int Scan(ReadOnlySpan<byte> input) => Scan(input, payload: null);
+
+    public int Scan(ReadOnlySpan<byte> input, IPayloadSink? payload)
     {
         int i = 0;
         while (i < input.Length && _state is not (State.Done or State.Invalid))
@@ -66,6 +71,7 @@ internal struct ChunkedBodyScanner
             if (_state == State.Data)
             {
                 int take = (int)Math.Min(_remaining, input.Length - i);
+                payload?.Append(input.Slice(i, take));
                 i += take;
                 _remaining -= take;
                 _state = _remaining == 0 ? State.DataCarriageReturn : State.Data;

@@ -1,7 +1,10 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using ShadowProxy.Compare;
+using ShadowProxy.Mirroring;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Logging;
@@ -35,6 +38,7 @@ internal sealed class JsonRequestLine : IDisposable
         _writer.WriteNumber("shadow_bytes"u8, record.Shadow.Bytes);
         WriteError("production_error"u8, record.Production.Error);
         WriteError("shadow_error"u8, record.Shadow.Error);
+        WriteComparison(record);
         _writer.WriteEndObject();
         _writer.Flush();
         output.Write("\n"u8);
@@ -61,6 +65,66 @@ internal sealed class JsonRequestLine : IDisposable
         BackendError.Aborted => "aborted",
         _ => throw new ArgumentOutOfRangeException(nameof(error), error, null),
     };
+
+    /// <summary>The comparison keys: times to first byte, payload sizes and hashes, the matches, the diff and the skip reason.</summary>
+    private void WriteComparison(in RequestRecord record)
+    {
+        Comparison comparison = record.Comparison;
+        WriteSeconds("production_ttfb"u8, Milliseconds.Round(record.Production.Facts.FirstByte));
+        WriteSeconds("shadow_ttfb"u8, Milliseconds.Round(record.Shadow.Facts.FirstByte));
+        WriteBodyBytes("production_body_bytes"u8, record.Production);
+        WriteBodyBytes("shadow_body_bytes"u8, record.Shadow);
+        WriteHash("production_body_hash"u8, record.Production.Facts);
+        WriteHash("shadow_body_hash"u8, record.Shadow.Facts);
+        WriteBoolean("status_match"u8, comparison.StatusMatch);
+        WriteBoolean("body_match"u8, comparison.BodyMatch);
+        _writer.WriteString("diff"u8, Comparison.Word(comparison.Diff));
+        if (ShadowSkipWords.Word(record.ShadowSkipped) is { } skipped)
+        {
+            _writer.WriteString("shadow_skipped"u8, skipped);
+        }
+        else
+        {
+            _writer.WriteNull("shadow_skipped"u8);
+        }
+    }
+
+    private void WriteBodyBytes(ReadOnlySpan<byte> name, in BackendResult result)
+    {
+        if (result.StatusCode > 0)
+        {
+            _writer.WriteNumber(name, result.Facts.BodyBytes);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
+
+    private void WriteHash(ReadOnlySpan<byte> name, in ResponseFacts facts)
+    {
+        Span<char> hex = stackalloc char[16];
+        if (facts.BodyComplete && facts.BodyHash.TryFormat(hex, out int written, "x16", CultureInfo.InvariantCulture))
+        {
+            _writer.WriteString(name, hex[..written]);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
+
+    private void WriteBoolean(ReadOnlySpan<byte> name, bool? value)
+    {
+        if (value is { } known)
+        {
+            _writer.WriteBoolean(name, known);
+        }
+        else
+        {
+            _writer.WriteNull(name);
+        }
+    }
 
     private void WriteStatus(ReadOnlySpan<byte> name, in BackendResult result)
     {

@@ -1,3 +1,5 @@
+using ShadowProxy.Compare;
+using ShadowProxy.Mirroring;
 using ShadowProxy.Proxy;
 
 namespace ShadowProxy.Logging;
@@ -10,4 +12,11 @@ internal readonly record struct RequestRecord(
     string Method,
     string Url,
     BackendResult Production,
-    BackendResult Shadow);
+    BackendResult Shadow)
+{
+    /// <summary>Why the request was not mirrored, or <see cref="ShadowSkip.None"/>.</summary>
+    public ShadowSkip ShadowSkipped { get; init; }
+
+    /// <summary>Status and body match, and the one-word diff.</summary>
+    public Comparison Comparison => Comparison.Of(Production, Shadow, ShadowSkipped);
+}

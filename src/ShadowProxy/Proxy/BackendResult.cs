@@ -7,5 +7,8 @@ namespace ShadowProxy.Proxy;
 /// <param name="Error">Why the response is missing or incomplete.</param>
 internal readonly record struct BackendResult(int StatusCode, TimeSpan? Elapsed, long Bytes, BackendError Error)
 {
+    /// <summary>Time to first byte, payload size and hash: what the two answers are compared by.</summary>
+    public Compare.ResponseFacts Facts { get; init; }
+
     public static BackendResult Failed(BackendError error, int statusCode = 0, long bytes = 0) => new(statusCode, null, bytes, error);
 }

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using ShadowProxy.Http;
 using ShadowProxy.Logging;
+using ShadowProxy.Mirroring;
 
 namespace ShadowProxy.Proxy;
 
@@ -85,17 +86,25 @@ internal sealed class ProxyConnection
                         : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
                         : HeadRewriter.ConnectionClose,
                     rewritten);
-                ShadowExchange? shadow = tunnel ? null
-                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _pools.Shadow, _shadowBuffers, _options, _time, abort);
+                MirrorPolicy policy = _options.Mirror.Current;
+                ShadowSkip skip = tunnel ? ShadowSkip.Tunnel : policy.Decide(request, head.AsSpan(0, read.Length));
+                if (skip == ShadowSkip.None && !_options.Mirror.TryEnter(policy.MaxInflight))
+                {
+                    skip = ShadowSkip.Overloaded;
+                }
+
+                ShadowExchange? shadow = skip == ShadowSkip.None
+                    ? StartShadow(policy, rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, abort)
+                    : null;
                 var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
                 ExchangeResult result = await exchange.RunAsync(
                     rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
                 keepAlive = result.KeepClientOpen;
                 drainBeforeClose = result.RequestUnread;
-                if (!_options.Exclude.Contains(request.Path))
+                if (!_options.Exclude.Contains(request.Path) && !policy.Exclude.Contains(request.Path))
                 {
                     // The line waits for the shadow; the client does not.
-                    TrackLine(WriteLineWhenShadowDoneAsync(result));
+                    TrackLine(WriteLineWhenShadowDoneAsync(result, skip, shadow));
                 }
             }
         }
@@ -142,10 +151,40 @@ internal sealed class ProxyConnection
         _pendingLines.Add(writing);
     }
 
-    private async Task WriteLineWhenShadowDoneAsync(ExchangeResult result)
+    /// <summary>Starts the shadow's copy (marked as the policy says) and counts it in flight until it ends.</summary>
+    private ShadowExchange StartShadow(MirrorPolicy policy, ReadOnlySpan<byte> head, bool isHeadRequest, long firstByte, CancellationToken abort)
+    {
+        ShadowExchange shadow;
+        if (policy.MarksShadowCopy)
+        {
+            byte[] marked = ArrayPool<byte>.Shared.Rent(head.Length + policy.ShadowHeadGrowth);
+            int length = policy.WriteShadowHead(head, marked);
+            shadow = ShadowExchange.Start(marked.AsSpan(0, length), isHeadRequest, firstByte, _pools.Shadow, _shadowBuffers, _options, _time, abort, policy.MaxBody);
+            ArrayPool<byte>.Shared.Return(marked);   // Start copied the head into the shadow's queue
+        }
+        else
+        {
+            shadow = ShadowExchange.Start(head, isHeadRequest, firstByte, _pools.Shadow, _shadowBuffers, _options, _time, abort, policy.MaxBody);
+        }
+
+        shadow.Completion.ContinueWith(
+            static (_, source) => ((MirrorPolicySource)source!).Exit(),
+            _options.Mirror,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return shadow;
+    }
+
+    private async Task WriteLineWhenShadowDoneAsync(ExchangeResult result, ShadowSkip skipped, ShadowExchange? exchange)
     {
         BackendResult shadow = result.Shadow is null ? default : await result.Shadow.ConfigureAwait(false);
-        _sink.Write(result.Record with { Shadow = shadow });
+        if (exchange is { BodyTooLarge: true })
+        {
+            (shadow, skipped) = (default, ShadowSkip.BodyTooLarge);
+        }
+
+        _sink.Write(result.Record with { Shadow = shadow, ShadowSkipped = skipped });
     }
 
     /// <returns>Whether unread request bytes may still be on their way (the close should let the answer arrive first).</returns>

@@ -11,8 +11,11 @@ internal sealed record ProxyOptions
 
     public required IPEndPoint Shadow { get; init; }
 
-    /// <summary>Paths (before '?') that are proxied and mirrored but get no request line.</summary>
+    /// <summary>Paths (before '?') that are proxied and mirrored but get no request line, fixed at start; the settings' list is in <see cref="Mirror"/>.</summary>
     public ExcludedPaths Exclude { get; init; } = ExcludedPaths.None;
+
+    /// <summary>Which requests the shadow gets and how its copy is marked; reloaded from the settings file while running.</summary>
+    public Mirroring.MirrorPolicySource Mirror { get; init; } = new(Mirroring.MirrorPolicy.MirrorAll);
 
     /// <summary>Production may be silent this long (connecting, or between reads) before the client gets 504.</summary>
     public TimeSpan ProductionTimeout { get; init; } = TimeSpan.FromSeconds(60);
@@ -58,4 +61,7 @@ internal sealed record ProxyOptions
 
     /// <summary>Idle connections kept per backend (nginx's upstream keepalive is set per worker in the tens to hundreds).</summary>
     public int MaxIdleBackendConnections { get; init; } = 256;
+
+    /// <summary>How the two response bodies are compared (hash, or JSON with ignored fields).</summary>
+    public Compare.BodyComparison Comparison { get; init; } = Compare.BodyComparison.Plain;
 }

@@ -21,4 +21,9 @@ internal readonly record struct RelayOutcome(
     bool ClientFailed,
     bool AnnouncedClose,
     long LastReadTimestamp,
-    bool BackendWantsClose);
+    bool BackendWantsClose)
+{
+    /// <summary>Time to first byte, payload size and hash of the final response.</summary>
+    public Compare.ResponseFacts Facts { get; init; }
+}
+

@@ -90,7 +90,7 @@ internal sealed class RequestExchange
                     return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
                 }
 
-                (RelayOutcome outcome, BodyOutcome body) = await ForwardAsync(link, shadow, clientTimer, productionTimer).ConfigureAwait(false);
+                (RelayOutcome outcome, BodyOutcome body) = await ForwardAsync(link, shadow, firstByte, clientTimer, productionTimer).ConfigureAwait(false);
                 if (retryable && outcome.Error == BackendError.Reset && outcome.Bytes == 0 && !outcome.ClientWritten)
                 {
                     continue;
@@ -117,12 +117,14 @@ internal sealed class RequestExchange
 
     /// <summary>Streams the body to production while its response streams to the client; returns how each ended.</summary>
     private async Task<(RelayOutcome Outcome, BodyOutcome Body)> ForwardAsync(
-        BackendLink link, ShadowExchange? shadow, InactivityTimer clientTimer, InactivityTimer productionTimer)
+        BackendLink link, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, InactivityTimer productionTimer)
     {
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
             Progress = productionTimer.Start,
             ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
+            RequestStart = firstByte,
+            Comparison = _options.Comparison,
         };
         _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
@@ -169,7 +171,7 @@ internal sealed class RequestExchange
         TimeSpan? elapsed = error != BackendError.None ? null
             : tunnelled ? _time.GetElapsedTime(firstByte)
             : _time.GetElapsedTime(firstByte, outcome.LastReadTimestamp);
-        var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error);
+        var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error) { Facts = outcome.Facts };
         bool keepOpen = _options.ClientKeepAlive && !tunnelled && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
         var record = new RequestRecord(started, _request.Method, _request.Target, production, default);

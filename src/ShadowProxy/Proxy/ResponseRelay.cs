@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using ShadowProxy.Compare;
 using ShadowProxy.Http;
 
 namespace ShadowProxy.Proxy;
@@ -21,6 +22,8 @@ internal sealed class ResponseRelay
     private long _lastRead;
     private bool _backendWantsClose = true;
     private bool _clientWritten;
+    private long _finalHeadTimestamp;
+    private BodyDigest? _digest;
 
     /// <param name="client">Where the response goes; null to read and discard it.</param>
     public ResponseRelay(PipeReader backend, Stream? client, int maxHeadBytes, TimeProvider time)
@@ -39,7 +42,22 @@ internal sealed class ResponseRelay
     /// <summary>Decides, once the final head is known, the Connection field the client gets; null forwards the head verbatim.</summary>
     public Func<ResponseHead, ClientConnectionField>? ClientConnection { get; init; }
 
+    /// <summary>The request's first byte (a <see cref="TimeProvider"/> timestamp): the time to first byte counts from here.</summary>
+    public long RequestStart { get; init; }
+
+    /// <summary>How the body is digested for comparison.</summary>
+    public BodyComparison Comparison { get; init; } = BodyComparison.Plain;
+
     public async Task<RelayOutcome> RunAsync(bool answersHeadRequest, bool answersConnect, CancellationToken cancellationToken)
+    {
+        RelayOutcome outcome = await RelayAsync(answersHeadRequest, answersConnect, cancellationToken).ConfigureAwait(false);
+        TimeSpan? firstByte = _finalHeadTimestamp != 0 ? _time.GetElapsedTime(RequestStart, _finalHeadTimestamp) : null;
+        bool whole = outcome.Error == BackendError.None && !outcome.ClientFailed;
+        return _digest is null ? outcome with { Facts = new ResponseFacts(firstByte, 0, 0, null, false) }
+            : outcome with { Facts = _digest.Complete(firstByte, whole) };
+    }
+
+    private async Task<RelayOutcome> RelayAsync(bool answersHeadRequest, bool answersConnect, CancellationToken cancellationToken)
     {
         ResponseHead head = default;
         bool announcedClose = false;
@@ -57,6 +75,7 @@ internal sealed class ResponseRelay
                 }
 
                 _bytes += read.Length;
+                _finalHeadTimestamp = read.FirstByteTimestamp;
                 if (!ResponseHeadParser.TryParse(_headScratch.AsSpan(0, read.Length), answersHeadRequest, answersConnect, out head))
                 {
                     return Outcome(0, BackendError.InvalidResponse, BodyKind.None, announcedClose);
@@ -66,6 +85,8 @@ internal sealed class ResponseRelay
                 announcedClose = await WriteHeadAsync(head, read.Length, cancellationToken).ConfigureAwait(false);
             }
             while (head.IsInterim);
+
+            _digest = new BodyDigest(Comparison, head.Body == BodyKind.ContentLength ? head.ContentLength : -1);
 
             BackendError bodyError = head.Body switch
             {
@@ -138,6 +159,7 @@ internal sealed class ResponseRelay
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
+            _digest!.Append(body);
             await ForwardAsync(body, cancellationToken).ConfigureAwait(false);
             remaining -= body.Length;
             if (remaining > 0 && result.IsCompleted)
@@ -156,7 +178,7 @@ internal sealed class ResponseRelay
         {
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
-            long consumed = scanner.Scan(result.Buffer);
+            long consumed = scanner.Scan(result.Buffer, _digest);
             await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false);
             if (scanner.IsInvalid)
             {
@@ -181,6 +203,7 @@ internal sealed class ResponseRelay
         {
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
+            _digest!.Append(result.Buffer);
             await ForwardAsync(result.Buffer, cancellationToken).ConfigureAwait(false);
             if (result.IsCompleted)
             {

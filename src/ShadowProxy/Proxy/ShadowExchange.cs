@@ -21,6 +21,9 @@ internal sealed class ShadowExchange
     private readonly int _maxBufferedBytes;
     private readonly ShadowBufferBudget _budget;
     private long _bufferedBytes;
+    private long _offeredBytes;
+    private long _maxOfferedBytes = long.MaxValue;
+    private volatile bool _bodyTooLarge;
     private int _abandonReason;   // a BackendError, or Finished; set once
 
     private const int Finished = -1;
@@ -35,7 +38,11 @@ internal sealed class ShadowExchange
 
     public Task<BackendResult> Completion { get; private set; } = null!;
 
+    /// <summary>The body outgrew --shadow-max-body on its way (chunked): the copy was abandoned, which is a skip, not a shadow fault.</summary>
+    public bool BodyTooLarge => _bodyTooLarge;
+
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
+    /// <param name="maxBodyBytes">Past this many body bytes the copy is abandoned (<see cref="BodyTooLarge"/>); -1: no bound.</param>
     /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
     public static ShadowExchange Start(
         ReadOnlySpan<byte> head,
@@ -45,10 +52,16 @@ internal sealed class ShadowExchange
         ShadowBufferBudget budget,
         ProxyOptions options,
         TimeProvider time,
-        CancellationToken abort)
+        CancellationToken abort,
+        long maxBodyBytes = -1)
     {
         var exchange = new ShadowExchange(options.MaxShadowBufferBytes, budget, abort);
         exchange.Offer(head);
+        if (maxBodyBytes >= 0)
+        {
+            exchange._maxOfferedBytes = head.Length + maxBodyBytes;
+        }
+
         exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, pool, options, time);
         return exchange;
     }
@@ -58,6 +71,14 @@ internal sealed class ShadowExchange
     {
         if (Volatile.Read(ref _abandonReason) != 0 || bytes.IsEmpty)
         {
+            return;
+        }
+
+        _offeredBytes += bytes.Length;   // one producer: the request's own pump
+        if (_offeredBytes > _maxOfferedBytes)
+        {
+            _bodyTooLarge = true;
+            Abandon(BackendError.Aborted);
             return;
         }
 
@@ -114,7 +135,11 @@ internal sealed class ShadowExchange
         {
             link = await ConnectAsync(pool, options.ConnectTimeout).ConfigureAwait(false);
             Task<bool> sending = SendQueuedAsync(link.Stream);
-            var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time);
+            var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
+            {
+                RequestStart = startTimestamp,
+                Comparison = options.Comparison,
+            };
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
             if (!sending.IsCompleted)
             {
@@ -131,7 +156,7 @@ internal sealed class ShadowExchange
             if (outcome.Error == BackendError.None)
             {
                 reusable = requestSent && !outcome.BackendWantsClose;
-                return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None);
+                return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None) { Facts = outcome.Facts };
             }
 
             BackendError error = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;

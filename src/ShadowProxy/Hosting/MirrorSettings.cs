@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using ShadowProxy.Http;
+using ShadowProxy.Mirroring;
+using ShadowProxy.Proxy;
+
+namespace ShadowProxy.Hosting;
+
+/// <summary>
+/// Reads the mirroring keys of the <c>ShadowProxy</c> section into a <see cref="MirrorPolicy"/>: at start-up, and
+/// again each time the settings file changes. Problems are reported through the reader, one line naming the option.
+/// </summary>
+internal static class MirrorSettings
+{
+    public static MirrorPolicy Read(ProxySettings.Reader reader, IConfigurationSection section, string[]? excludeOverride)
+    {
+        var policy = new MirrorPolicy
+        {
+            Percent = Percent(reader, section, "ShadowPercent"),
+            Sticky = Sticky(reader, section["ShadowSticky"]),
+            Methods = Methods(reader, reader.List("ShadowMethods", null)),
+            MaxInflight = reader.Integer("ShadowMaxInflight", 0, 0, 1_000_000),
+            MaxBody = reader.Integer("ShadowMaxBody", -1, 0, int.MaxValue),
+            ShadowHeader = Header(reader, section["ShadowHeader"]),
+            ShadowHost = Host(reader, section["ShadowHost"]),
+            Exclude = new ExcludedPaths(reader.List("Exclude", excludeOverride, splitCommas: false)),
+        };
+        return policy;
+    }
+
+    private static double Percent(ProxySettings.Reader reader, IConfigurationSection section, string key)
+    {
+        string? text = section[key];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return 100;
+        }
+
+        if (!double.TryParse(text.TrimEnd('%'), NumberStyles.Float, CultureInfo.InvariantCulture, out double percent) || percent is < 0 or > 100)
+        {
+            reader.Fail($"--shadow-percent: '{text}' is not a percentage from 0 to 100");
+            return 100;
+        }
+
+        return percent;
+    }
+
+    private static StickyKey? Sticky(ProxySettings.Reader reader, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        if (!StickyKey.TryParse(text, out StickyKey? key))
+        {
+            reader.Fail($"--shadow-sticky: '{text}' is not header:NAME, cookie:NAME or query:NAME");
+        }
+
+        return key;
+    }
+
+    private static HashSet<string>? Methods(ProxySettings.Reader reader, string[] methods)
+    {
+        if (methods.Length == 0 || methods.Any(method => method.Equals("ALL", StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string method in methods)
+        {
+            // Methods are case-sensitive tokens (RFC 9110 §9.1); the registered ones are all upper case, as users mean them.
+            string name = method.ToUpperInvariant();
+            if (!Ascii.IsValid(name) || Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token))
+            {
+                reader.Fail($"--shadow-methods: '{method}' is not a method");
+                return null;
+            }
+
+            set.Add(name);
+        }
+
+        return set;
+    }
+
+    private static string? Header(ProxySettings.Reader reader, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        string name = colon > 0 ? text[..colon] : "";
+        string value = colon > 0 ? text[(colon + 1)..].Trim() : "";
+        if (name.Length == 0 || !Ascii.IsValid(text) || Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token)
+            || value.Any(char.IsControl) || FieldNames.IsConnectionScoped(Encoding.ASCII.GetBytes(name))
+            || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.ContentLength) || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.TransferEncoding)
+            || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.Host))
+        {
+            reader.Fail($"--shadow-header: '{text}' is not a header 'Name: value' the proxy may add (not Host, framing or connection fields)");
+            return null;
+        }
+
+        return $"{name}: {value}";
+    }
+
+    private static string? Host(ProxySettings.Reader reader, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        string host = text.Trim();
+        if (!Ascii.IsValid(host) || host.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c is '/' or '?' or '#' or '@' or ','))
+        {
+            reader.Fail($"--shadow-host: '{text}' is not a host name (host or host:port)");
+            return null;
+        }
+
+        return host;
+    }
+}

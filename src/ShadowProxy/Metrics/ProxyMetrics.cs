@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using ShadowProxy.Compare;
+using ShadowProxy.Logging;
+using ShadowProxy.Mirroring;
+using ShadowProxy.Proxy;
+
+namespace ShadowProxy.Metrics;
+
+/// <summary>
+/// The "ShadowProxy" meter (what dotnet-counters and the Prometheus endpoint read), plus the interval totals the
+/// stats line prints. Recording a request allocates nothing: tag values are cached strings in a <see cref="TagList"/>.
+/// </summary>
+internal sealed class ProxyMetrics : IDisposable
+{
+    public const string MeterName = "ShadowProxy";
+
+    private static readonly string[] StatusNames = [.. Enumerable.Range(0, 600).Select(code => code == 0 ? "none" : code.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+
+    private readonly Meter _meter = new(MeterName, "1.0");
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _diffs;
+    private readonly Counter<long> _errors;
+    private readonly Counter<long> _skips;
+    private readonly Histogram<double> _productionDuration;
+    private readonly Histogram<double> _shadowDuration;
+    private long _intervalRequests;
+    private long _intervalMismatches;
+    private long _intervalShadowErrors;
+    private long _intervalSkips;
+
+    public ProxyMetrics()
+    {
+        _requests = _meter.CreateCounter<long>("shadowproxy.requests", "{request}", "Requests answered, by production and shadow status");
+        _diffs = _meter.CreateCounter<long>("shadowproxy.diffs", "{request}", "Requests by how the shadow's answer compared: same, status, body, shadow_error, production_error, skipped");
+        _errors = _meter.CreateCounter<long>("shadowproxy.errors", "{request}", "Backend failures, by side and error word");
+        _skips = _meter.CreateCounter<long>("shadowproxy.skips", "{request}", "Requests not mirrored, by reason");
+        _productionDuration = _meter.CreateHistogram<double>("shadowproxy.production.duration", "s", "Production: first request byte to end of response");
+        _shadowDuration = _meter.CreateHistogram<double>("shadowproxy.shadow.duration", "s", "Shadow: first request byte to end of response");
+    }
+
+    /// <summary>The meter itself, for in-process listeners.</summary>
+    public Meter Meter => _meter;
+
+    public LatencyBuckets ProductionTimes { get; } = new();
+
+    public LatencyBuckets ShadowTimes { get; } = new();
+
+    public void Record(in RequestRecord record)
+    {
+        Comparison comparison = record.Comparison;
+        var statuses = new TagList
+        {
+            { "production_status", Status(record.Production.StatusCode) },
+            { "shadow_status", Status(record.Shadow.StatusCode) },
+        };
+        _requests.Add(1, statuses);
+        _diffs.Add(1, new KeyValuePair<string, object?>("diff", Comparison.Word(comparison.Diff)));
+        RecordError("production", record.Production.Error);
+        RecordError("shadow", record.Shadow.Error);
+        if (ShadowSkipWords.Word(record.ShadowSkipped) is { } reason)
+        {
+            _skips.Add(1, new KeyValuePair<string, object?>("reason", reason));
+            Interlocked.Increment(ref _intervalSkips);
+        }
+
+        if (record.Production.Elapsed is { } production)
+        {
+            _productionDuration.Record(production.TotalSeconds);
+            ProductionTimes.Record(production);
+        }
+
+        if (record.Shadow.Elapsed is { } shadow)
+        {
+            _shadowDuration.Record(shadow.TotalSeconds);
+            ShadowTimes.Record(shadow);
+        }
+
+        Interlocked.Increment(ref _intervalRequests);
+        if (comparison.Diff is DiffKind.Status or DiffKind.Body)
+        {
+            Interlocked.Increment(ref _intervalMismatches);
+        }
+
+        if (comparison.Diff == DiffKind.ShadowError)
+        {
+            Interlocked.Increment(ref _intervalShadowErrors);
+        }
+    }
+
+    /// <summary>Totals since the last call, and starts over: what one stats line reports.</summary>
+    public IntervalTotals TakeInterval() => new(
+        Interlocked.Exchange(ref _intervalRequests, 0),
+        Interlocked.Exchange(ref _intervalMismatches, 0),
+        Interlocked.Exchange(ref _intervalShadowErrors, 0),
+        Interlocked.Exchange(ref _intervalSkips, 0),
+        ProductionTimes.TakeMedian(),
+        ShadowTimes.TakeMedian());
+
+    public void Dispose() => _meter.Dispose();
+
+    private void RecordError(string side, BackendError error)
+    {
+        if (JsonRequestLine.ErrorWord(error) is { } word)
+        {
+            _errors.Add(1, new KeyValuePair<string, object?>("side", side), new KeyValuePair<string, object?>("error", word));
+        }
+    }
+
+    private static string Status(int code) => (uint)code < StatusNames.Length ? StatusNames[code] : "other";
+}

@@ -1,0 +1,55 @@
+using System.Text;
+using ShadowProxy.Compare;
+
+namespace ShadowProxy.Tests.Compare;
+
+public sealed class JsonFingerprintTests
+{
+    private static readonly byte[][] IgnoreTimestamp = [Encoding.UTF8.GetBytes("timestamp"), Encoding.UTF8.GetBytes("requestId")];
+
+    private static ulong Fingerprint(string json, byte[][]? ignored = null)
+    {
+        Assert.True(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(json), ignored ?? [], out ulong value), json);
+        return value;
+    }
+
+    [Theory]
+    [InlineData("""{"a":1,"b":[1,2],"c":{"d":"x"}}""", """ { "c" : { "d" : "x" } , "b" : [ 1 , 2 ] , "a" : 1 } """)]
+    [InlineData("""{"name":"A\u00e9"}""", """{"name":"Aé"}""")]
+    [InlineData("""{"\u0061":true}""", """{"a":true}""")]
+    public void Whitespace_member_order_and_escapes_do_not_count(string left, string right) =>
+        Assert.Equal(Fingerprint(left), Fingerprint(right));
+
+    [Theory]
+    [InlineData("""[1,2]""", """[2,1]""")]
+    [InlineData("""{"a":1}""", """{"a":"1"}""")]
+    [InlineData("""{"a":1}""", """{"a":1,"b":null}""")]
+    [InlineData("""{"a":{"b":1}}""", """{"a":{"c":1}}""")]
+    [InlineData("""{"a":1,"b":2}""", """{"a":2,"b":1}""")]
+    [InlineData("""{"a":[]}""", """{"a":{}}""")]
+    [InlineData("""{"a":true}""", """{"a":false}""")]
+    [InlineData("""[[1],[2]]""", """[[1,2]]""")]
+    public void Different_documents_differ(string left, string right) =>
+        Assert.NotEqual(Fingerprint(left), Fingerprint(right));
+
+    [Fact]
+    public void Ignored_members_do_not_count_at_any_depth()
+    {
+        const string Left = """{"id":7,"timestamp":"2026-11-27T00:00:01Z","items":[{"sku":"a","timestamp":1}],"meta":{"requestId":"x1"}}""";
+        const string Right = """{"meta":{"requestId":"y2"},"items":[{"timestamp":{"nested":[1,2,3]},"sku":"a"}],"timestamp":"later","id":7}""";
+
+        Assert.Equal(Fingerprint(Left, IgnoreTimestamp), Fingerprint(Right, IgnoreTimestamp));
+        Assert.NotEqual(Fingerprint(Left), Fingerprint(Right));
+        Assert.NotEqual(Fingerprint(Left, IgnoreTimestamp), Fingerprint(Left.Replace("\"a\"", "\"b\"", StringComparison.Ordinal), IgnoreTimestamp));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("not json")]
+    [InlineData("""{"a":1""")]
+    [InlineData("""{"a":1} {"b":2}""")]
+    [InlineData("""<html></html>""")]
+    public void What_is_not_one_json_value_has_no_fingerprint(string text) =>
+        Assert.False(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(text), [], out _));
+}

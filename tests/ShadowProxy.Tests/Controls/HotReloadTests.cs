@@ -1,0 +1,115 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using ShadowProxy.Hosting;
+using ShadowProxy.Mirroring;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Controls;
+
+/// <summary>The mirroring keys follow the settings file while the proxy runs, on the connections already open.</summary>
+public sealed class HotReloadTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    private static readonly TimeSpan ReloadWait = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_changed_settings_file_applies_to_the_next_request_on_an_open_connection_and_a_bad_value_keeps_the_old_policy()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.SendAsync(Ok);
+            }
+        });
+        await using var shadow = LoopbackBackend.Start(Ok);
+        string directory = Directory.CreateTempSubdirectory("shadowproxy-reload").FullName;
+        string file = Path.Combine(directory, "settings.json");
+        try
+        {
+            await File.WriteAllTextAsync(file, Settings(production, shadow, """ "ShadowPercent": 100 """));
+            Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+            using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+            await watcher.StartAsync(CancellationToken.None);
+            MirrorPolicySource source = settings.Options.Mirror;
+            await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { Mirror = source });
+            await using RawConnection client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+            await client.SendAsync("GET /before HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+
+            await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 0, "ShadowHeader": "X-Shadow: 1", "Exclude": [ "/hidden" ] """),
+                watcher, () => source.Current.Percent == 0);
+            await client.SendAsync("GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+            await client.SendAsync("GET /hidden HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+
+            MirrorPolicy applied = source.Current;
+            await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 250 """), watcher, () => watcher.LastError is not null);
+            Assert.Same(applied, source.Current);
+            Assert.Contains("--shadow-percent: '250'", watcher.LastError, StringComparison.Ordinal);
+            await client.SendAsync("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
+            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+            await proxy.StopAsync();
+
+            Assert.Equal(4, production.Requests.Count);   // all four on the client's one connection, answered across both reloads
+            Assert.Equal(["/before:None", "/after:SampledOut", "/still:SampledOut"], proxy.Records.Select(record => $"{record.Url}:{record.ShadowSkipped}"));
+            Assert.Single(shadow.Requests);
+            Assert.Equal("X-Shadow: 1", applied.ShadowHeader);
+            await watcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_unreadable_settings_file_keeps_the_policy_in_force_and_a_fixed_file_applies()
+    {
+        string directory = Directory.CreateTempSubdirectory("shadowproxy-reload").FullName;
+        string file = Path.Combine(directory, "settings.json");
+        try
+        {
+            await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+            Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+            using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+            await watcher.StartAsync(CancellationToken.None);
+            MirrorPolicySource source = settings.Options.Mirror;
+            MirrorPolicy initial = source.Current;
+
+            await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
+            Assert.Same(initial, source.Current);
+            Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
+
+            await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
+            Assert.Null(watcher.LastError);
+            await watcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static string Settings(LoopbackBackend production, LoopbackBackend shadow, string mirroring) =>
+        $$"""{ "ShadowProxy": { "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", {{mirroring}} } }""";
+
+    /// <summary>Writes the file and awaits the watcher's reloads (a write can raise more than one) until the condition holds.</summary>
+    private static async Task ChangeAsync(string file, string content, MirrorPolicyWatcher watcher, Func<bool> applied)
+    {
+        using var limit = new CancellationTokenSource(ReloadWait);
+        Task reload = watcher.NextReload;
+        await File.WriteAllTextAsync(file, content);
+        while (true)
+        {
+            await reload.WaitAsync(limit.Token);
+            if (applied())
+            {
+                return;
+            }
+
+            reload = watcher.NextReload;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using ShadowProxy.Hosting;
+using ShadowProxy.Mirroring;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Controls;
+
+/// <summary>The mirroring options from the command line and the settings file, and their one-line errors.</summary>
+public sealed class MirrorSettingsTests
+{
+    private static readonly System.Collections.Hashtable NoEnvironment = [];
+
+    private static ProxySettings Load(CommandLineSettings commandLine)
+    {
+        Assert.True(ProxyCommand.TryLoadSettings(commandLine with { Shadow = "127.0.0.1:9", Config = commandLine.Config }, out ProxySettings settings, out string error, NoEnvironment), error);
+        return settings;
+    }
+
+    [Fact]
+    public void Every_option_reaches_the_policy()
+    {
+        MirrorPolicy policy = Load(new CommandLineSettings(
+            ShadowPercent: "12.5", ShadowSticky: "cookie:session", ShadowMethods: "get, head", ShadowMaxInflight: "8",
+            ShadowMaxBody: "1024", ShadowHeader: "X-Shadow:1", ShadowHost: "shadow.internal", Exclude: ["/health"])).Options.Mirror.Current;
+
+        Assert.Equal(12.5, policy.Percent);
+        Assert.Equal("cookie:session", policy.Sticky?.ToString());
+        Assert.Equal(["GET", "HEAD"], policy.Methods!.Order(StringComparer.Ordinal));
+        Assert.Equal(8, policy.MaxInflight);
+        Assert.Equal(1024, policy.MaxBody);
+        Assert.Equal("X-Shadow: 1", policy.ShadowHeader);
+        Assert.Equal("shadow.internal", policy.ShadowHost);
+        Assert.True(policy.Exclude.Contains("/health"));
+        Assert.Empty(policy.UnsafeMethodsMirrored);
+    }
+
+    [Fact]
+    public void The_defaults_mirror_everything_and_say_writes_are_duplicated()
+    {
+        MirrorPolicy policy = Load(new CommandLineSettings()).Options.Mirror.Current;
+
+        Assert.Equal(100, policy.Percent);
+        Assert.Null(policy.Methods);
+        Assert.Equal(0, policy.MaxInflight);
+        Assert.Equal(-1, policy.MaxBody);
+        Assert.False(policy.MarksShadowCopy);
+        Assert.NotEmpty(policy.UnsafeMethodsMirrored);
+    }
+
+    [Fact]
+    public async Task The_settings_file_keys_fill_the_policy_and_the_command_line_wins()
+    {
+        string file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, """
+                { "ShadowProxy": { "ShadowPercent": 30, "ShadowMethods": [ "GET", "POST" ], "ShadowMaxBody": 99, "Exclude": [ "/a", "/b" ], "CompareIgnoreFields": [ "timestamp" ] } }
+                """);
+            ProxySettings settings = Load(new CommandLineSettings(Config: file, ShadowPercent: "40"));
+            MirrorPolicy policy = settings.Options.Mirror.Current;
+
+            Assert.Equal(40, policy.Percent);
+            Assert.Equal(["GET", "POST"], policy.Methods!.Order(StringComparer.Ordinal));
+            Assert.Equal(["POST"], policy.UnsafeMethodsMirrored);
+            Assert.Equal(99, policy.MaxBody);
+            Assert.Equal(2, policy.Exclude.Count);
+            Assert.Equal(["timestamp"], settings.Options.Comparison.IgnoredFields);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("--shadow-percent", "101")]
+    [InlineData("--shadow-percent", "half")]
+    [InlineData("--shadow-sticky", "session")]
+    [InlineData("--shadow-sticky", "body:x")]
+    [InlineData("--shadow-methods", "GET,P(ST")]
+    [InlineData("--shadow-max-inflight", "-1")]
+    [InlineData("--shadow-max-body", "lots")]
+    [InlineData("--shadow-header", "X-Shadow")]
+    [InlineData("--shadow-header", "Content-Length: 1")]
+    [InlineData("--shadow-host", "a b")]
+    [InlineData("--compare-json-max-bytes", "-5")]
+    [InlineData("--stats-interval", "0")]
+    [InlineData("--metrics-listen", "9464")]
+    public void A_bad_mirroring_value_is_an_error_naming_the_option(string option, string value)
+    {
+        // In process: the program turns this error into one stderr line and exit 2 (the process test below shows it once).
+        var commandLine = option switch
+        {
+            "--shadow-percent" => new CommandLineSettings(ShadowPercent: value),
+            "--shadow-sticky" => new CommandLineSettings(ShadowSticky: value),
+            "--shadow-methods" => new CommandLineSettings(ShadowMethods: value),
+            "--shadow-max-inflight" => new CommandLineSettings(ShadowMaxInflight: value),
+            "--shadow-max-body" => new CommandLineSettings(ShadowMaxBody: value),
+            "--shadow-header" => new CommandLineSettings(ShadowHeader: value),
+            "--shadow-host" => new CommandLineSettings(ShadowHost: value),
+            "--compare-json-max-bytes" => new CommandLineSettings(CompareJsonMaxBytes: value),
+            "--stats-interval" => new CommandLineSettings(StatsInterval: value),
+            _ => new CommandLineSettings(MetricsListen: value),
+        };
+
+        Assert.False(ProxyCommand.TryLoadSettings(commandLine with { Shadow = "127.0.0.1:9" }, out _, out string error, NoEnvironment));
+        Assert.StartsWith($"{option}: '", error, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error);
+    }
+
+    [Fact]
+    public async Task A_bad_mirroring_value_on_the_command_line_is_one_line_on_stderr_and_exit_2()
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", "--shadow-percent", "150");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal("ShadowProxy: --shadow-percent: '150' is not a percentage from 0 to 100\n", stderr);
+    }
+
+    [Theory]
+    [InlineData("--production")]
+    [InlineData("--shadow")]
+    public async Task A_backend_at_the_listen_address_is_refused_with_exit_2(string option)
+    {
+        int port = ProxyProcess.FreePort();
+        string[] arguments = option == "--production"
+            ? ["--listen", $"127.0.0.1:{port}", "--production", $"127.0.0.1:{port}", "--shadow", "127.0.0.1:9"]
+            : ["--listen", $"0.0.0.0:{port}", "--shadow", $"127.0.0.1:{port}"];
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(arguments);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"ShadowProxy: {option} 127.0.0.1:{port} is the address the proxy listens on: requests would loop\n", stderr);
+    }
+
+    [Fact]
+    public async Task Start_up_warns_on_stderr_when_writes_are_duplicated_and_not_when_only_reads_are_mirrored()
+    {
+        await using var backend = LoopbackBackend.Start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        string[] common = ["--production", backend.EndPoint.ToString(), "--shadow", backend.EndPoint.ToString()];
+        string all = await StartAndStopAsync([.. common]);
+        string reads = await StartAndStopAsync([.. common, "--shadow-methods", "GET,HEAD"]);
+
+        Assert.Contains("Writes are duplicated", all, StringComparison.Ordinal);
+        Assert.DoesNotContain("Writes are duplicated", reads, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> StartAndStopAsync(string[] arguments)
+    {
+        await using ProxyProcess proxy = ProxyProcess.Start([.. arguments, "--listen", $"127.0.0.1:{ProxyProcess.FreePort()}"]);
+        await proxy.WaitUntilListeningAsync();
+        proxy.Signal("TERM");
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        return proxy.Stderr;
+    }
+}

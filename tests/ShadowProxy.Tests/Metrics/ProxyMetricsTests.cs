@@ -1,0 +1,170 @@
+using System.Diagnostics.Metrics;
+using System.Text.RegularExpressions;
+using ShadowProxy.Logging;
+using ShadowProxy.Metrics;
+using ShadowProxy.Mirroring;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Metrics;
+
+/// <summary>The "ShadowProxy" meter as a listener (dotnet-counters, Prometheus) sees it, and the live outputs of the program.</summary>
+public sealed partial class ProxyMetricsTests
+{
+    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Oops = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    [Fact]
+    public async Task Requests_status_pairs_diffs_skips_and_durations_reach_a_listener_without_allocating_per_request()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Oops);
+        var methods = new HashSet<string>(["GET"], StringComparer.Ordinal);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { Mirror = new MirrorPolicySource(new MirrorPolicy { Methods = methods }) });
+        await RawHttp.SendAsync(proxy.EndPoint, "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await RawHttp.SendAsync(proxy.EndPoint, "DELETE /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.StopAsync();
+        RequestRecord mirrored = proxy.Records.Single(record => record.Method == "GET");
+        RequestRecord skipped = proxy.Records.Single(record => record.Method == "DELETE");
+
+        using var metrics = new ProxyMetrics();
+        var seen = new Dictionary<string, long>();
+        int histogramRecords = 0;
+        bool onlyCount = false;   // while measuring allocations, the listener itself must not allocate
+        long measurements = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter == metrics.Meter)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (onlyCount)
+            {
+                measurements++;
+                return;
+            }
+
+            string key = instrument.Name;
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                key += $" {tag.Key}={tag.Value}";
+            }
+
+            seen[key] = seen.GetValueOrDefault(key) + value;
+        });
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => histogramRecords++);
+        listener.Start();
+
+        metrics.Record(mirrored);
+        metrics.Record(skipped);
+
+        Assert.Equal(1, seen["shadowproxy.requests production_status=200 shadow_status=500"]);
+        Assert.Equal(1, seen["shadowproxy.requests production_status=200 shadow_status=none"]);
+        Assert.Equal(1, seen["shadowproxy.diffs diff=status"]);
+        Assert.Equal(1, seen["shadowproxy.diffs diff=skipped"]);
+        Assert.Equal(1, seen["shadowproxy.skips reason=method_filtered"]);
+        Assert.Equal(3, histogramRecords);   // production twice, the shadow once
+
+        onlyCount = true;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            metrics.Record(mirrored);
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1000, $"{allocated} bytes for 1000 requests");
+        Assert.Equal(2000, measurements);   // requests and diffs, once per request
+    }
+
+    [Fact]
+    public void The_stats_median_lands_in_the_bucket_of_the_middle_value()
+    {
+        var buckets = new LatencyBuckets();
+        foreach (int milliseconds in new[] { 1, 2, 3, 40, 41, 42, 43, 900, 950, 5000, 6000 })
+        {
+            buckets.Record(TimeSpan.FromMilliseconds(milliseconds));
+        }
+
+        TimeSpan median = Assert.NotNull(buckets.TakeMedian());
+        Assert.InRange(median.TotalMilliseconds, 42 * 0.9, 42 * 1.1);
+        Assert.Null(buckets.TakeMedian());   // taking it starts a new interval
+    }
+
+    [Fact]
+    public async Task The_program_serves_prometheus_text_and_prints_stats_lines_that_count_every_request()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Oops);
+        int port = ProxyProcess.FreePort();
+        int metricsPort = ProxyProcess.FreePort();
+        await using ProxyProcess proxy = ProxyProcess.Start(
+            "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
+            "--metrics-listen", $"127.0.0.1:{metricsPort}", "--stats-interval", "60", "--shadow-methods", "GET");
+        await proxy.WaitUntilListeningAsync();
+        var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
+        for (int i = 0; i < 3; i++)
+        {
+            await RawHttp.SendAsync(endpoint, $"GET /m/{i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        }
+
+        await RawHttp.SendAsync(endpoint, "POST /m HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        string scrape = await ScrapeUntilAsync(http, $"http://127.0.0.1:{metricsPort}/metrics", AllCounted());
+        proxy.Signal("TERM");
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Matches(AllCounted(), scrape);
+        Assert.Matches(@"shadowproxy_diffs_total\{[^}]*diff=""status""[^}]*\} 3", scrape);
+        Assert.Matches(@"shadowproxy_skips_total\{[^}]*reason=""method_filtered""[^}]*\} 1", scrape);
+        Assert.Contains("shadowproxy_production_duration_seconds_bucket", scrape, StringComparison.Ordinal);
+        Assert.Contains("# TYPE shadowproxy_requests_total counter", scrape, StringComparison.Ordinal);
+        MatchCollection stats = StatsLine().Matches(proxy.Stderr);
+        Assert.NotEmpty(stats);
+        Assert.Equal(4, stats.Sum(line => int.Parse(line.Groups["requests"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(3, stats.Sum(line => int.Parse(line.Groups["mismatches"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(1, stats.Sum(line => int.Parse(line.Groups["skips"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(4, proxy.StdoutLines.Count);   // the metrics endpoint and stats lines never touch stdout
+    }
+
+    [Fact]
+    public async Task A_taken_metrics_port_fails_start_up_with_exit_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", $"127.0.0.1:{ProxyProcess.FreePort()}", "--shadow", "127.0.0.1:9", "--metrics-listen", $"127.0.0.1:{port}");
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Contains($"ShadowProxy: cannot serve metrics on 127.0.0.1:{port}", stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The line writer counts a request just after its client has been answered: scrape until the last one is in (bounded).</summary>
+    private static async Task<string> ScrapeUntilAsync(HttpClient http, string url, Regex expected)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            string text = await http.GetStringAsync(new Uri(url), limit.Token);
+            if (expected.IsMatch(text) && text.Contains("shadowproxy_skips_total", StringComparison.Ordinal))
+            {
+                return text;
+            }
+
+            await Task.Yield();
+        }
+    }
+
+    [GeneratedRegex(@"shadowproxy_requests_total\{[^}]*production_status=""200""[^}]*shadow_status=""500""[^}]*\} 3")]
+    private static partial Regex AllCounted();
+
+    [GeneratedRegex(@"stats: [\d.]+ req/s, (?<requests>\d+) requests, (?<mismatches>\d+) mismatches, \d+ shadow errors, (?<skips>\d+) skipped; p50 production (\d+\.\d{3}|-) s, shadow (\d+\.\d{3}|-) s")]
+    private static partial Regex StatsLine();
+}
