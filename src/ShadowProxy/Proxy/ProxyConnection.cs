@@ -14,7 +14,8 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ProxyConnection
 {
-    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024);
+    // leaveOpen: CloseAsync ends the connection (shutdown, drain, dispose); completing the reader must not close it first.
+    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024, leaveOpen: true);
 
     private readonly Socket _socket;
     private readonly ProxyOptions _options;
