@@ -207,7 +207,9 @@ target_port() {
     case $1 in
         direct) echo "$PROD_PORT" ;;
         nginx-mirror) echo "$MIRROR_PORT" ;;
-        *) for i in "${!SP_NAMES[@]}"; do [[ ${SP_NAMES[$i]} == "$1" ]] && eval "echo \$PORT_$i"; done ;;
+        *) for i in "${!SP_NAMES[@]}"; do
+               if [[ ${SP_NAMES[$i]} == "$1" ]]; then eval "echo \$PORT_$i"; fi
+           done ;;
     esac
 }
 
