@@ -42,8 +42,7 @@ internal sealed class ProxyConnection
         _socket.NoDelay = true;
         var stream = new NetworkStream(_socket, ownsSocket: true);
         PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
-        byte[] head = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes);
-        byte[] rewritten = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes + HeadRewriter.MaxGrowth);
+        byte[] head = HeadScratch.Pool.Rent(_options.MaxRequestHeadBytes);
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
         try
@@ -75,15 +74,26 @@ internal sealed class ProxyConnection
                 }
 
                 bool tunnel = RequestExchange.IsTunnel(request);
-                int length = HeadRewriter.Rewrite(
-                    head.AsSpan(0, read.Length),
-                    request.IsUpgrade ? HeadRewriter.ConnectionUpgrade : HeadRewriter.ConnectionClose,
-                    rewritten);
-                ShadowExchange? shadow = tunnel ? null
-                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time);
-                var exchange = new RequestExchange(request, stream, input, _options, _time, _logger, _remote);
-                ExchangeResult result = await exchange.RunAsync(
-                    rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
+                // Sized to this head, not to the limit: a small rental the shared pool keeps.
+                byte[] rewritten = ArrayPool<byte>.Shared.Rent(read.Length + HeadRewriter.MaxGrowth);
+                ExchangeResult result;
+                try
+                {
+                    int length = HeadRewriter.Rewrite(
+                        head.AsSpan(0, read.Length),
+                        request.IsUpgrade ? HeadRewriter.ConnectionUpgrade : HeadRewriter.ConnectionClose,
+                        rewritten);
+                    ShadowExchange? shadow = tunnel ? null
+                        : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time);
+                    var exchange = new RequestExchange(request, stream, input, _options, _time, _logger, _remote);
+                    result = await exchange.RunAsync(
+                        rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(rewritten);
+                }
+
                 keepAlive = result.KeepClientOpen;
                 drainBeforeClose = result.RequestUnread;
                 if (!_options.Exclude.Contains(request.Path))
@@ -109,8 +119,7 @@ internal sealed class ProxyConnection
         {
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(head);
-            ArrayPool<byte>.Shared.Return(rewritten);
+            HeadScratch.Pool.Return(head);
         }
 
         // The connection counts as in flight until its last request line is written, so that a drain loses none.

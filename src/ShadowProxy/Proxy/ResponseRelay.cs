@@ -14,7 +14,6 @@ internal sealed class ResponseRelay
     private readonly PipeReader _backend;
     private readonly Stream? _client;
     private readonly byte[] _headScratch;
-    private readonly byte[] _rewriteScratch;
     private readonly int _maxHeadBytes;
     private readonly TimeProvider _time;
     private long _bytes;
@@ -27,8 +26,7 @@ internal sealed class ResponseRelay
         _client = client;
         _maxHeadBytes = maxHeadBytes;
         _time = time;
-        _headScratch = ArrayPool<byte>.Shared.Rent(maxHeadBytes);
-        _rewriteScratch = client is null ? [] : ArrayPool<byte>.Shared.Rent(maxHeadBytes + HeadRewriter.MaxGrowth);
+        _headScratch = HeadScratch.Pool.Rent(maxHeadBytes);
     }
 
     /// <summary>Called after every read from the backend: an inactivity timeout restarts here.</summary>
@@ -87,11 +85,7 @@ internal sealed class ResponseRelay
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(_headScratch);
-            if (_rewriteScratch.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_rewriteScratch);
-            }
+            HeadScratch.Pool.Return(_headScratch);
         }
     }
 
@@ -113,8 +107,18 @@ internal sealed class ResponseRelay
         }
 
         ClientConnectionField field = head.IsInterim ? ClientConnectionField.None : ClientConnection(head);
-        int written = HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, _rewriteScratch);
-        await WriteToClientAsync(_rewriteScratch.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+        // Sized to this head, not to the limit: a small rental the shared pool keeps.
+        byte[] rewritten = ArrayPool<byte>.Shared.Rent(length + HeadRewriter.MaxGrowth);
+        try
+        {
+            int written = HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, rewritten);
+            await WriteToClientAsync(rewritten.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rewritten);
+        }
+
         return field.Closes;
     }
 

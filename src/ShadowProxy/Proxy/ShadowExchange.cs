@@ -96,12 +96,14 @@ internal sealed class ShadowExchange
         _cancel.CancelAfter(options.ShadowTimeout);
         Socket? socket = null;
         ResponseRelay? relay = null;
+        PipeReader? responses = null;
         try
         {
             socket = await ConnectAsync(options.Shadow, options.ConnectTimeout).ConfigureAwait(false);
             using var stream = new NetworkStream(socket, ownsSocket: false);
             Task sending = SendQueuedAsync(stream);
-            relay = new ResponseRelay(PipeReader.Create(stream), client: null, options.MaxResponseHeadBytes, time);
+            responses = PipeReader.Create(stream);
+            relay = new ResponseRelay(responses, client: null, options.MaxResponseHeadBytes, time);
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
             await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
             await sending.ConfigureAwait(false);
@@ -125,6 +127,7 @@ internal sealed class ShadowExchange
         finally
         {
             Interlocked.CompareExchange(ref _abandonReason, Finished, 0);
+            responses?.Complete();   // returns its read buffers to the pool
             socket?.Dispose();
             ReturnQueuedBuffers();
             _cancel.Dispose();
