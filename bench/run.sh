@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ShadowProxy side by side with nginx's mirror module and with no proxy at all, on loopback only.
-# Usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--scenarios a,b] [--variant 'NAME|PUBLISH ARGS|ENV=V ...']...
+# Usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--scenarios a,b] [--connections N] [--keep]
+#                     [--variant 'NAME|PUBLISH ARGS or @DIR|ENV=V ...']...
 # See bench/README.md.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ KEEP=0
 VARIANTS=()
 
 usage() {
-    sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -178,7 +179,9 @@ index=0
 for spec in "${VARIANTS[@]}"; do
     IFS='|' read -r name publish_args env_assignments <<< "$spec"
     key=${publish_args:-default}
-    if [[ -z ${PUBLISHED[$key]:-} ]]; then
+    if [[ $publish_args == @* ]]; then
+        PUBLISHED[$key]=${publish_args#@}   # '@DIR': an already published ShadowProxy (e.g. a Native AOT build)
+    elif [[ -z ${PUBLISHED[$key]:-} ]]; then
         out="$WORK/publish-$index"
         log "publishing ShadowProxy (Release${publish_args:+ $publish_args})"
         # shellcheck disable=SC2086
