@@ -346,10 +346,10 @@ done
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
     for scenario in "${SCENARIO_LIST[@]}"; do
-        # Rotate the order each round, so that no target always runs right after the same neighbour.
-        count=${#TARGETS[@]}
-        for i in $(seq 0 $((count - 1))); do
-            measure "$round" "$scenario" "${TARGETS[$(( (i + round) % count ))]}"
+        # A new order in every round and scenario: no target always runs first, or right after the same neighbour
+        # (whose TIME_WAIT sockets and backend log writes it would inherit).
+        for target in $(printf '%s\n' "${TARGETS[@]}" | shuf); do
+            measure "$round" "$scenario" "$target"
         done
     done
 done
