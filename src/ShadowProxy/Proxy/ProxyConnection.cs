@@ -17,6 +17,9 @@ internal sealed class ProxyConnection
     // leaveOpen: CloseAsync ends the connection (shutdown, drain, dispose); completing the reader must not close it first.
     private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024, leaveOpen: true);
 
+    /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
+    private const int InitialHeadBytes = 4 * 1024;
+
     private readonly Socket _socket;
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
@@ -42,7 +45,8 @@ internal sealed class ProxyConnection
         _socket.NoDelay = true;
         var stream = new NetworkStream(_socket, ownsSocket: true);
         PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
-        byte[] head = HeadScratch.Pool.Rent(_options.MaxRequestHeadBytes);
+        // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
+        byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
         try
@@ -57,7 +61,14 @@ internal sealed class ProxyConnection
                 using (first ? default : shutdown.Register(static state => ((PipeReader)state!).CancelPendingRead(), input))
                 {
                     read = await MessageHeadReader.ReadAsync(
-                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout).ConfigureAwait(false);
+                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
+                        .ConfigureAwait(false);
+                }
+
+                if (read.Grown is { } grown)
+                {
+                    ArrayPool<byte>.Shared.Return(head);
+                    head = grown;
                 }
 
                 clientTimer.Stop();
@@ -119,7 +130,7 @@ internal sealed class ProxyConnection
         {
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
-            HeadScratch.Pool.Return(head);
+            ArrayPool<byte>.Shared.Return(head);
         }
 
         // The connection counts as in flight until its last request line is written, so that a drain loses none.

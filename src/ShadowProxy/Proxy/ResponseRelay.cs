@@ -11,9 +11,12 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ResponseRelay
 {
+    /// <summary>Most response heads are well under 4 KiB; the buffer grows for a larger one, up to the limit.</summary>
+    private const int InitialHeadBytes = 4 * 1024;
+
     private readonly PipeReader _backend;
     private readonly Stream? _client;
-    private readonly byte[] _headScratch;
+    private byte[] _headScratch;
     private readonly int _maxHeadBytes;
     private readonly TimeProvider _time;
     private long _bytes;
@@ -26,7 +29,7 @@ internal sealed class ResponseRelay
         _client = client;
         _maxHeadBytes = maxHeadBytes;
         _time = time;
-        _headScratch = HeadScratch.Pool.Rent(maxHeadBytes);
+        _headScratch = ArrayPool<byte>.Shared.Rent(Math.Min(InitialHeadBytes, maxHeadBytes));
     }
 
     /// <summary>Called after every read from the backend: an inactivity timeout restarts here.</summary>
@@ -43,8 +46,14 @@ internal sealed class ResponseRelay
         {
             do
             {
-                HeadRead read = await MessageHeadReader.ReadAsync(_backend, _headScratch, _maxHeadBytes, _time, cancellationToken)
-                    .ConfigureAwait(false);
+                HeadRead read = await MessageHeadReader.ReadAsync(
+                    _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
+                if (read.Grown is { } grown)
+                {
+                    ArrayPool<byte>.Shared.Return(_headScratch);
+                    _headScratch = grown;
+                }
+
                 Progress?.Invoke();
                 if (read.Status != HeadReadStatus.Complete)
                 {
@@ -85,7 +94,7 @@ internal sealed class ResponseRelay
         }
         finally
         {
-            HeadScratch.Pool.Return(_headScratch);
+            ArrayPool<byte>.Shared.Return(_headScratch);
         }
     }
 
