@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=5
 DURATION=4
-WARMUP=2
+WARMUP=5
 SCENARIOS=close-100b,close-64k,keepalive-100b
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
