@@ -11,9 +11,19 @@ internal static class MessageHeadReader
 {
     /// <summary>Reads a head of at most <paramref name="maxHeadBytes"/> bytes into <paramref name="scratch"/>.</summary>
     /// <param name="firstByte">Called once, when the head's first byte is seen (e.g. to start a head timeout).</param>
+    /// <param name="growFrom">
+    /// When given, <paramref name="scratch"/> may be smaller than <paramref name="maxHeadBytes"/>: a head that does not
+    /// fit is copied into an array rented from this pool instead (<see cref="HeadRead.Grown"/>).
+    /// </param>
     /// <returns>The outcome, the head's length in <paramref name="scratch"/>, and when its first byte was seen.</returns>
     public static async ValueTask<HeadRead> ReadAsync(
-        PipeReader input, byte[] scratch, int maxHeadBytes, TimeProvider time, CancellationToken cancellationToken, Action? firstByte = null)
+        PipeReader input,
+        byte[] scratch,
+        int maxHeadBytes,
+        TimeProvider time,
+        CancellationToken cancellationToken,
+        Action? firstByte = null,
+        ArrayPool<byte>? growFrom = null)
     {
         long firstByteTimestamp = 0;
         while (true)
@@ -37,9 +47,10 @@ internal static class MessageHeadReader
                 }
 
                 // Copy before AdvanceTo: after it, the pipe may hand that memory to someone else.
-                buffer.Slice(0, reader.Position).CopyTo(scratch);
+                byte[]? grown = length > scratch.Length && growFrom is not null ? growFrom.Rent((int)length) : null;
+                buffer.Slice(0, reader.Position).CopyTo(grown ?? scratch);
                 input.AdvanceTo(reader.Position);
-                return new HeadRead(HeadReadStatus.Complete, (int)length, firstByteTimestamp);
+                return new HeadRead(HeadReadStatus.Complete, (int)length, firstByteTimestamp, grown);
             }
 
             if (buffer.Length >= maxHeadBytes || result.IsCompleted || result.IsCanceled)

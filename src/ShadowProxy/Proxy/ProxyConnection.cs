@@ -15,7 +15,11 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ProxyConnection
 {
-    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024);
+    // leaveOpen: CloseAsync ends the connection (shutdown, drain, dispose); completing the reader must not close it first.
+    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024, leaveOpen: true);
+
+    /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
+    private const int InitialHeadBytes = 4 * 1024;
 
     private readonly Socket _socket;
     private readonly ProxyOptions _options;
@@ -47,8 +51,8 @@ internal sealed class ProxyConnection
         _socket.NoDelay = true;
         var stream = new NetworkStream(_socket, ownsSocket: true);
         PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
-        byte[] head = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes);
-        byte[] rewritten = ArrayPool<byte>.Shared.Rent(_options.MaxRequestHeadBytes + HeadRewriter.MaxGrowth);
+        // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
+        byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
         try
@@ -63,7 +67,14 @@ internal sealed class ProxyConnection
                 using (first ? default : shutdown.Register(static state => ((PipeReader)state!).CancelPendingRead(), input))
                 {
                     read = await MessageHeadReader.ReadAsync(
-                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout).ConfigureAwait(false);
+                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
+                        .ConfigureAwait(false);
+                }
+
+                if (read.Grown is { } grown)
+                {
+                    ArrayPool<byte>.Shared.Return(head);
+                    head = grown;
                 }
 
                 clientTimer.Stop();
@@ -80,25 +91,37 @@ internal sealed class ProxyConnection
                 }
 
                 bool tunnel = RequestExchange.IsTunnel(request);
-                int length = HeadRewriter.Rewrite(
-                    head.AsSpan(0, read.Length),
-                    request.IsUpgrade ? HeadRewriter.ConnectionUpgrade
-                        : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
-                        : HeadRewriter.ConnectionClose,
-                    rewritten);
+                // Sized to this head, not to the limit: a small rental the shared pool keeps.
+                byte[] rewritten = ArrayPool<byte>.Shared.Rent(read.Length + HeadRewriter.MaxGrowth);
                 MirrorPolicy policy = _options.Mirror.Current;
                 ShadowSkip skip = tunnel ? ShadowSkip.Tunnel : policy.Decide(request, head.AsSpan(0, read.Length));
-                if (skip == ShadowSkip.None && !_options.Mirror.TryEnter(policy.MaxInflight))
+                ShadowExchange? shadow = null;
+                ExchangeResult result;
+                try
                 {
-                    skip = ShadowSkip.Overloaded;
+                    int length = HeadRewriter.Rewrite(
+                        head.AsSpan(0, read.Length),
+                        request.IsUpgrade ? HeadRewriter.ConnectionUpgrade
+                            : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
+                            : HeadRewriter.ConnectionClose,
+                        rewritten);
+                    if (skip == ShadowSkip.None && !_options.Mirror.TryEnter(policy.MaxInflight))
+                    {
+                        skip = ShadowSkip.Overloaded;
+                    }
+
+                    shadow = skip == ShadowSkip.None
+                        ? StartShadow(policy, rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, abort)
+                        : null;
+                    var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
+                    result = await exchange.RunAsync(
+                        rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(rewritten);
                 }
 
-                ShadowExchange? shadow = skip == ShadowSkip.None
-                    ? StartShadow(policy, rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, abort)
-                    : null;
-                var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
-                ExchangeResult result = await exchange.RunAsync(
-                    rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
                 keepAlive = result.KeepClientOpen;
                 drainBeforeClose = result.RequestUnread;
                 if (!_options.Exclude.Contains(request.Path) && !policy.Exclude.Contains(request.Path))
@@ -125,7 +148,6 @@ internal sealed class ProxyConnection
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(head);
-            ArrayPool<byte>.Shared.Return(rewritten);
         }
 
         // The connection counts as in flight until its last request line is written, so that a drain loses none.

@@ -12,10 +12,12 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ResponseRelay
 {
+    /// <summary>Most response heads are well under 4 KiB; the buffer grows for a larger one, up to the limit.</summary>
+    private const int InitialHeadBytes = 4 * 1024;
+
     private readonly PipeReader _backend;
     private readonly Stream? _client;
-    private readonly byte[] _headScratch;
-    private readonly byte[] _rewriteScratch;
+    private byte[] _headScratch;
     private readonly int _maxHeadBytes;
     private readonly TimeProvider _time;
     private long _bytes;
@@ -32,8 +34,7 @@ internal sealed class ResponseRelay
         _client = client;
         _maxHeadBytes = maxHeadBytes;
         _time = time;
-        _headScratch = ArrayPool<byte>.Shared.Rent(maxHeadBytes);
-        _rewriteScratch = client is null ? [] : ArrayPool<byte>.Shared.Rent(maxHeadBytes + HeadRewriter.MaxGrowth);
+        _headScratch = ArrayPool<byte>.Shared.Rent(Math.Min(InitialHeadBytes, maxHeadBytes));
     }
 
     /// <summary>Called after every read from the backend: an inactivity timeout restarts here.</summary>
@@ -65,8 +66,14 @@ internal sealed class ResponseRelay
         {
             do
             {
-                HeadRead read = await MessageHeadReader.ReadAsync(_backend, _headScratch, _maxHeadBytes, _time, cancellationToken)
-                    .ConfigureAwait(false);
+                HeadRead read = await MessageHeadReader.ReadAsync(
+                    _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
+                if (read.Grown is { } grown)
+                {
+                    ArrayPool<byte>.Shared.Return(_headScratch);
+                    _headScratch = grown;
+                }
+
                 AfterRead();
                 if (read.Status != HeadReadStatus.Complete)
                 {
@@ -112,10 +119,6 @@ internal sealed class ResponseRelay
         finally
         {
             ArrayPool<byte>.Shared.Return(_headScratch);
-            if (_rewriteScratch.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_rewriteScratch);
-            }
         }
     }
 
@@ -147,8 +150,18 @@ internal sealed class ResponseRelay
         }
 
         ClientConnectionField field = head.IsInterim ? ClientConnectionField.None : ClientConnection(head);
-        int written = HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, _rewriteScratch);
-        await WriteToClientAsync(_rewriteScratch.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+        // Sized to this head, not to the limit: a small rental the shared pool keeps.
+        byte[] rewritten = ArrayPool<byte>.Shared.Rent(length + HeadRewriter.MaxGrowth);
+        try
+        {
+            int written = HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, rewritten);
+            await WriteToClientAsync(rewritten.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rewritten);
+        }
+
         return field.Closes;
     }
 
