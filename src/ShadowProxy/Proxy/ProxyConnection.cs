@@ -79,7 +79,7 @@ internal sealed class ProxyConnection
                     request.IsUpgrade ? HeadRewriter.ConnectionUpgrade : HeadRewriter.ConnectionClose,
                     rewritten);
                 ShadowExchange? shadow = tunnel ? null
-                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time);
+                    : ShadowExchange.Start(rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, _options, _time, abort);
                 var exchange = new RequestExchange(request, stream, input, _options, _time, _logger, _remote);
                 ExchangeResult result = await exchange.RunAsync(
                     rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);

@@ -31,12 +31,13 @@ internal sealed class ShadowExchange
     public Task<BackendResult> Completion { get; private set; } = null!;
 
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
+    /// <param name="abort">The drain timeout passed: give up on the shadow as on a timeout, so that its line is written now.</param>
     public static ShadowExchange Start(
-        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time)
+        ReadOnlySpan<byte> head, bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time, CancellationToken abort)
     {
         var exchange = new ShadowExchange(options.MaxShadowBufferBytes);
         exchange.Offer(head);
-        exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, options, time);
+        exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, options, time, abort);
         return exchange;
     }
 
@@ -90,10 +91,11 @@ internal sealed class ShadowExchange
         }
     }
 
-    private async Task<BackendResult> RunAsync(bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time)
+    private async Task<BackendResult> RunAsync(bool isHeadRequest, long startTimestamp, ProxyOptions options, TimeProvider time, CancellationToken abort)
     {
         await Task.Yield();   // the caller goes on with production at once
         _cancel.CancelAfter(options.ShadowTimeout);
+        CancellationTokenRegistration aborting = abort.Register(static state => ((ShadowExchange)state!).Abandon(BackendError.Timeout), this);
         Socket? socket = null;
         ResponseRelay? relay = null;
         try
@@ -124,6 +126,7 @@ internal sealed class ShadowExchange
         }
         finally
         {
+            await aborting.DisposeAsync().ConfigureAwait(false);
             Interlocked.CompareExchange(ref _abandonReason, Finished, 0);
             socket?.Dispose();
             ReturnQueuedBuffers();
