@@ -44,10 +44,11 @@ internal static class MessageHeadReader
 
             if (buffer.Length >= maxHeadBytes || result.IsCompleted || result.IsCanceled)
             {
-                input.AdvanceTo(buffer.End);
+                // Decide before AdvanceTo: after it the buffer's segments may be recycled, and its Length with them.
                 HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge
                     : buffer.IsEmpty ? HeadReadStatus.ClientClosed
                     : HeadReadStatus.Truncated;
+                input.AdvanceTo(buffer.End);
                 return new HeadRead(status, 0, firstByteTimestamp);
             }
 
