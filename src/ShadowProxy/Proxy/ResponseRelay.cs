@@ -125,8 +125,8 @@ internal sealed class ResponseRelay
             ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
             Progress?.Invoke();
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
+            remaining -= body.Length;   // before ForwardAsync: it advances the pipe, after which the body's segments may be recycled
             await ForwardAsync(body, cancellationToken).ConfigureAwait(false);
-            remaining -= body.Length;
             if (remaining > 0 && result.IsCompleted)
             {
                 return BackendError.Reset;
