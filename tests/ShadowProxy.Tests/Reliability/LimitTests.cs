@@ -18,7 +18,7 @@ public sealed class LimitTests
     {
         await using var backends = new FaultyBackends();
         await using var proxy = await TestProxy.StartAsync(
-            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { ClientTimeout = TimeSpan.FromSeconds(2) });
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { ClientTimeout = TimeSpan.FromSeconds(4) });
         using var stopDribbling = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         Task<TimeSpan>[] slowloris = [.. Enumerable.Range(0, 32).Select(_ => DribbleHeadAsync(proxy.EndPoint, stopDribbling.Token))];
 
@@ -29,9 +29,9 @@ public sealed class LimitTests
         TimeSpan[] cutAfter = await Task.WhenAll(slowloris);
 
         Assert.Equal(Ok, response);
-        Assert.True(served < TimeSpan.FromSeconds(2), $"the ordinary client waited {served}");
+        Assert.True(served < cutAfter.Min(), $"the ordinary client waited {served}, longer than the slowloris clients were held ({cutAfter.Min()})");
         // Each is cut once its head has taken longer than the client timeout, though it never fell silent for that long.
-        Assert.All(cutAfter, after => Assert.InRange(after, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(15)));
+        Assert.All(cutAfter, after => Assert.InRange(after, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20)));
         Assert.DoesNotContain(backends.Production.Requests, request => request.Contains("X-Slow", StringComparison.Ordinal));
         await FaultTests.AssertAllClosedAsync(proxy);
     }
