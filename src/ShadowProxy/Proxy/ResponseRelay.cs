@@ -50,7 +50,7 @@ internal sealed class ResponseRelay
                 Progress?.Invoke();
                 if (read.Status != HeadReadStatus.Complete)
                 {
-                    BackendError error = read.Status == HeadReadStatus.TooLarge ? BackendError.InvalidResponse : BackendError.Reset;
+                    BackendError error = read.Status is HeadReadStatus.TooLarge or HeadReadStatus.Malformed ? BackendError.InvalidResponse : BackendError.Reset;
                     return Outcome(head.StatusCode, error, head.Body, announcedClose);
                 }
 

@@ -19,6 +19,7 @@ public sealed class SmugglingTests
         { "obs-fold of Transfer-Encoding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\nContent-Length: 3\r\n\r\nabc" },
         { "bare LF between fields", "GET / HTTP/1.1\r\nHost: h\nX-Hidden: 1\r\n\r\n" },
         { "bare LF in the request line", "GET / HTTP/1.1\nHost: h\r\n\r\n" },
+        { "bare LF only", "GET / HTTP/1.1\nHost: h\n\n" },
         { "bare CR", "GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n" },
         { "Transfer-Encoding on HTTP/1.0", "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" },
         { "chunked not the final coding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" },
@@ -59,6 +60,21 @@ public sealed class SmugglingTests
         Assert.Equal(0, backends.Production.ConnectionCount);
         Assert.Equal(0, backends.Shadow.ConnectionCount);
         Assert.Empty(proxy.Records);
+    }
+
+    [Fact]
+    public async Task A_head_of_bare_LF_lines_gets_400_at_once_not_silence_until_the_client_timeout()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(backends.Production.EndPoint, backends.Shadow.EndPoint);
+
+        // The client stays connected, waiting for an answer: a reader looking only for CRLFCRLF would wait 30 s.
+        string response = await RawHttp.SendAsync(proxy.EndPoint, "POST / HTTP/1.1\nHost: h\nContent-Length: 5\n\nhello");
+        await proxy.StopAsync();
+
+        Assert.StartsWith("HTTP/1.1 400 Bad Request\r\n", response, StringComparison.Ordinal);
+        Assert.Equal(0, backends.Production.ConnectionCount);
+        Assert.Equal(0, backends.Shadow.ConnectionCount);
     }
 
     [Theory]
