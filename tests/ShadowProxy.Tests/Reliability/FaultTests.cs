@@ -226,6 +226,7 @@ public sealed class FaultTests
         var watch = Stopwatch.StartNew();
         await proxy.StopAsync();
         Assert.Equal(0, proxy.Server.ActiveConnections);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"nothing should be left to drain, but stopping took {watch.Elapsed}");
+        // Generous: the drain timeout here is 15 s; a connection the fault had left hanging would take all of it.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"nothing should be left to drain, but stopping took {watch.Elapsed}");
     }
 }
