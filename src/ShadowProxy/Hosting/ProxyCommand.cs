@@ -41,6 +41,8 @@ internal static class ProxyCommand
             return ExitCodes.Failure;
         }
 
+        // The first signal drains (the host's console lifetime); a second one, while the drain runs, exits at once.
+        using var signals = new ShutdownSignals(host.Services.GetRequiredService<ILogger<ShutdownSignals>>(), Environment.Exit);
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         return ExitCodes.Success;
     }

@@ -53,18 +53,50 @@ internal static class MessageHeadReader
                 return new HeadRead(HeadReadStatus.Complete, (int)length, firstByteTimestamp, grown);
             }
 
+            if (HasBareLineFeed(buffer))
+            {
+                // A line ended by LF alone: a lenient parser would see a head end here that the strict one never finds.
+                input.AdvanceTo(buffer.End);
+                return new HeadRead(HeadReadStatus.Malformed, 0, firstByteTimestamp);
+            }
+
             if (buffer.Length >= maxHeadBytes || result.IsCompleted || result.IsCanceled)
             {
-                input.AdvanceTo(buffer.End);
+                // Decide before AdvanceTo: after it the buffer's segments may be recycled, and its Length with them.
                 HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge
                     : buffer.IsEmpty ? HeadReadStatus.ClientClosed
                     : HeadReadStatus.Truncated;
+                input.AdvanceTo(buffer.End);
                 return new HeadRead(status, 0, firstByteTimestamp);
             }
 
             // Consumed the empty lines, examined everything: the next ReadAsync waits for new bytes instead of spinning.
             input.AdvanceTo(buffer.Start, buffer.End);
         }
+    }
+
+    /// <summary>An LF not preceded by CR (RFC 9112 §2.2 lets a server reject it; a proxy must, or it reads a head differently than its backends).</summary>
+    private static bool HasBareLineFeed(ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (reader.TryAdvanceTo((byte)'\n', advancePastDelimiter: false))
+        {
+            if (reader.Consumed == 0)
+            {
+                return true;
+            }
+
+            reader.Rewind(1);
+            reader.TryRead(out byte before);
+            if (before != '\r')
+            {
+                return true;
+            }
+
+            reader.Advance(1);
+        }
+
+        return false;
     }
 
     /// <summary>RFC 9112 §2.2: a server should ignore empty lines before a request line (some clients send a CRLF after a body).</summary>

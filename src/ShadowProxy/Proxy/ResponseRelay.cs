@@ -77,7 +77,7 @@ internal sealed class ResponseRelay
                 AfterRead();
                 if (read.Status != HeadReadStatus.Complete)
                 {
-                    BackendError error = read.Status == HeadReadStatus.TooLarge ? BackendError.InvalidResponse : BackendError.Reset;
+                    BackendError error = read.Status is HeadReadStatus.TooLarge or HeadReadStatus.Malformed ? BackendError.InvalidResponse : BackendError.Reset;
                     return Outcome(head.StatusCode, error, head.Body, announcedClose);
                 }
 
@@ -173,8 +173,8 @@ internal sealed class ResponseRelay
             AfterRead();
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             _digest!.Append(body);
+            remaining -= body.Length;   // before ForwardAsync: it advances the pipe, after which the body's segments may be recycled
             await ForwardAsync(body, cancellationToken).ConfigureAwait(false);
-            remaining -= body.Length;
             if (remaining > 0 && result.IsCompleted)
             {
                 return BackendError.Reset;

@@ -34,6 +34,14 @@ internal sealed class BackendConnection : IDisposable
             return null;
         }
 
+        string whole = head + await ReadBodyAsync(head);
+        _backend.Record(whole);
+        return whole;
+    }
+
+    /// <summary>Reads the body that <paramref name="head"/> announces (as far as it arrives) and returns it.</summary>
+    public async Task<string> ReadBodyAsync(string head)
+    {
         Assert.True(RequestHeadParser.TryParse(Encoding.Latin1.GetBytes(head), out RequestHead request), "backend got a head it cannot parse: " + head);
         var body = new StringBuilder();
         if (request.Body == BodyKind.ContentLength)
@@ -67,9 +75,7 @@ internal sealed class BackendConnection : IDisposable
             }
         }
 
-        string whole = head + body;
-        _backend.Record(whole);
-        return whole;
+        return body.ToString();
     }
 
     /// <summary>Reads and records only the head: for backends that answer without reading the body.</summary>

@@ -1,35 +1,37 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace ShadowProxy.Tests.Infrastructure;
 
-/// <summary>The built program run as a real process, its stdout and stderr captured as Logstash and an operator would see them.</summary>
-internal sealed class ProxyProcess : IAsyncDisposable
+/// <summary>
+/// The built program (ShadowProxy.dll, copied next to the test assembly by the project reference) run with
+/// <c>dotnet</c> as a real process: its stdout lines, its stderr, its /proc figures, and signals sent to it.
+/// </summary>
+internal sealed partial class ProxyProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _stdout = new();
+    private readonly ConcurrentQueue<string> _stdout = new();
     private readonly StringBuilder _stderr = new();
-    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(string Text, TaskCompletionSource Seen)> _stderrWaiters = [];
 
     private ProxyProcess(Process process)
     {
         _process = process;
     }
 
-    public int Id => _process.Id;
+    public int Pid => _process.Id;
 
-    public string Stdout
-    {
-        get
-        {
-            lock (_stdout)
-            {
-                return _stdout.ToString();
-            }
-        }
-    }
+    public IPEndPoint EndPoint { get; private set; } = null!;
+
+    /// <summary>The request lines written to stdout so far.</summary>
+    public IReadOnlyList<string> StdoutLines => [.. _stdout];
 
     public string Stderr
     {
@@ -42,57 +44,63 @@ internal sealed class ProxyProcess : IAsyncDisposable
         }
     }
 
-    public IReadOnlyList<string> StdoutLines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    /// <summary>The whole of stdout so far, one line per request line.</summary>
+    public string Stdout => _stdout.IsEmpty ? "" : string.Join('\n', _stdout) + "\n";
 
-    /// <summary>The program's path: the test project references it, so it is built beside the tests.</summary>
+    /// <summary>The program's path: the test project's reference copies it next to the tests.</summary>
     public static string ProgramPath => Path.Combine(AppContext.BaseDirectory, "ShadowProxy.dll");
 
+    /// <summary>Starts the program with exactly these arguments; it may exit at once (a bad option) or go on listening.</summary>
     public static ProxyProcess Start(params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet")
+        Assert.True(File.Exists(ProgramPath), "the test project's reference should copy the program next to the tests: " + ProgramPath);
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
         };
-        info.ArgumentList.Add(ProgramPath);
-        foreach (string argument in arguments)
+        foreach (string argument in (string[])[ProgramPath, .. arguments])
         {
-            info.ArgumentList.Add(argument);
+            start.ArgumentList.Add(argument);
         }
 
-        var proxy = new ProxyProcess(new Process { StartInfo = info });
-        proxy._process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (proxy._stdout)
-                {
-                    proxy._stdout.Append(e.Data).Append('\n');
-                }
-            }
-        };
-        proxy._process.ErrorDataReceived += (_, e) =>
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var proxy = new ProxyProcess(process);
+        process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
             {
-                return;
+                proxy._stdoutClosed.TrySetResult();
             }
-
-            lock (proxy._stderr)
+            else
             {
-                proxy._stderr.Append(e.Data).Append('\n');
-            }
-
-            if (e.Data.Contains("Listening on", StringComparison.Ordinal))
-            {
-                proxy._listening.TrySetResult();
+                proxy._stdout.Enqueue(e.Data);
             }
         };
-        proxy._process.Start();
-        proxy._process.BeginOutputReadLine();
-        proxy._process.BeginErrorReadLine();
+        process.ErrorDataReceived += (_, e) => proxy.OnStderr(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return proxy;
+    }
+
+    /// <summary>Starts the program on 127.0.0.1 (a free port) and waits until it says where it listens.</summary>
+    public static async Task<ProxyProcess> StartAsync(IPEndPoint production, IPEndPoint shadow, params string[] options)
+    {
+        ProxyProcess proxy = Start(["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
+        try
+        {
+            await proxy.WaitUntilListeningAsync();
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException or InvalidOperationException)
+        {
+            await proxy.DisposeAsync();
+            throw;
+        }
+
         return proxy;
     }
 
@@ -117,45 +125,170 @@ internal sealed class ProxyProcess : IAsyncDisposable
     /// <summary>A loopback port nothing listens on right now.</summary>
     public static int FreePort()
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
+    /// <summary>Waits (bounded) until the program says where it listens; throws if it exits or closes stderr first.</summary>
     public async Task WaitUntilListeningAsync()
     {
-        Task exited = _process.WaitForExitAsync();
-        Task first = await Task.WhenAny(_listening.Task, exited).WaitAsync(TimeSpan.FromSeconds(60));
-        if (first == exited)
+        try
         {
-            throw new InvalidOperationException($"The proxy exited with {_process.ExitCode} before listening: {Stderr}");
+            EndPoint = await _listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException("the proxy did not report where it listens; stderr: " + Stderr);
         }
     }
 
-    /// <summary>Sends a POSIX signal, as systemd (SIGTERM) or a terminal (SIGINT) would.</summary>
-    public void Signal(string signal)
+    /// <summary>Sends a signal by name (TERM, INT, ...), as systemd or a terminal would.</summary>
+    public void Signal(string signal) => SignalAsync(signal).GetAwaiter().GetResult();
+
+    /// <summary>Open file descriptors, from /proc/PID/fd.</summary>
+    public int OpenDescriptors() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd").Length;
+
+    /// <summary>Open sockets (listener and connections), from /proc/PID/fd.</summary>
+    public int OpenSockets() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd")
+        .Count(fd => TryLinkTarget(fd)?.StartsWith("socket:", StringComparison.Ordinal) == true);
+
+    /// <summary>What the open descriptors are, grouped by kind (socket, pipe, anon_inode:[eventpoll], a file...): for failure messages.</summary>
+    public string DescribeDescriptors()
     {
-        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
+        var kinds = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (string fd in Directory.GetFileSystemEntries($"/proc/{Pid}/fd"))
+        {
+            string? target = TryLinkTarget(fd);
+            if (target is null)
+            {
+                continue;   // closed while listing
+            }
+
+            string kind = target.StartsWith("socket:", StringComparison.Ordinal) ? "socket"
+                : target.StartsWith("pipe:", StringComparison.Ordinal) ? "pipe"
+                : target.EndsWith(".dll", StringComparison.Ordinal) ? "assembly"
+                : target;
+            kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
+        }
+
+        return string.Join(", ", kinds.Select(kind => $"{kind.Value} {kind.Key}"));
     }
 
+    /// <summary>Threads and resident memory, from /proc/PID/status.</summary>
+    public (int Threads, long ResidentKb) Status()
+    {
+        int threads = 0;
+        long rss = 0;
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith("Threads:", StringComparison.Ordinal))
+            {
+                threads = int.Parse(line.AsSpan(8).Trim(), CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                rss = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (threads, rss);
+    }
+
+    /// <summary>Sends a signal by name (TERM, INT, ...) with kill(1).</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-s", signal, Pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    /// <summary>Waits for the process to exit and for its stdout and stderr to be read to the end; returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var limit = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(limit.Token);
-        _process.WaitForExit();   // lets the redirected streams drain to their ends
+        await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(limit.Token);
         return _process.ExitCode;
     }
 
-    public ValueTask DisposeAsync()
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits (bounded) until stderr has a line containing <paramref name="text"/>.</summary>
+    public async Task WaitForStderrAsync(string text, TimeSpan? timeout = null)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_stderr)
+        {
+            if (_stderr.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            _stderrWaiters.Add((text, seen));
+        }
+
+        try
+        {
+            await seen.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"stderr never said '{text}'; it said: {Stderr}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
+            await _process.WaitForExitAsync();
         }
 
         _process.Dispose();
-        return ValueTask.CompletedTask;
     }
+
+    private static string? TryLinkTarget(string fd)
+    {
+        try
+        {
+            return new FileInfo(fd).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private void OnStderr(string? line)
+    {
+        if (line is null)
+        {
+            _stderrClosed.TrySetResult();
+            _listening.TrySetException(new IOException("the proxy closed stderr before listening; stderr: " + Stderr));
+            return;
+        }
+
+        lock (_stderr)
+        {
+            _stderr.AppendLine(line);
+            foreach ((string text, TaskCompletionSource seen) in _stderrWaiters)
+            {
+                if (line.Contains(text, StringComparison.Ordinal))
+                {
+                    seen.TrySetResult();
+                }
+            }
+        }
+
+        Match match = ListeningLine().Match(line);
+        if (match.Success)
+        {
+            _listening.TrySetResult(IPEndPoint.Parse(match.Groups[1].Value));
+        }
+    }
+
+    [GeneratedRegex(@"Listening on (\d+\.\d+\.\d+\.\d+:\d+)")]
+    private static partial Regex ListeningLine();
 }

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reliability;
+
+/// <summary>Stopping the in-process server: requests in flight finish within the drain timeout, and nothing outlasts it.</summary>
+public sealed class DrainTests
+{
+    private const string Ok = FaultyBackends.ProductionOk;
+
+    [Fact]
+    public async Task A_request_in_flight_finishes_and_gets_its_line_when_the_proxy_stops()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.SetResult();
+            await release.Task;
+            await connection.SendAsync(Ok);
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Task stopping = proxy.StopAsync();
+        Assert.False(stopping.IsCompleted, "the drain should wait for the request in flight");
+        release.SetResult();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(Ok, await response);
+        Assert.Equal(200, Assert.Single(proxy.Records).Production.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_request_in_flight_past_the_drain_timeout_is_cut_with_504_and_still_gets_its_line()
+    {
+        await using var backends = new FaultyBackends();
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WaitForCloseAsync();   // never answers
+        });
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint, backends.Shadow.EndPoint, options => options with { DrainTimeout = TimeSpan.FromSeconds(1) });
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /never HTTP/1.1\r\nHost: h\r\n\r\n");
+        await production.WaitForRequestsAsync(1, TimeSpan.FromSeconds(20));
+        var watch = Stopwatch.StartNew();
+
+        await proxy.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the drain took {watch.Elapsed} with a 1 s drain timeout");
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", await response, StringComparison.Ordinal);
+        Assert.Equal(BackendError.Timeout, Assert.Single(proxy.Records).Production.Error);
+    }
+
+    [Fact]
+    public async Task A_silent_shadow_cannot_hold_the_drain_past_the_drain_timeout()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint,
+            backends.Shadow.EndPoint,
+            options => options with { DrainTimeout = TimeSpan.FromSeconds(1), ShadowTimeout = TimeSpan.FromSeconds(60) });
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"GET {FaultyBackends.ShadowSilent} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await backends.Shadow.WaitForRequestsAsync(1, TimeSpan.FromSeconds(20));
+        var watch = Stopwatch.StartNew();
+
+        // Without a cut at the drain timeout, the line would wait for the shadow timeout (60 s) and so would the stop.
+        await proxy.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Ok, response);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the drain took {watch.Elapsed} with a 1 s drain timeout");
+        Assert.Equal(BackendError.Aborted, Assert.Single(proxy.Records).Shadow.Error);   // cut by the drain, not by its own timeout
+    }
+}

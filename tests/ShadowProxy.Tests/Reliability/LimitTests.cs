@@ -1,0 +1,255 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reliability;
+
+/// <summary>Each limit on real loopback sockets, set low, with a test that would fail if the limit were not enforced.</summary>
+public sealed class LimitTests
+{
+    private const string Ok = FaultyBackends.ProductionOk;
+    private const string Get = "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+
+    [Fact]
+    public async Task Slowloris_clients_dribbling_a_head_are_cut_at_the_client_timeout_while_others_are_served()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { ClientTimeout = TimeSpan.FromSeconds(4) });
+        using var stopDribbling = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Task<TimeSpan>[] slowloris = [.. Enumerable.Range(0, 32).Select(_ => DribbleHeadAsync(proxy.EndPoint, stopDribbling.Token))];
+
+        // While they dribble, an ordinary client is served at once.
+        var watch = Stopwatch.StartNew();
+        string response = await RawHttp.SendAsync(proxy.EndPoint, Get);
+        TimeSpan served = watch.Elapsed;
+        TimeSpan[] cutAfter = await Task.WhenAll(slowloris);
+
+        Assert.Equal(Ok, response);
+        Assert.True(served < cutAfter.Min(), $"the ordinary client waited {served}, longer than the slowloris clients were held ({cutAfter.Min()})");
+        // Each is cut once its head has taken longer than the client timeout, though it never fell silent for that long.
+        Assert.All(cutAfter, after => Assert.InRange(after, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20)));
+        Assert.DoesNotContain(backends.Production.Requests, request => request.Contains("X-Slow", StringComparison.Ordinal));
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task A_client_dribbling_its_body_is_cut_by_the_production_timeout()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint,
+            backends.Shadow.EndPoint,
+            options => options with { ClientTimeout = TimeSpan.FromSeconds(1), ProductionTimeout = TimeSpan.FromSeconds(2), ShadowTimeout = TimeSpan.FromSeconds(2) });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(proxy.EndPoint);
+        await socket.SendAsync("POST /slow-body HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n"u8.ToArray());
+        var watch = Stopwatch.StartNew();
+
+        // One byte every 300 ms: never silent for the client timeout, but the whole exchange is bounded.
+        string answer = await DribbleUntilClosedAsync(socket, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(30));
+        TimeSpan cutAfter = watch.Elapsed;
+        await proxy.WaitForLinesAsync(1);
+        await FaultTests.AssertServesOnAsync(proxy);
+
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", answer, StringComparison.Ordinal);
+        Assert.InRange(cutAfter, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(15));
+        Assert.Equal(BackendError.Timeout, proxy.Records[0].Production.Error);
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task Past_the_connection_limit_a_client_gets_a_fast_503_and_a_freed_slot_serves_again()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { MaxConnections = 4 });
+        var idle = new List<RawConnection>();
+        for (int i = 0; i < 4; i++)
+        {
+            idle.Add(await RawConnection.OpenAsync(proxy.EndPoint));
+        }
+
+        await WaitForAsync(() => proxy.Server.ActiveConnections == 4);
+        var watch = Stopwatch.StartNew();
+        string[] rejected = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => RawHttp.SendAsync(proxy.EndPoint, Get)));
+        TimeSpan rejectTime = watch.Elapsed;
+
+        await idle[0].DisposeAsync();
+        await WaitForAsync(() => proxy.Server.ActiveConnections < 4);
+        string served = await RawHttp.SendAsync(proxy.EndPoint, Get);
+        foreach (RawConnection connection in idle.Skip(1))
+        {
+            await connection.DisposeAsync();
+        }
+
+        Assert.All(rejected, response => Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", response, StringComparison.Ordinal));
+        Assert.True(rejectTime < TimeSpan.FromSeconds(5), $"503s took {rejectTime}");
+        Assert.Equal(Ok, served);
+        Assert.Single(backends.Production.Requests);
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task A_head_over_the_limit_gets_431_and_is_not_forwarded_while_one_under_it_is()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { MaxRequestHeadBytes = 1024 });
+        string Head(int padding) => $"GET /x HTTP/1.1\r\nHost: h\r\nX-Pad: {new string('p', padding)}\r\nConnection: close\r\n\r\n";
+
+        string under = await RawHttp.SendAsync(proxy.EndPoint, Head(900));
+        string over = await RawHttp.SendAsync(proxy.EndPoint, Head(1024));
+        string endless = await LoadClient.SendGarbageAsync(proxy.EndPoint, Encoding.ASCII.GetBytes("GET /x HTTP/1.1\r\nX-Pad: " + new string('p', 100_000)));
+        await proxy.StopAsync();
+
+        Assert.Equal(Ok, under);
+        Assert.StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n", over, StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n", endless, StringComparison.Ordinal);
+        Assert.Single(backends.Production.Requests);
+        Assert.Single(backends.Shadow.Requests);
+    }
+
+    [Fact]
+    public async Task A_shadow_that_never_reads_a_large_body_overflows_its_buffer_while_the_client_is_served_at_production_speed()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await release.Task.WaitAsync(connection.Stopping);   // never reads the body
+        });
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint,
+            shadow.EndPoint,
+            options => options with { MaxShadowBufferBytes = 256 * 1024, ShadowTimeout = TimeSpan.FromSeconds(60) });
+        string body = new('b', 16 * 1024 * 1024);
+        var watch = Stopwatch.StartNew();
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        TimeSpan served = watch.Elapsed;
+        await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(30));
+        release.SetResult();
+
+        Assert.Equal(Ok, response);
+        Assert.Equal(body.Length, production.Requests.Single().Length - production.Requests.Single().IndexOf("\r\n\r\n", StringComparison.Ordinal) - 4);
+        Assert.Equal(BackendError.Overflow, proxy.Records[0].Shadow.Error);
+        Assert.True(served < TimeSpan.FromSeconds(30), $"the client waited {served}: the shadow must not set the pace");
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task An_idle_keep_alive_connection_is_closed_at_the_keep_alive_timeout()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { KeepAliveTimeout = TimeSpan.FromSeconds(1) });
+        await using var connection = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await connection.SendAsync("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+        string first = await connection.ReadResponseAsync();
+        var watch = Stopwatch.StartNew();
+        bool closed = await connection.IsClosedByProxyAsync(TimeSpan.FromSeconds(20));
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", first, StringComparison.Ordinal);
+        Assert.True(closed, "the idle connection should be closed");
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(10));
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task A_production_that_never_accepts_gets_the_client_a_504_at_the_connect_timeout()
+    {
+        using var full = new FullListener();
+        await full.FillAsync();
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(
+            full.EndPoint, shadow.EndPoint, options => options with { ConnectTimeout = TimeSpan.FromSeconds(1), ProductionTimeout = TimeSpan.FromSeconds(60) });
+        var watch = Stopwatch.StartNew();
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, Get);
+
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", response, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the connect timeout (1 s), not the production timeout (60 s), should end it: {watch.Elapsed}");
+        await proxy.WaitForLinesAsync(1);
+        Assert.Equal(BackendError.Timeout, proxy.Records[0].Production.Error);
+    }
+
+    [Fact]
+    public async Task A_shadow_that_never_accepts_is_timed_out_at_the_connect_timeout()
+    {
+        using var full = new FullListener();
+        await full.FillAsync();
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint, full.EndPoint, options => options with { ConnectTimeout = TimeSpan.FromSeconds(1), ShadowTimeout = TimeSpan.FromSeconds(60) });
+        var watch = Stopwatch.StartNew();
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, Get);
+        await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Ok, response);
+        Assert.Equal(BackendError.Timeout, proxy.Records[0].Shadow.Error);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the connect timeout (1 s), not the shadow timeout (60 s), should end it: {watch.Elapsed}");
+    }
+
+    /// <summary>Sends a head one byte every 100 ms; returns how long until the proxy closed the connection.</summary>
+    private static async Task<TimeSpan> DribbleHeadAsync(IPEndPoint endpoint, CancellationToken giveUp)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endpoint, giveUp);
+        await socket.SendAsync("GET /slow HTTP/1.1\r\nHost: h\r\nX-Slow: "u8.ToArray(), giveUp);
+        var watch = Stopwatch.StartNew();
+        await DribbleUntilClosedAsync(socket, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(30));
+        return watch.Elapsed;
+    }
+
+    /// <summary>Sends one byte per interval until the proxy closes the connection; returns whatever it answered.</summary>
+    private static async Task<string> DribbleUntilClosedAsync(Socket socket, TimeSpan interval, TimeSpan giveUp)
+    {
+        var received = new StringBuilder();
+        byte[] buffer = new byte[4096];
+        using var limit = new CancellationTokenSource(giveUp);
+        Task<int> receiving = socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token).AsTask();
+        try
+        {
+            while (true)
+            {
+                // The interval is the point of the test: the client is slow on purpose.
+                Task tick = Task.Delay(interval, limit.Token);
+                if (await Task.WhenAny(receiving, tick) == receiving)
+                {
+                    int read = await receiving;
+                    if (read == 0)
+                    {
+                        return received.ToString();
+                    }
+
+                    received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                    receiving = socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token).AsTask();
+                    continue;
+                }
+
+                await socket.SendAsync("a"u8.ToArray(), SocketFlags.None, limit.Token);
+            }
+        }
+        catch (SocketException)
+        {
+            return received.ToString();   // reset: closed all the same
+        }
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "condition not reached");
+            await Task.Delay(10);
+        }
+    }
+}

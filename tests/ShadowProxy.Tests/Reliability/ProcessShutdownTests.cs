@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reliability;
+
+/// <summary>SIGTERM on the built program with a request in flight: it finishes, its line is flushed, exit 0; a second signal ends it at once.</summary>
+[Collection(RealProcess.Collection)]
+public sealed class ProcessShutdownTests
+{
+    [Fact]
+    public async Task Sigterm_lets_the_request_in_flight_finish_flushes_its_line_to_stdout_and_the_log_file_and_exits_0()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.TrySetResult();
+            await release.Task;
+            await connection.SendAsync(FaultyBackends.ProductionOk);
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        string logDirectory = Directory.CreateTempSubdirectory("shadowproxy-shutdown-").FullName;
+        try
+        {
+            await using var proxy = await ProxyProcess.StartAsync(
+                production.EndPoint, shadow.EndPoint, "--log-file", Path.Combine(logDirectory, "lines.log"), "--drain-timeout", "60");
+            Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+            await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+            await proxy.SignalAsync("TERM");
+            await proxy.WaitForStderrAsync("Stopping");
+            SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+            Assert.False(proxy.HasExited, "the process must wait for the request in flight");
+            release.SetResult();
+            int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+            Assert.Equal(FaultyBackends.ProductionOk, await response);
+            Assert.Equal(0, exitCode);
+            string line = Assert.Single(proxy.StdoutLines);
+            Assert.Matches(@"^/in-flight\?x=1 \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", line);
+            string logFile = Assert.Single(Directory.GetFiles(logDirectory, "lines*.log"));
+            Assert.Equal([line], await File.ReadAllLinesAsync(logFile));
+        }
+        finally
+        {
+            Directory.Delete(logDirectory, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("TERM", 143)]
+    [InlineData("INT", 130)]
+    public async Task A_second_signal_during_the_drain_exits_at_once(string signal, int expectedExitCode)
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WaitForCloseAsync();   // never answers: the drain would last the whole drain timeout
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await ProxyProcess.StartAsync(production.EndPoint, shadow.EndPoint, "--drain-timeout", "120", "--production-timeout", "120");
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /stuck HTTP/1.1\r\nHost: h\r\n\r\n");
+        await production.WaitForRequestsAsync(1, TimeSpan.FromSeconds(30));
+
+        await proxy.SignalAsync(signal);
+        await proxy.WaitForStderrAsync("Stopping");
+        Assert.False(proxy.HasExited, "the first signal drains: the request in flight holds the process");
+        var watch = Stopwatch.StartNew();
+        await proxy.SignalAsync(signal);
+        int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(expectedExitCode, exitCode);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"exiting took {watch.Elapsed}; the drain timeout is 120 s");
+        Assert.Contains("exiting at once", proxy.Stderr, StringComparison.Ordinal);
+        Assert.Empty(await AnswerOrNothingAsync(response));   // cut: no answer
+    }
+
+    private static async Task<string> AnswerOrNothingAsync(Task<string> response)
+    {
+        try
+        {
+            return await response;
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+}
