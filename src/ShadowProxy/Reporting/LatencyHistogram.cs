@@ -34,6 +34,25 @@ internal sealed class LatencyHistogram
 
     public long Max { get; private set; } = long.MinValue;
 
+    /// <summary>Adds a line's production time, shadow time and delta, each where the line has it.</summary>
+    public static void AddTimes(in ReportEntry entry, LatencyHistogram production, LatencyHistogram shadow, LatencyHistogram delta)
+    {
+        if (entry.ProductionMilliseconds is { } productionMilliseconds)
+        {
+            production.Add(productionMilliseconds);
+        }
+
+        if (entry.ShadowMilliseconds is { } shadowMilliseconds)
+        {
+            shadow.Add(shadowMilliseconds);
+        }
+
+        if (entry.DeltaMilliseconds is { } deltaMilliseconds)
+        {
+            delta.Add(deltaMilliseconds);
+        }
+    }
+
     public void Add(long milliseconds)
     {
         if (milliseconds >= 0)

@@ -14,19 +14,6 @@ internal sealed class PathStats : ICountedPath
     public void Add(in ReportEntry entry)
     {
         Count++;
-        if (entry.ProductionMilliseconds is { } production)
-        {
-            Production.Add(production);
-        }
-
-        if (entry.ShadowMilliseconds is { } shadow)
-        {
-            Shadow.Add(shadow);
-        }
-
-        if (entry.DeltaMilliseconds is { } delta)
-        {
-            Delta.Add(delta);
-        }
+        LatencyHistogram.AddTimes(entry, Production, Shadow, Delta);
     }
 }

@@ -103,20 +103,7 @@ internal sealed class ReportAggregator
             }
         }
 
-        if (entry.ProductionMilliseconds is { } production)
-        {
-            Production.Add(production);
-        }
-
-        if (entry.ShadowMilliseconds is { } shadow)
-        {
-            Shadow.Add(shadow);
-        }
-
-        if (entry.DeltaMilliseconds is { } delta)
-        {
-            Delta.Add(delta);
-        }
+        LatencyHistogram.AddTimes(entry, Production, Shadow, Delta);
     }
 
     public void AddMalformed(string source, long lineNumber, ReadOnlySpan<byte> line)
