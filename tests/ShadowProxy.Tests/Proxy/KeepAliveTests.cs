@@ -267,4 +267,33 @@ public sealed class KeepAliveTests
         Assert.Equal(3, proxy.RequestLines.Count);
         Assert.Equal(3, shadow.Requests.Count);
     }
+
+    [Fact]
+    public async Task Wrk_on_kept_alive_connections_gets_every_request_mirrored_and_logged()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+
+        var wrk = Process.Start(new ProcessStartInfo("wrk", ["-t1", "-c4", "-d2s", $"http://{proxy.EndPoint}/w?x=1"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        string report = await wrk.StandardOutput.ReadToEndAsync();
+        await wrk.WaitForExitAsync();
+        await proxy.StopAsync();
+
+        Assert.Equal(0, wrk.ExitCode);
+        var completed = System.Text.RegularExpressions.Regex.Match(report, @"(\d+) requests in");
+        Assert.True(completed.Success, report);
+        int requests = int.Parse(completed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.DoesNotContain("Socket errors", report, StringComparison.Ordinal);
+        Assert.True(requests > 50, report);
+        // wrk counts what it completed; up to one request per connection may still have been in flight when it stopped.
+        Assert.InRange(proxy.RequestLines.Count, requests, requests + 4);
+        Assert.Equal(proxy.RequestLines.Count, production.Requests.Count);
+        Assert.Equal(proxy.RequestLines.Count, shadow.Requests.Count);
+        Assert.True(production.ConnectionCount > 4, "every request still gets its own production connection (Connection: close)");
+    }
 }
