@@ -30,6 +30,7 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
     private readonly Task _writing;
     private long _dropped;
     private long _written;
+    private bool _stdoutFailed;
 
     public RequestLineWriter(Stream output, LineFormat format, string? logFile, ILogger diagnostics, int capacity = DefaultCapacity)
     {
@@ -79,55 +80,57 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
         var buffer = new ArrayBufferWriter<byte>(FlushThresholdBytes * 2);
         using var json = _format == LineFormat.Json ? new JsonRequestLine() : null;
         long reportedDrops = 0;
-        try
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+            // Batch what is queued into one write: one syscall for many lines under load.
+            while (_queue.Reader.TryRead(out RequestRecord record))
             {
-                // Batch what is queued into one write: one syscall for many lines under load.
-                while (_queue.Reader.TryRead(out RequestRecord record))
+                int start = buffer.WrittenCount;
+                if (json is null)
                 {
-                    int start = buffer.WrittenCount;
-                    if (json is null)
-                    {
-                        TextRequestLine.Write(record, buffer);
-                    }
-                    else
-                    {
-                        json.Write(record, buffer);
-                    }
-
-                    _file?.Information("{Line:l}", Encoding.UTF8.GetString(buffer.WrittenSpan[start..^1]));
-                    Interlocked.Increment(ref _written);
-                    if (buffer.WrittenCount >= FlushThresholdBytes)
-                    {
-                        await FlushAsync(buffer).ConfigureAwait(false);
-                    }
+                    TextRequestLine.Write(record, buffer);
+                }
+                else
+                {
+                    json.Write(record, buffer);
                 }
 
-                await FlushAsync(buffer).ConfigureAwait(false);
-                long dropped = Dropped;
-                if (dropped != reportedDrops)
+                _file?.Information("{Line:l}", Encoding.UTF8.GetString(buffer.WrittenSpan[start..^1]));
+                Interlocked.Increment(ref _written);
+                if (buffer.WrittenCount >= FlushThresholdBytes)
                 {
-                    LinesDropped(_diagnostics, dropped - reportedDrops, dropped);
-                    reportedDrops = dropped;
+                    await FlushAsync(buffer).ConfigureAwait(false);
                 }
             }
-        }
-        catch (IOException ex)
-        {
-            // stdout is gone (the reader closed the pipe): nothing more can be written there.
-            StdoutFailed(_diagnostics, ex);
+
+            await FlushAsync(buffer).ConfigureAwait(false);
+            long dropped = Dropped;
+            if (dropped != reportedDrops)
+            {
+                LinesDropped(_diagnostics, dropped - reportedDrops, dropped);
+                reportedDrops = dropped;
+            }
         }
     }
 
     private async Task FlushAsync(ArrayBufferWriter<byte> buffer)
     {
-        if (buffer.WrittenCount > 0)
+        if (buffer.WrittenCount > 0 && !_stdoutFailed)
         {
-            await _output.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
-            await _output.FlushAsync().ConfigureAwait(false);
-            buffer.ResetWrittenCount();
+            try
+            {
+                await _output.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
+                await _output.FlushAsync().ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                // stdout is gone (its reader closed the pipe): nothing more can go there, but --log-file still gets every line.
+                _stdoutFailed = true;
+                StdoutFailed(_diagnostics, ex);
+            }
         }
+
+        buffer.ResetWrittenCount();
     }
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "{Count} request lines dropped: the line queue was full ({Total} in all)")]

@@ -31,6 +31,44 @@ public sealed class LineWriterDropTests
         Assert.Equal($"{writer.Dropped} request lines dropped: the line queue was full ({writer.Dropped} in all)", report);
     }
 
+    [Fact]
+    public async Task A_closed_stdout_is_reported_once_and_the_log_file_still_gets_every_line()
+    {
+        string directory = Directory.CreateTempSubdirectory("shadowproxy-lines").FullName;
+        try
+        {
+            var diagnostics = new RecordingLogger();
+            var writer = new RequestLineWriter(new BrokenPipeStream(), LineFormat.Text, Path.Combine(directory, "requests.log"), diagnostics);
+            var record = new RequestRecord(
+                DateTimeOffset.UnixEpoch, "GET", "/x", new BackendResult(200, TimeSpan.FromMilliseconds(5), 10, BackendError.None), default);
+
+            writer.Write(record);
+            Assert.True(SpinWait.SpinUntil(() => diagnostics.Errors.Count == 1, TimeSpan.FromSeconds(10)), "the failed stdout is reported");
+            for (int i = 0; i < 4; i++)
+            {
+                writer.Write(record);   // after stdout failed: these must still reach the file
+            }
+
+            await writer.DisposeAsync();
+
+            string[] lines = File.ReadAllLines(Assert.Single(Directory.GetFiles(directory)));
+            Assert.Equal(5, lines.Length);
+            Assert.All(lines, line => Assert.Equal("/x 0.005 - - 200 -", line));
+            Assert.Single(diagnostics.Errors);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>stdout whose reader has gone away: every write fails, as with EPIPE.</summary>
+    private sealed class BrokenPipeStream : MemoryStream
+    {
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException(new IOException("Broken pipe"));
+    }
+
     /// <summary>stdout whose reader has stopped reading: writes wait until released.</summary>
     private sealed class StalledStream : MemoryStream
     {
@@ -51,6 +89,18 @@ public sealed class LineWriterDropTests
     private sealed class RecordingLogger : ILogger
     {
         private readonly List<string> _warnings = [];
+        private readonly List<string> _errors = [];
+
+        public IReadOnlyList<string> Errors
+        {
+            get
+            {
+                lock (_errors)
+                {
+                    return [.. _errors];
+                }
+            }
+        }
 
         public IReadOnlyList<string> Warnings
         {
@@ -75,6 +125,13 @@ public sealed class LineWriterDropTests
                 lock (_warnings)
                 {
                     _warnings.Add(formatter(state, exception));
+                }
+            }
+            else if (logLevel >= LogLevel.Error)
+            {
+                lock (_errors)
+                {
+                    _errors.Add(formatter(state, exception));
                 }
             }
         }
