@@ -63,7 +63,10 @@ internal sealed class RequestExchange
             BackendLink link;
             try
             {
-                link = await RentProductionAsync(productionTimer.Token).ConfigureAwait(false);
+                // Connecting gets the shorter of the connect and production timeouts; then production's own applies.
+                productionTimer.Restart(_options.ConnectTimeout < _options.ProductionTimeout ? _options.ConnectTimeout : _options.ProductionTimeout);
+                link = await _pools.Production.RentAsync(productionTimer.Token).ConfigureAwait(false);
+                productionTimer.Start();
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
@@ -129,7 +132,7 @@ internal sealed class RequestExchange
         _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
         Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
-        if (await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping && IsClientFault(pumping.Result))
+        if ((pumping.IsCompleted || await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping) && IsClientFault(pumping.Result))
         {
             productionTimer.Cancel();   // production would wait for a body that is not coming
         }
@@ -185,13 +188,6 @@ internal sealed class RequestExchange
         await TryWriteClientAsync(ErrorResponses.ForProductionError(error)).ConfigureAwait(false);
         var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
         return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record, shadow?.Completion);
-    }
-
-    private async Task<BackendLink> RentProductionAsync(CancellationToken productionToken)
-    {
-        using var connectTimer = CancellationTokenSource.CreateLinkedTokenSource(productionToken);
-        connectTimer.CancelAfter(_options.ConnectTimeout);
-        return await _pools.Production.RentAsync(connectTimer.Token).ConfigureAwait(false);
     }
 
     private async Task<BodyOutcome> PumpAsync(RequestBodyPump pump, ShadowExchange? shadow, CancellationToken productionToken)
