@@ -28,14 +28,14 @@ internal sealed class ProxyConnection
     private readonly TimeProvider _time;
     private readonly EndPoint? _remote;
     private readonly BackendPools _pools;
-    private readonly ShadowBufferBudget _shadowBuffers;
+    private readonly ShadowLauncher _shadows;
     private List<Task>? _pendingLines;
 
     public ProxyConnection(
-        Socket socket, BackendPools pools, ShadowBufferBudget shadowBuffers, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
+        Socket socket, BackendPools pools, ShadowLauncher shadows, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
     {
         _pools = pools;
-        _shadowBuffers = shadowBuffers;
+        _shadows = shadows;
         _socket = socket;
         _options = options;
         _sink = sink;
@@ -93,9 +93,7 @@ internal sealed class ProxyConnection
                 bool tunnel = RequestExchange.IsTunnel(request);
                 // Sized to this head, not to the limit: a small rental the shared pool keeps.
                 byte[] rewritten = ArrayPool<byte>.Shared.Rent(read.Length + HeadRewriter.MaxGrowth);
-                MirrorPolicy policy = _options.Mirror.Current;
-                ShadowSkip skip = tunnel ? ShadowSkip.Tunnel : policy.Decide(request, head.AsSpan(0, read.Length));
-                ShadowExchange? shadow = null;
+                (ShadowExchange? Shadow, ShadowSkip Skip, MirrorPolicy Policy) mirror;
                 ExchangeResult result;
                 try
                 {
@@ -105,17 +103,11 @@ internal sealed class ProxyConnection
                             : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
                             : HeadRewriter.ConnectionClose,
                         rewritten);
-                    if (skip == ShadowSkip.None && !_options.Mirror.TryEnter(policy.MaxInflight))
-                    {
-                        skip = ShadowSkip.Overloaded;
-                    }
-
-                    shadow = skip == ShadowSkip.None
-                        ? StartShadow(policy, rewritten.AsSpan(0, length), request.IsHead, read.FirstByteTimestamp, abort)
-                        : null;
+                    mirror = _shadows.Launch(
+                        request, head.AsSpan(0, read.Length), rewritten.AsSpan(0, length), tunnel, read.FirstByteTimestamp, abort);
                     var exchange = new RequestExchange(request, stream, input, _pools, _options, _time, _logger, _remote);
                     result = await exchange.RunAsync(
-                        rewritten.AsMemory(0, length), shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
+                        rewritten.AsMemory(0, length), mirror.Shadow, read.FirstByteTimestamp, clientTimer, shutdown, abort).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -124,10 +116,10 @@ internal sealed class ProxyConnection
 
                 keepAlive = result.KeepClientOpen;
                 drainBeforeClose = result.RequestUnread;
-                if (!_options.Exclude.Contains(request.Path) && !policy.Exclude.Contains(request.Path))
+                if (!_options.Exclude.Contains(request.Path) && !mirror.Policy.Exclude.Contains(request.Path))
                 {
                     // The line waits for the shadow; the client does not.
-                    TrackLine(WriteLineWhenShadowDoneAsync(result, skip, shadow));
+                    TrackLine(WriteLineWhenShadowDoneAsync(result, mirror.Skip, mirror.Shadow));
                 }
             }
         }
@@ -171,31 +163,6 @@ internal sealed class ProxyConnection
         }
 
         _pendingLines.Add(writing);
-    }
-
-    /// <summary>Starts the shadow's copy (marked as the policy says) and counts it in flight until it ends.</summary>
-    private ShadowExchange StartShadow(MirrorPolicy policy, ReadOnlySpan<byte> head, bool isHeadRequest, long firstByte, CancellationToken abort)
-    {
-        ShadowExchange shadow;
-        if (policy.MarksShadowCopy)
-        {
-            byte[] marked = ArrayPool<byte>.Shared.Rent(head.Length + policy.ShadowHeadGrowth);
-            int length = policy.WriteShadowHead(head, marked);
-            shadow = ShadowExchange.Start(marked.AsSpan(0, length), isHeadRequest, firstByte, _pools.Shadow, _shadowBuffers, _options, _time, abort, policy.MaxBody);
-            ArrayPool<byte>.Shared.Return(marked);   // Start copied the head into the shadow's queue
-        }
-        else
-        {
-            shadow = ShadowExchange.Start(head, isHeadRequest, firstByte, _pools.Shadow, _shadowBuffers, _options, _time, abort, policy.MaxBody);
-        }
-
-        shadow.Completion.ContinueWith(
-            static (_, source) => ((MirrorPolicySource)source!).Exit(),
-            _options.Mirror,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-        return shadow;
     }
 
     private async Task WriteLineWhenShadowDoneAsync(ExchangeResult result, ShadowSkip skipped, ShadowExchange? exchange)

@@ -21,7 +21,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly CancellationTokenSource _shutdown = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly BackendPools _pools;
-    private readonly ShadowBufferBudget _shadowBuffers;
+    private readonly ShadowLauncher _shadows;
     private Socket? _listener;
     private long _nextConnectionId;
     private int _active;
@@ -33,11 +33,11 @@ internal sealed class ProxyServer : BackgroundService
         _logger = logger;
         _time = time;
         _pools = new BackendPools(options, time);
-        _shadowBuffers = new ShadowBufferBudget(options.MaxShadowBufferTotalBytes);
+        _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
 
     /// <summary>Request bytes held for shadows right now, across all requests.</summary>
-    public long ShadowBufferedBytes => _shadowBuffers.Used;
+    public long ShadowBufferedBytes => _shadows.BufferedBytes;
 
     /// <summary>The address actually bound (port 0 resolved), once started.</summary>
     public IPEndPoint? EndPoint => _listener?.LocalEndPoint as IPEndPoint;
@@ -98,7 +98,7 @@ internal sealed class ProxyServer : BackgroundService
                 continue;
             }
 
-            var connection = new ProxyConnection(client, _pools, _shadowBuffers, _options, _sink, _logger, _time);
+            var connection = new ProxyConnection(client, _pools, _shadows, _options, _sink, _logger, _time);
             Track(connection.RunAsync(_shutdown.Token, _abort.Token));
         }
     }

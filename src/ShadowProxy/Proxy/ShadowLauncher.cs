@@ -1,0 +1,60 @@
+using ShadowProxy.Mirroring;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// Decides whether a request gets a shadow copy (the current mirroring policy, the in-flight cap; never a tunnel) and
+/// starts it, marked as the policy says, on the shadow's pool and within the shared shadow buffer budget.
+/// </summary>
+internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget, ProxyOptions options, TimeProvider time)
+{
+    /// <summary>Request bytes held for shadows right now, across all requests.</summary>
+    public long BufferedBytes => budget.Used;
+
+    /// <param name="clientHead">The head as the client sent it: what the policy's sampling key is read from.</param>
+    /// <param name="backendHead">The head as the backends get it.</param>
+    /// <returns>The started copy (null when skipped), why it was skipped, and the policy it was decided by.</returns>
+    public (ShadowExchange? Shadow, ShadowSkip Skip, MirrorPolicy Policy) Launch(
+        in Http.RequestHead request,
+        ReadOnlySpan<byte> clientHead,
+        ReadOnlySpan<byte> backendHead,
+        bool tunnel,
+        long firstByte,
+        CancellationToken abort)
+    {
+        MirrorPolicy policy = options.Mirror.Current;
+        ShadowSkip skip = tunnel ? ShadowSkip.Tunnel : policy.Decide(request, clientHead);
+        if (skip == ShadowSkip.None && !options.Mirror.TryEnter(policy.MaxInflight))
+        {
+            skip = ShadowSkip.Overloaded;
+        }
+
+        ShadowExchange? shadow = skip == ShadowSkip.None ? Start(policy, backendHead, request.IsHead, firstByte, abort) : null;
+        return (shadow, skip, policy);
+    }
+
+    /// <summary>Starts the shadow's copy and counts it in flight until it ends.</summary>
+    private ShadowExchange Start(MirrorPolicy policy, ReadOnlySpan<byte> head, bool isHeadRequest, long firstByte, CancellationToken abort)
+    {
+        ShadowExchange shadow;
+        if (policy.MarksShadowCopy)
+        {
+            byte[] marked = System.Buffers.ArrayPool<byte>.Shared.Rent(head.Length + policy.ShadowHeadGrowth);
+            int length = policy.WriteShadowHead(head, marked);
+            shadow = ShadowExchange.Start(marked.AsSpan(0, length), isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody);
+            System.Buffers.ArrayPool<byte>.Shared.Return(marked);   // Start copied the head into the shadow's queue
+        }
+        else
+        {
+            shadow = ShadowExchange.Start(head, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody);
+        }
+
+        shadow.Completion.ContinueWith(
+            static (_, source) => ((MirrorPolicySource)source!).Exit(),
+            options.Mirror,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return shadow;
+    }
+}
