@@ -30,6 +30,12 @@ internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget
         }
 
         ShadowExchange? shadow = skip == ShadowSkip.None ? Start(policy, backendHead, request.IsHead, firstByte, abort) : null;
+        if (request.Body == Http.BodyKind.None)
+        {
+            // The head is the whole request: the shadow need not wait for production's side to say the body is done.
+            shadow?.CompleteRequest();
+        }
+
         return (shadow, skip, policy);
     }
 
