@@ -116,7 +116,7 @@ internal sealed class ProxyConnection
 
                 keepAlive = result.KeepClientOpen;
                 drainBeforeClose = result.RequestUnread;
-                if (!_options.Exclude.Contains(request.Path) && !mirror.Policy.Exclude.Contains(request.Path))
+                if (!mirror.Policy.Exclude.Contains(request.Path))
                 {
                     // The line waits for the shadow; the client does not.
                     TrackLine(WriteLineWhenShadowDoneAsync(result, mirror.Skip, mirror.Shadow));

@@ -11,9 +11,6 @@ internal sealed record ProxyOptions
 
     public required IPEndPoint Shadow { get; init; }
 
-    /// <summary>Paths (before '?') that are proxied and mirrored but get no request line, fixed at start; the settings' list is in <see cref="Mirror"/>.</summary>
-    public ExcludedPaths Exclude { get; init; } = ExcludedPaths.None;
-
     /// <summary>Which requests the shadow gets and how its copy is marked; reloaded from the settings file while running.</summary>
     public Mirroring.MirrorPolicySource Mirror { get; init; } = new(Mirroring.MirrorPolicy.MirrorAll);
 
