@@ -107,7 +107,7 @@ internal sealed class RequestExchange
                     tunnelled = true;
                 }
 
-                reusable = !tunnelled && !IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
+                reusable = !IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
                     && body == BodyOutcome.Complete && !outcome.BackendWantsClose;
                 return await FinishAsync(outcome, body, tunnelled, started, firstByte, shadow).ConfigureAwait(false);
             }
@@ -175,7 +175,7 @@ internal sealed class RequestExchange
             : tunnelled ? _time.GetElapsedTime(firstByte)
             : _time.GetElapsedTime(firstByte, outcome.LastReadTimestamp);
         var production = new BackendResult(outcome.StatusCode, elapsed, outcome.Bytes, error) { Facts = outcome.Facts };
-        bool keepOpen = _options.ClientKeepAlive && !tunnelled && !IsTunnel(_request) && !outcome.AnnouncedClose
+        bool keepOpen = _options.ClientKeepAlive && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
         var record = new RequestRecord(started, _request.Method, _request.Target, production, default);
         return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record, shadow?.Completion);
