@@ -40,26 +40,12 @@ public sealed class ProcessLimitTests
     [InlineData("--drain-timeout", "1e9")]
     public async Task A_bad_limit_is_one_line_on_stderr_and_exit_2_before_anything_listens(string option, string value)
     {
-        string program = Path.Combine(AppContext.BaseDirectory, "ShadowProxy.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (string argument in (string[])[program, "--shadow", "127.0.0.1:9", "--listen", "127.0.0.1:0", option, value])
-        {
-            start.ArgumentList.Add(argument);
-        }
+        (int exitCode, string stdout, string stderr) =
+            await ProxyProcess.RunAsync("--shadow", "127.0.0.1:9", "--listen", "127.0.0.1:0", option, value);
 
-        using var process = Process.Start(start)!;
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(limit.Token);
-
-        Assert.Equal(2, process.ExitCode);
-        Assert.Empty(await stdout);
-        string line = Assert.Single((await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(option, line, StringComparison.Ordinal);
     }
 }
