@@ -49,7 +49,7 @@ internal sealed class ProxyConnection
     public async Task RunAsync(CancellationToken shutdown, CancellationToken abort)
     {
         _socket.NoDelay = true;
-        var stream = new NetworkStream(_socket, ownsSocket: true);
+        var stream = new NetworkStream(_socket, ownsSocket: false);   // CloseAsync closes the socket
         PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
         // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
         byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
@@ -234,7 +234,9 @@ internal sealed class ProxyConnection
         }
         finally
         {
+            // Not through the stream: one that owns its socket calls shutdown(both) first, a system call for nothing.
             await stream.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose();
         }
     }
 }
