@@ -15,6 +15,12 @@ internal sealed class ResponseRelay
     /// <summary>Most response heads are well under 4 KiB; the buffer grows for a larger one, up to the limit.</summary>
     private const int InitialHeadBytes = 4 * 1024;
 
+    /// <summary>Client writes are gathered up to this size while the backend's next bytes are already here.</summary>
+    private const int CoalesceBytes = 16 * 1024;
+
+    /// <summary>A piece at least this large goes to the client as it is when nothing waits before it: no copy.</summary>
+    private const int DirectWriteBytes = 4 * 1024;
+
     private readonly PipeReader _backend;
     private readonly Stream? _client;
     private byte[] _headScratch;
@@ -26,6 +32,8 @@ internal sealed class ResponseRelay
     private bool _clientWritten;
     private long _finalHeadTimestamp;
     private BodyDigest? _digest;
+    private byte[]? _pending;   // bytes for the client not yet written: sent before any wait on the backend
+    private int _pendingLength;
 
     /// <param name="client">Where the response goes; null to read and discard it.</param>
     public ResponseRelay(PipeReader backend, Stream? client, int maxHeadBytes, TimeProvider time)
@@ -66,6 +74,7 @@ internal sealed class ResponseRelay
         {
             do
             {
+                await FlushClientAsync(cancellationToken).ConfigureAwait(false);   // an interim answer goes out before the wait
                 HeadRead read = await MessageHeadReader.ReadAsync(
                     _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
                 if (read.Grown is { } grown)
@@ -102,6 +111,7 @@ internal sealed class ResponseRelay
                 BodyKind.Chunked => await CopyChunkedAsync(cancellationToken).ConfigureAwait(false),
                 _ => await CopyToEndAsync(cancellationToken).ConfigureAwait(false),
             };
+            await FlushClientAsync(cancellationToken).ConfigureAwait(false);
             return Outcome(head.StatusCode, bodyError, head.Body, announcedClose);
         }
         catch (ClientWriteException)
@@ -119,6 +129,7 @@ internal sealed class ResponseRelay
         finally
         {
             ArrayPool<byte>.Shared.Return(_headScratch);
+            ReturnPending();
         }
     }
 
@@ -169,7 +180,7 @@ internal sealed class ResponseRelay
     {
         while (remaining > 0)
         {
-            ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result = await ReadBackendAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             _digest!.Append(body);
@@ -189,7 +200,7 @@ internal sealed class ResponseRelay
         var scanner = new ChunkedBodyScanner();
         while (true)
         {
-            ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result = await ReadBackendAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
             long consumed = scanner.Scan(result.Buffer, _digest);
             await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false);
@@ -214,7 +225,7 @@ internal sealed class ResponseRelay
     {
         while (true)
         {
-            ReadResult result = await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result = await ReadBackendAsync(cancellationToken).ConfigureAwait(false);
             AfterRead();
             _digest!.Append(result.Buffer);
             await ForwardAsync(result.Buffer, cancellationToken).ConfigureAwait(false);
@@ -240,16 +251,73 @@ internal sealed class ResponseRelay
         _backend.AdvanceTo(bytes.End);
     }
 
+    /// <summary>
+    /// The backend's next bytes: those already received at once; otherwise what is gathered for the client goes out
+    /// first, so that nothing the client could have waits on the backend.
+    /// </summary>
+    private async ValueTask<ReadResult> ReadBackendAsync(CancellationToken cancellationToken)
+    {
+        if (_backend.TryRead(out ReadResult ready))
+        {
+            return ready;
+        }
+
+        await FlushClientAsync(cancellationToken).ConfigureAwait(false);
+        return await _backend.ReadAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Small pieces are gathered (a head and the body that came with it leave in one send, one TCP segment); a large
+    /// piece with nothing gathered before it is written as it is. The bytes are copied, so the pipe may recycle them.
+    /// </summary>
     private async ValueTask WriteToClientAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        _clientWritten = true;
+        if (_pendingLength + bytes.Length > CoalesceBytes)
+        {
+            await FlushClientAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_pendingLength == 0 && bytes.Length >= DirectWriteBytes)
+        {
+            await SendAsync(bytes, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        _pending ??= ArrayPool<byte>.Shared.Rent(CoalesceBytes);
+        bytes.Span.CopyTo(_pending.AsSpan(_pendingLength));
+        _pendingLength += bytes.Length;
+    }
+
+    private async ValueTask FlushClientAsync(CancellationToken cancellationToken)
+    {
+        if (_pendingLength > 0)
+        {
+            int length = _pendingLength;
+            _pendingLength = 0;
+            await SendAsync(_pending.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
         try
         {
-            _clientWritten = true;
             await _client!.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         }
         catch (IOException ex)
         {
             throw new ClientWriteException(ex);
+        }
+    }
+
+    private void ReturnPending()
+    {
+        if (_pending is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_pending);
+            _pending = null;
+            _pendingLength = 0;
         }
     }
 }
