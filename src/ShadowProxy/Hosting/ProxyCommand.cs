@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Serilog;
+using Serilog.Core;
 using Serilog.Events;
 using ShadowProxy.Logging;
 using ShadowProxy.Metrics;
@@ -42,7 +43,14 @@ internal static class ProxyCommand
         }
 
         // The first signal drains (the host's console lifetime); a second one, while the drain runs, exits at once.
-        using var signals = new ShutdownSignals(host.Services.GetRequiredService<ILogger<ShutdownSignals>>(), Environment.Exit);
+        Logger diagnostics = host.Services.GetRequiredService<Logger>();
+        using var signals = new ShutdownSignals(
+            host.Services.GetRequiredService<ILogger<ShutdownSignals>>(),
+            exitCode =>
+            {
+                diagnostics.Dispose();   // writes out the queued diagnostics, the second signal's own message among them
+                Environment.Exit(exitCode);
+            });
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         return ExitCodes.Success;
     }
@@ -154,17 +162,25 @@ internal static class ProxyCommand
         }
 
         bool underSystemd = StandardErrorIsJournal();
-        builder.Services.AddSerilog(diagnostics => diagnostics
+        Logger diagnostics = new LoggerConfiguration()
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .Enrich.With<JournalPriorityEnricher>()
-            .WriteTo.Console(
-                // journald stamps each line itself and reads the "<N>" prefix as its priority.
-                outputTemplate: underSystemd
-                    ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
-                    : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
-                standardErrorFromLevel: LogEventLevel.Verbose,
-                formatProvider: CultureInfo.InvariantCulture));
+            // Queued: diagnostics are written on the sockets' event thread (SocketEngineSettings), which a paused
+            // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
+            .WriteTo.Async(
+                queued => queued.Console(
+                    // journald stamps each line itself and reads the "<N>" prefix as its priority.
+                    outputTemplate: underSystemd
+                        ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
+                        : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
+                    standardErrorFromLevel: LogEventLevel.Verbose,
+                    formatProvider: CultureInfo.InvariantCulture),
+                bufferSize: 10_000,
+                blockWhenFull: false)
+            .CreateLogger();
+        builder.Services.AddSerilog(diagnostics, dispose: true);
+        builder.Services.AddSingleton(diagnostics);   // the second signal flushes it before exiting
         builder.Services.Configure<HostOptions>(options =>
         {
             // The drain is bounded by the proxy's own timeout; the host must not cut it short.
