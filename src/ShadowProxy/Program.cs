@@ -1,7 +1,7 @@
 using System.CommandLine;
 using ShadowProxy.Hosting;
 
-SocketEngineSettings.Apply();
+RuntimeTuning.Apply();
 
 var listen = new Option<string?>("--listen") { Description = "Where clients (or the iptables redirect) connect [0.0.0.0:8001]", HelpName = "HOST:PORT" };
 var production = new Option<string?>("--production") { Description = "The live backend; the client gets its response [127.0.0.1:80]", HelpName = "HOST:PORT" };

@@ -166,7 +166,7 @@ internal static class ProxyCommand
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .Enrich.With<JournalPriorityEnricher>()
-            // Queued: diagnostics are written on the sockets' event thread (SocketEngineSettings), which a paused
+            // Queued: diagnostics are written on the sockets' event thread (RuntimeTuning), which a paused
             // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
             .WriteTo.Async(
                 queued => queued.Console(

@@ -4,12 +4,12 @@ using ShadowProxy.Hosting;
 
 namespace ShadowProxy.Tests.Hosting;
 
-public sealed class SocketEngineSettingsTests
+public sealed class RuntimeTuningTests
 {
     [Fact]
     public async Task A_receive_that_had_to_wait_continues_on_the_socket_event_thread()
     {
-        // The test run has the program's socket settings (socket-engine.runsettings); if the
+        // The test run has the program's socket settings (runtime-tuning.runsettings); if the
         // runtime stopped honouring them, continuations would run on thread-pool workers instead.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -29,16 +29,19 @@ public sealed class SocketEngineSettingsTests
     }
 
     [Fact]
-    public void The_program_asks_for_inline_continuations_on_one_event_thread()
+    public void The_program_asks_for_inline_continuations_on_one_event_thread_and_a_larger_buffer_pool()
     {
         var environment = new Dictionary<string, string>();
-        SocketEngineSettings.Apply(name => environment.GetValueOrDefault(name), (name, value) => environment[name] = value);
+        RuntimeTuning.Apply(name => environment.GetValueOrDefault(name), (name, value) => environment[name] = value);
 
-        Assert.Equal("1", environment[SocketEngineSettings.InlineCompletions]);
-        Assert.Equal("1", environment[SocketEngineSettings.ThreadCount]);
-        // What this test run has (socket-engine.runsettings) is what the program sets: the test above checks the same thing.
-        Assert.Equal("1", Environment.GetEnvironmentVariable(SocketEngineSettings.InlineCompletions));
-        Assert.Equal("1", Environment.GetEnvironmentVariable(SocketEngineSettings.ThreadCount));
+        Assert.Equal("1", environment[RuntimeTuning.InlineCompletions]);
+        Assert.Equal("1", environment[RuntimeTuning.ThreadCount]);
+        Assert.Equal("512", environment[RuntimeTuning.PooledArraysPerSize]);
+        // What this test run has (runtime-tuning.runsettings) is what the program sets.
+        foreach ((string name, string value) in environment)
+        {
+            Assert.Equal(value, Environment.GetEnvironmentVariable(name));
+        }
     }
 
     [Fact]
@@ -46,13 +49,15 @@ public sealed class SocketEngineSettingsTests
     {
         var environment = new Dictionary<string, string>
         {
-            [SocketEngineSettings.InlineCompletions] = "0",
-            [SocketEngineSettings.ThreadCount] = "4",
+            [RuntimeTuning.InlineCompletions] = "0",
+            [RuntimeTuning.ThreadCount] = "4",
+            [RuntimeTuning.PooledArraysPerSize] = "64",
         };
-        SocketEngineSettings.Apply(name => environment.GetValueOrDefault(name), (name, value) => environment[name] = value);
+        RuntimeTuning.Apply(name => environment.GetValueOrDefault(name), (name, value) => environment[name] = value);
 
-        Assert.Equal("0", environment[SocketEngineSettings.InlineCompletions]);
-        Assert.Equal("4", environment[SocketEngineSettings.ThreadCount]);
+        Assert.Equal("0", environment[RuntimeTuning.InlineCompletions]);
+        Assert.Equal("4", environment[RuntimeTuning.ThreadCount]);
+        Assert.Equal("64", environment[RuntimeTuning.PooledArraysPerSize]);
     }
 
     private static async Task<string?> ReceiveThenNameThreadAsync(Socket socket, byte[] buffer)
