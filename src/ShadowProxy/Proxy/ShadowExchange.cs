@@ -15,7 +15,10 @@ namespace ShadowProxy.Proxy;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "The exchange owns its lifetime: RunAsync disposes the source when it ends.")]
 internal sealed class ShadowExchange
 {
-    private readonly Channel<Chunk> _queue = Channel.CreateUnbounded<Chunk>(new UnboundedChannelOptions { SingleReader = true });
+    // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes), on the
+    // same event thread, instead of as a thread-pool work item per request; its socket writes never block.
+    private readonly Channel<Chunk> _queue = Channel.CreateUnbounded<Chunk>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationToken _abort;
     private readonly int _maxBufferedBytes;
@@ -147,7 +150,9 @@ internal sealed class ShadowExchange
             RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
             if (!sending.IsCompleted)
             {
-                await _cancel.CancelAsync().ConfigureAwait(false);   // a shadow that answered early needs no more of the request
+                // A shadow that answered early needs no more of the request. Cancel, not CancelAsync: the callbacks
+                // (the pending send's) are short, and CancelAsync would queue them to the thread pool.
+                _cancel.Cancel();
             }
 
             bool requestSent = await sending.ConfigureAwait(false);
