@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.IO.Hashing;
 using ShadowProxy.Http;
 
@@ -12,7 +13,12 @@ internal sealed class BodyDigest : IPayloadSink
 {
     private const int InitialCapture = 4 * 1024;
 
-    private readonly XxHash3 _hash = new();
+    /// <summary>Hashers kept for reuse: each holds a few hundred bytes of state, and every response needs one.</summary>
+    private const int PooledHashers = 1024;
+
+    private static readonly ConcurrentQueue<XxHash3> Hashers = new();
+
+    private XxHash3? _hash = Hashers.TryDequeue(out XxHash3? pooled) ? pooled : new XxHash3();
     private readonly BodyComparison _comparison;
     private readonly long _expectedLength;
     private byte[]? _captured;
@@ -31,7 +37,7 @@ internal sealed class BodyDigest : IPayloadSink
     public void Append(ReadOnlySpan<byte> payload)
     {
         _bytes += payload.Length;
-        _hash.Append(payload);
+        _hash!.Append(payload);
         if (_capturing)
         {
             Capture(payload);
@@ -58,7 +64,20 @@ internal sealed class BodyDigest : IPayloadSink
         }
 
         StopCapturing();
-        return new ResponseFacts(firstByte, _bytes, _hash.GetCurrentHashAsUInt64(), fingerprint, whole);
+        ulong hash = _hash!.GetCurrentHashAsUInt64();
+        ReturnHasher();
+        return new ResponseFacts(firstByte, _bytes, hash, fingerprint, whole);
+    }
+
+    private void ReturnHasher()
+    {
+        XxHash3 hasher = _hash!;
+        _hash = null;   // a second Complete would be a bug: it fails here instead of hashing into another response's state
+        if (Hashers.Count < PooledHashers)
+        {
+            hasher.Reset();
+            Hashers.Enqueue(hasher);
+        }
     }
 
     private void Capture(ReadOnlySpan<byte> payload)
