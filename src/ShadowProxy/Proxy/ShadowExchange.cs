@@ -17,8 +17,9 @@ internal sealed class ShadowExchange
 {
     // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes), on the
     // same event thread, instead of as a thread-pool work item per request; its socket writes never block.
-    private readonly Channel<Chunk> _queue = Channel.CreateUnbounded<Chunk>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+    private readonly Channel<Chunk>? _queue;   // null when the head is the whole request: it waits in _head alone
+    private byte[]? _head;
+    private int _headLength;
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationToken _abort;
     private readonly int _maxBufferedBytes;
@@ -31,8 +32,16 @@ internal sealed class ShadowExchange
 
     private const int Finished = -1;
 
-    private ShadowExchange(int maxBufferedBytes, ShadowBufferBudget budget, CancellationToken abort)
+    private ShadowExchange(bool hasBody, int maxBufferedBytes, ShadowBufferBudget budget, CancellationToken abort)
     {
+        if (hasBody)
+        {
+            // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes),
+            // on the same event thread, instead of as a thread-pool work item; its socket writes never block.
+            _queue = Channel.CreateUnbounded<Chunk>(
+                new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+        }
+
         _maxBufferedBytes = maxBufferedBytes;
         _budget = budget;
         _abort = abort;
@@ -45,10 +54,12 @@ internal sealed class ShadowExchange
     public bool BodyTooLarge => _bodyTooLarge;
 
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
+    /// <param name="hasBody">Whether body bytes will be offered; without, the head is the whole request.</param>
     /// <param name="maxBodyBytes">Past this many body bytes the copy is abandoned (<see cref="BodyTooLarge"/>); -1: no bound.</param>
     /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
     public static ShadowExchange Start(
         ReadOnlySpan<byte> head,
+        bool hasBody,
         bool isHeadRequest,
         long startTimestamp,
         BackendPool pool,
@@ -58,7 +69,7 @@ internal sealed class ShadowExchange
         CancellationToken abort,
         long maxBodyBytes = -1)
     {
-        var exchange = new ShadowExchange(options.MaxShadowBufferBytes, budget, abort);
+        var exchange = new ShadowExchange(hasBody, options.MaxShadowBufferBytes, budget, abort);
         exchange.Offer(head);
         if (maxBodyBytes >= 0)
         {
@@ -93,7 +104,11 @@ internal sealed class ShadowExchange
 
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bytes.Length);
         bytes.CopyTo(buffer);
-        if (!_queue.Writer.TryWrite(new Chunk(buffer, bytes.Length)))
+        if (_queue is null)
+        {
+            (_head, _headLength) = (buffer, bytes.Length);   // Start's one offer: nothing else comes
+        }
+        else if (!_queue.Writer.TryWrite(new Chunk(buffer, bytes.Length)))
         {
             _budget.Release(bytes.Length);
             ArrayPool<byte>.Shared.Return(buffer);
@@ -109,14 +124,14 @@ internal sealed class ShadowExchange
     }
 
     /// <summary>The whole request has been queued.</summary>
-    public void CompleteRequest() => _queue.Writer.TryComplete();
+    public void CompleteRequest() => _queue?.Writer.TryComplete();
 
     /// <summary>Gives up on this copy (the request could not be forwarded whole, or the shadow fell too far behind).</summary>
     public void Abandon(BackendError reason)
     {
         if (Interlocked.CompareExchange(ref _abandonReason, (int)reason, 0) == 0)
         {
-            _queue.Writer.TryComplete();
+            _queue?.Writer.TryComplete();
             try
             {
                 _cancel.Cancel();
@@ -197,20 +212,21 @@ internal sealed class ShadowExchange
     {
         try
         {
+            if (_queue is null)
+            {
+                if (Interlocked.Exchange(ref _head, null) is { } head)
+                {
+                    await SendAsync(stream, new Chunk(head, _headLength)).ConfigureAwait(false);
+                }
+
+                return Volatile.Read(ref _abandonReason) == 0;
+            }
+
             while (await _queue.Reader.WaitToReadAsync(_cancel.Token).ConfigureAwait(false))
             {
                 while (_queue.Reader.TryRead(out Chunk chunk))
                 {
-                    try
-                    {
-                        await stream.WriteAsync(chunk.Buffer.AsMemory(0, chunk.Length), _cancel.Token).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        Interlocked.Add(ref _bufferedBytes, -chunk.Length);
-                        _budget.Release(chunk.Length);
-                        ArrayPool<byte>.Shared.Return(chunk.Buffer);
-                    }
+                    await SendAsync(stream, chunk).ConfigureAwait(false);
                 }
             }
 
@@ -223,8 +239,34 @@ internal sealed class ShadowExchange
         }
     }
 
+    /// <summary>Writes one queued piece and gives its bytes back, sent or not.</summary>
+    private async ValueTask SendAsync(NetworkStream stream, Chunk chunk)
+    {
+        try
+        {
+            await stream.WriteAsync(chunk.Buffer.AsMemory(0, chunk.Length), _cancel.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Add(ref _bufferedBytes, -chunk.Length);
+            _budget.Release(chunk.Length);
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        }
+    }
+
     private void ReturnQueuedBuffers()
     {
+        if (Interlocked.Exchange(ref _head, null) is { } head)
+        {
+            _budget.Release(_headLength);
+            ArrayPool<byte>.Shared.Return(head);
+        }
+
+        if (_queue is null)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         while (_queue.Reader.TryRead(out Chunk chunk))
         {
