@@ -50,11 +50,19 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// <summary>The program's path: the test project's reference copies it next to the tests.</summary>
     public static string ProgramPath => Path.Combine(AppContext.BaseDirectory, "ShadowProxy.dll");
 
+    /// <summary>
+    /// A published executable to run instead of the built ShadowProxy.dll (e.g. a Native AOT or single-file build),
+    /// so that the process tests check what is deployed: <c>SHADOWPROXY_TEST_PROGRAM=DIR/ShadowProxy dotnet test ...</c>.
+    /// </summary>
+    public static string? PublishedProgram => Environment.GetEnvironmentVariable("SHADOWPROXY_TEST_PROGRAM") is { Length: > 0 } path ? path : null;
+
     /// <summary>Starts the program with exactly these arguments; it may exit at once (a bad option) or go on listening.</summary>
     public static ProxyProcess Start(params string[] arguments)
     {
-        Assert.True(File.Exists(ProgramPath), "the test project's reference should copy the program next to the tests: " + ProgramPath);
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string? published = PublishedProgram;
+        string program = published ?? ProgramPath;
+        Assert.True(File.Exists(program), "the test project's reference should copy the program next to the tests: " + program);
+        var start = new ProcessStartInfo(published ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -62,7 +70,7 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (string argument in (string[])[ProgramPath, .. arguments])
+        foreach (string argument in published is null ? (string[])[ProgramPath, .. arguments] : arguments)
         {
             start.ArgumentList.Add(argument);
         }
