@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting.Display;
 using ShadowProxy.Logging;
 using ShadowProxy.Metrics;
 using ShadowProxy.Proxy;
@@ -17,6 +18,8 @@ namespace ShadowProxy.Hosting;
 /// <summary>Runs the proxy: merges and validates the settings, then hosts <see cref="ProxyServer"/> until SIGTERM or Ctrl+C.</summary>
 internal static class ProxyCommand
 {
+    private static readonly TimeSpan DiagnosticsFlushTimeout = TimeSpan.FromSeconds(3);
+
     public static async Task<int> RunAsync(CommandLineSettings commandLine, CancellationToken cancellationToken)
     {
         if (!TryLoadSettings(commandLine, out ProxySettings? settings, out string error))
@@ -25,7 +28,21 @@ internal static class ProxyCommand
             return ExitCodes.Usage;
         }
 
-        using IHost host = BuildHost(settings);
+        IHost host = BuildHost(settings);
+        Logger diagnostics = host.Services.GetRequiredService<Logger>();
+        try
+        {
+            return await RunHostAsync(host, settings, diagnostics, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            host.Dispose();   // drains and flushes the request lines
+            CloseDiagnostics(diagnostics);
+        }
+    }
+
+    private static async Task<int> RunHostAsync(IHost host, ProxySettings settings, Logger diagnostics, CancellationToken cancellationToken)
+    {
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -43,16 +60,24 @@ internal static class ProxyCommand
         }
 
         // The first signal drains (the host's console lifetime); a second one, while the drain runs, exits at once.
-        Logger diagnostics = host.Services.GetRequiredService<Logger>();
         using var signals = new ShutdownSignals(
             host.Services.GetRequiredService<ILogger<ShutdownSignals>>(),
             exitCode =>
             {
-                diagnostics.Dispose();   // writes out the queued diagnostics, the second signal's own message among them
+                CloseDiagnostics(diagnostics);   // the queued diagnostics, the second signal's own message among them
                 Environment.Exit(exitCode);
             });
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Writes out the queued diagnostics, waiting a bounded time: a stderr that nobody reads must not keep the
+    /// process from exiting (what is still queued then is lost; the request lines are already written).
+    /// </summary>
+    private static void CloseDiagnostics(Logger diagnostics)
+    {
+        _ = Task.Run(diagnostics.Dispose).Wait(DiagnosticsFlushTimeout);
     }
 
     /// <param name="environment">The environment variables to read; the process's own when null.</param>
@@ -169,18 +194,18 @@ internal static class ProxyCommand
             // Queued: diagnostics are written on the sockets' event thread (RuntimeTuning), which a paused
             // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
             .WriteTo.Async(
-                queued => queued.Console(
+                queued => queued.Sink(new StandardErrorSink(new MessageTemplateTextFormatter(
                     // journald stamps each line itself and reads the "<N>" prefix as its priority.
-                    outputTemplate: underSystemd
+                    underSystemd
                         ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
                         : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
-                    standardErrorFromLevel: LogEventLevel.Verbose,
-                    formatProvider: CultureInfo.InvariantCulture),
+                    CultureInfo.InvariantCulture))),
                 bufferSize: 10_000,
                 blockWhenFull: false)
             .CreateLogger();
-        builder.Services.AddSerilog(diagnostics, dispose: true);
-        builder.Services.AddSingleton(diagnostics);   // the second signal flushes it before exiting
+        // Not disposed by the container: RunAsync closes it last, after the host, with a bounded wait (CloseDiagnostics).
+        builder.Services.AddSerilog(diagnostics, dispose: false);
+        builder.Services.AddSingleton(diagnostics);
         builder.Services.Configure<HostOptions>(options =>
         {
             // The drain is bounded by the proxy's own timeout; the host must not cut it short.
@@ -193,7 +218,7 @@ internal static class ProxyCommand
         builder.Services.AddSingleton<IRequestLineSink>(services => new MeteredRequestLineSink(
             services.GetRequiredService<ProxyMetrics>(),
             new RequestLineWriter(
-                Console.OpenStandardOutput(),
+                StandardStreams.OpenOutput(),
                 settings.Format,
                 settings.LogFile,
                 services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>())));

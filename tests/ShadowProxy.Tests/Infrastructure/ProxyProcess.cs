@@ -57,7 +57,35 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public static string? PublishedProgram => Environment.GetEnvironmentVariable("SHADOWPROXY_TEST_PROGRAM") is { Length: > 0 } path ? path : null;
 
     /// <summary>Starts the program with exactly these arguments; it may exit at once (a bad option) or go on listening.</summary>
-    public static ProxyProcess Start(params string[] arguments)
+    public static ProxyProcess Start(params string[] arguments) => Start(readStderr: true, arguments);
+
+    /// <summary>
+    /// Starts the program on a free port with a stderr that nobody reads, as a paused terminal or a stuck log
+    /// collector would leave it: once the pipe's buffer (64 KiB) is full, a write to stderr that waits, waits for good.
+    /// Returns once the port accepts connections (the "Listening" line cannot be read).
+    /// </summary>
+    public static async Task<ProxyProcess> StartWithStderrUnreadAsync(IPEndPoint production, IPEndPoint shadow)
+    {
+        var listen = new IPEndPoint(IPAddress.Loopback, FreePort());
+        ProxyProcess proxy = Start(readStderr: false, "--listen", listen.ToString(), "--production", production.ToString(), "--shadow", shadow.ToString());
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await probe.ConnectAsync(listen);
+                proxy.EndPoint = listen;
+                return proxy;
+            }
+            catch (System.Net.Sockets.SocketException) when (waited.Elapsed < TimeSpan.FromSeconds(60) && !proxy.HasExited)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    private static ProxyProcess Start(bool readStderr, params string[] arguments)
     {
         string? published = PublishedProgram;
         string program = published ?? ProgramPath;
@@ -91,7 +119,15 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => proxy.OnStderr(e.Data);
         process.Start();
         process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        if (readStderr)
+        {
+            process.BeginErrorReadLine();
+        }
+        else
+        {
+            proxy._stderrClosed.TrySetResult();   // nothing will be read from it: not a thing to wait for at exit
+        }
+
         return proxy;
     }
 
