@@ -18,7 +18,11 @@ namespace ShadowProxy.Hosting;
 /// <summary>Runs the proxy: merges and validates the settings, then hosts <see cref="ProxyServer"/> until SIGTERM or Ctrl+C.</summary>
 internal static class ProxyCommand
 {
+    /// <summary>How long the queued diagnostics get to reach stderr at the end of a normal stop.</summary>
     private static readonly TimeSpan DiagnosticsFlushTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>The same after a second signal, which promises to exit at once.</summary>
+    private static readonly TimeSpan SecondSignalFlushTimeout = TimeSpan.FromMilliseconds(500);
 
     public static async Task<int> RunAsync(CommandLineSettings commandLine, CancellationToken cancellationToken)
     {
@@ -30,22 +34,41 @@ internal static class ProxyCommand
 
         IHost host = BuildHost(settings);
         Logger diagnostics = host.Services.GetRequiredService<Logger>();
+        ShutdownSignals? signals = null;
         try
         {
-            return await RunHostAsync(host, settings, diagnostics, cancellationToken).ConfigureAwait(false);
+            if (await StartAsync(host, settings, cancellationToken).ConfigureAwait(false) is { } failed)
+            {
+                return failed;
+            }
+
+            // The first signal drains (the host's console lifetime); a second one exits at once: during the drain, and
+            // also while the request lines are flushed after it (the handler stays registered until the very end).
+            signals = new ShutdownSignals(
+                host.Services.GetRequiredService<ILogger<ShutdownSignals>>(),
+                exitCode =>
+                {
+                    CloseDiagnostics(diagnostics, SecondSignalFlushTimeout);   // its own message among them
+                    Environment.Exit(exitCode);
+                });
+            await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+            return ExitCodes.Success;
         }
         finally
         {
             host.Dispose();   // drains and flushes the request lines
-            CloseDiagnostics(diagnostics);
+            CloseDiagnostics(diagnostics, DiagnosticsFlushTimeout);
+            signals?.Dispose();
         }
     }
 
-    private static async Task<int> RunHostAsync(IHost host, ProxySettings settings, Logger diagnostics, CancellationToken cancellationToken)
+    /// <returns>The exit code when the proxy could not start; null once it runs.</returns>
+    private static async Task<int?> StartAsync(IHost host, ProxySettings settings, CancellationToken cancellationToken)
     {
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            return null;
         }
         catch (SocketException ex)
         {
@@ -58,26 +81,22 @@ internal static class ProxyCommand
             await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {listener.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
-
-        // The first signal drains (the host's console lifetime); a second one, while the drain runs, exits at once.
-        using var signals = new ShutdownSignals(
-            host.Services.GetRequiredService<ILogger<ShutdownSignals>>(),
-            exitCode =>
-            {
-                CloseDiagnostics(diagnostics);   // the queued diagnostics, the second signal's own message among them
-                Environment.Exit(exitCode);
-            });
-        await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-        return ExitCodes.Success;
     }
 
     /// <summary>
     /// Writes out the queued diagnostics, waiting a bounded time: a stderr that nobody reads must not keep the
-    /// process from exiting (what is still queued then is lost; the request lines are already written).
+    /// process from exiting (what is still queued then is lost; the request lines are written by then).
     /// </summary>
-    private static void CloseDiagnostics(Logger diagnostics)
+    private static void CloseDiagnostics(Logger diagnostics, TimeSpan timeout)
     {
-        _ = Task.Run(diagnostics.Dispose).Wait(DiagnosticsFlushTimeout);
+        try
+        {
+            _ = Task.Run(diagnostics.Dispose).Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            // A sink failed while closing: nothing more can be said on stderr, and the exit must go on.
+        }
     }
 
     /// <param name="environment">The environment variables to read; the process's own when null.</param>

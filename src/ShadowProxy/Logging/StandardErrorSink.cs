@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using Serilog.Core;
 using Serilog.Events;
 using Serilog.Formatting;
@@ -5,19 +7,22 @@ using Serilog.Formatting;
 namespace ShadowProxy.Logging;
 
 /// <summary>
-/// Writes each diagnostic, formatted, to stderr through <see cref="StandardStreams.OpenError"/> rather than
-/// Console.Error: the writes then share no lock with the request lines on stdout. Runs behind Serilog's async
-/// wrapper, on its worker thread, so a stderr that blocks holds up that thread alone.
+/// Writes each diagnostic, formatted, to stderr in one write (<see cref="StandardStreams.OpenError"/>), sharing no lock
+/// with the request lines on stdout. Runs behind Serilog's async wrapper, on its one worker thread, so a stderr that
+/// blocks holds up that thread alone.
 /// </summary>
 internal sealed class StandardErrorSink(ITextFormatter formatter) : ILogEventSink, IDisposable
 {
-    private readonly TextWriter _stderr = StandardStreams.OpenError();
+    private readonly Stream _stderr = StandardStreams.OpenError();
+    private readonly StringWriter _line = new(CultureInfo.InvariantCulture);
 
     public void Emit(LogEvent logEvent)
     {
+        _line.GetStringBuilder().Clear();
+        formatter.Format(logEvent, _line);
         try
         {
-            formatter.Format(logEvent, _stderr);
+            _stderr.Write(Encoding.UTF8.GetBytes(_line.ToString()));
         }
         catch (IOException)
         {
@@ -25,5 +30,9 @@ internal sealed class StandardErrorSink(ITextFormatter formatter) : ILogEventSin
         }
     }
 
-    public void Dispose() => _stderr.Dispose();
+    public void Dispose()
+    {
+        _line.Dispose();
+        _stderr.Dispose();   // the descriptor stays open: DescriptorStream never closes it
+    }
 }

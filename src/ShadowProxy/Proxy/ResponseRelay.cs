@@ -272,7 +272,6 @@ internal sealed class ResponseRelay
     /// </summary>
     private async ValueTask WriteToClientAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
-        _clientWritten = true;
         if (_pendingLength + bytes.Length > CoalesceBytes)
         {
             await FlushClientAsync(cancellationToken).ConfigureAwait(false);
@@ -303,6 +302,8 @@ internal sealed class ResponseRelay
     {
         try
         {
+            // Only bytes handed to the socket count as written: gathered ones that never left still allow a 502 / 504.
+            _clientWritten = true;
             await _client!.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         }
         catch (IOException ex)

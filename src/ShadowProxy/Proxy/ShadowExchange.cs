@@ -39,7 +39,7 @@ internal sealed class ShadowExchange
             // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes),
             // on the same event thread, instead of as a thread-pool work item; its socket writes never block.
             _queue = Channel.CreateUnbounded<Chunk>(
-                new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+                new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
         }
 
         _maxBufferedBytes = maxBufferedBytes;

@@ -145,4 +145,33 @@ public sealed class ProcessContractTests
         Assert.Contains("Summary of 48 requests", stdout, StringComparison.Ordinal);
         Assert.Contains("status mismatches: 12 of 48", stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stdout_and_stderr_into_one_file_keep_every_line_whole()
+    {
+        // `ShadowProxy ... > FILE 2>&1`: one open file description, no O_APPEND. Both streams must write at the file's
+        // shared offset; a writer keeping a position of its own would overwrite the other's lines.
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        using var directory = new TempDirectory();
+        string file = Path.Combine(directory.Path, "out.log");
+        await using (ProxyProcess proxy = await ProxyProcess.StartIntoFileAsync(production.EndPoint, shadow.EndPoint, file))
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                Assert.Equal(Ok, await RawHttp.SendAsync(proxy.EndPoint, $"GET /item?n={i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+            }
+
+            await proxy.SignalAsync("TERM");
+            Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        string[] lines = File.ReadAllLines(file);
+        Assert.Contains(lines, line => line.Contains("Listening on", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.Contains("Stopped", StringComparison.Ordinal));
+        string[] requestLines = [.. lines.Where(line => line.StartsWith("/item", StringComparison.Ordinal))];
+        Assert.Equal(5, requestLines.Length);
+        Assert.All(requestLines, line => Assert.Matches(TextLine, line));
+        Assert.DoesNotContain('\0', File.ReadAllText(file));   // no hole left by a write past another's end
+    }
 }

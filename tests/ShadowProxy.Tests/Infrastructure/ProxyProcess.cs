@@ -57,17 +57,34 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public static string? PublishedProgram => Environment.GetEnvironmentVariable("SHADOWPROXY_TEST_PROGRAM") is { Length: > 0 } path ? path : null;
 
     /// <summary>Starts the program with exactly these arguments; it may exit at once (a bad option) or go on listening.</summary>
-    public static ProxyProcess Start(params string[] arguments) => Start(readStderr: true, arguments);
+    public static ProxyProcess Start(params string[] arguments) => Start(Output.Read, null, arguments);
 
     /// <summary>
     /// Starts the program on a free port with a stderr that nobody reads, as a paused terminal or a stuck log
     /// collector would leave it: once the pipe's buffer (64 KiB) is full, a write to stderr that waits, waits for good.
     /// Returns once the port accepts connections (the "Listening" line cannot be read).
     /// </summary>
-    public static async Task<ProxyProcess> StartWithStderrUnreadAsync(IPEndPoint production, IPEndPoint shadow)
+    public static Task<ProxyProcess> StartWithStderrUnreadAsync(IPEndPoint production, IPEndPoint shadow) =>
+        StartOnFreePortAsync(Output.StderrUnread, null, production, shadow);
+
+    /// <summary>
+    /// Starts the program on a free port the way `ShadowProxy ... &gt; FILE 2&gt;&amp;1` would, through a shell: stdout
+    /// and stderr are one open file, not in append mode. Returns once the port accepts connections.
+    /// </summary>
+    public static Task<ProxyProcess> StartIntoFileAsync(IPEndPoint production, IPEndPoint shadow, string file) =>
+        StartOnFreePortAsync(Output.IntoFile, file, production, shadow);
+
+    private enum Output
+    {
+        Read,
+        StderrUnread,
+        IntoFile,
+    }
+
+    private static async Task<ProxyProcess> StartOnFreePortAsync(Output output, string? file, IPEndPoint production, IPEndPoint shadow)
     {
         var listen = new IPEndPoint(IPAddress.Loopback, FreePort());
-        ProxyProcess proxy = Start(readStderr: false, "--listen", listen.ToString(), "--production", production.ToString(), "--shadow", shadow.ToString());
+        ProxyProcess proxy = Start(output, file, "--listen", listen.ToString(), "--production", production.ToString(), "--shadow", shadow.ToString());
         var waited = Stopwatch.StartNew();
         while (true)
         {
@@ -85,22 +102,36 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         }
     }
 
-    private static ProxyProcess Start(bool readStderr, params string[] arguments)
+    private static ProxyProcess Start(Output output, string? file, params string[] arguments)
     {
         string? published = PublishedProgram;
         string program = published ?? ProgramPath;
         Assert.True(File.Exists(program), "the test project's reference should copy the program next to the tests: " + program);
-        var start = new ProcessStartInfo(published ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string host = published ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        string[] command = published is null ? [host, ProgramPath, .. arguments] : [host, .. arguments];
+        var start = new ProcessStartInfo(output == Output.IntoFile ? "/bin/sh" : command[0])
         {
             RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
+            RedirectStandardOutput = output != Output.IntoFile,
+            RedirectStandardError = output != Output.IntoFile,
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        foreach (string argument in published is null ? (string[])[ProgramPath, .. arguments] : arguments)
+        if (output == Output.IntoFile)
         {
-            start.ArgumentList.Add(argument);
+            // The shell opens the file once for both descriptors (`>` then `2>&1`), then becomes the program.
+            start.Environment["SHADOWPROXY_TEST_OUTPUT"] = file;
+            foreach (string argument in (string[])["-c", "exec \"$0\" \"$@\" > \"$SHADOWPROXY_TEST_OUTPUT\" 2>&1", .. command])
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+        else
+        {
+            foreach (string argument in command[1..])
+            {
+                start.ArgumentList.Add(argument);
+            }
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
@@ -118,14 +149,22 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         };
         process.ErrorDataReceived += (_, e) => proxy.OnStderr(e.Data);
         process.Start();
-        process.BeginOutputReadLine();
-        if (readStderr)
+        if (output == Output.IntoFile)
+        {
+            proxy._stdoutClosed.TrySetResult();   // neither is read here: nothing to wait for at exit
+        }
+        else
+        {
+            process.BeginOutputReadLine();
+        }
+
+        if (output == Output.Read)
         {
             process.BeginErrorReadLine();
         }
         else
         {
-            proxy._stderrClosed.TrySetResult();   // nothing will be read from it: not a thing to wait for at exit
+            proxy._stderrClosed.TrySetResult();
         }
 
         return proxy;
