@@ -44,9 +44,13 @@ internal sealed class ProxyConnection
         _remote = socket.RemoteEndPoint;
     }
 
+    /// <param name="clientClosed">
+    /// Called once the client's socket is closed, before the request lines that still wait for their shadows: what
+    /// counts against --max-connections is the client's connection, not a slow shadow's answer.
+    /// </param>
     /// <param name="shutdown">The proxy is stopping: finish the request in flight, start no new one.</param>
     /// <param name="abort">The drain timeout passed: cut everything.</param>
-    public async Task RunAsync(CancellationToken shutdown, CancellationToken abort)
+    public async Task RunAsync(Action clientClosed, CancellationToken shutdown, CancellationToken abort)
     {
         _socket.NoDelay = true;
         var stream = new NetworkStream(_socket, ownsSocket: false);   // CloseAsync closes the socket
@@ -140,6 +144,7 @@ internal sealed class ProxyConnection
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
             ArrayPool<byte>.Shared.Return(head);
+            clientClosed();
         }
 
         // The connection counts as in flight until its last request line is written, so that a drain loses none.

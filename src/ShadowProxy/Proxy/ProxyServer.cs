@@ -23,6 +23,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly BackendPools _pools;
     private readonly ShadowLauncher _shadows;
     private Socket? _listener;
+    private readonly Action _clientClosed;
     private long _nextConnectionId;
     private int _active;
 
@@ -33,6 +34,7 @@ internal sealed class ProxyServer : BackgroundService
         _logger = logger;
         _time = time;
         _pools = new BackendPools(options, time);
+        _clientClosed = OnClientClosed;
         _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
 
@@ -94,12 +96,14 @@ internal sealed class ProxyServer : BackgroundService
             if (Interlocked.Increment(ref _active) > _options.MaxConnections)
             {
                 _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);
-                Track(RejectAsync(client));
+                Track(RejectAsync(client), endsConnection: true);
                 continue;
             }
 
+            // The connection stops counting as active when its client socket closes; its task (tracked for the
+            // drain) may go on a while, until the shadows of its last requests have answered and their lines are out.
             var connection = new ProxyConnection(client, _pools, _shadows, _options, _sink, _logger, _time);
-            Track(connection.RunAsync(_shutdown.Token, _abort.Token));
+            Track(connection.RunAsync(_clientClosed, _shutdown.Token, _abort.Token), endsConnection: false);
         }
     }
 
@@ -133,22 +137,28 @@ internal sealed class ProxyServer : BackgroundService
         base.Dispose();
     }
 
-    private void Track(Task connection)
+    /// <param name="endsConnection">Whether the task's end is also the end of the client's connection (a rejection).</param>
+    private void Track(Task connection, bool endsConnection)
     {
         long id = Interlocked.Increment(ref _nextConnectionId);
         _connections[id] = connection;
         connection.ContinueWith(
             (_, state) =>
             {
-                var (server, connectionId) = ((ProxyServer, long))state!;
+                var (server, connectionId, ends) = ((ProxyServer, long, bool))state!;
                 server._connections.TryRemove(connectionId, out Task? _);
-                Interlocked.Decrement(ref server._active);
+                if (ends)
+                {
+                    server.OnClientClosed();
+                }
             },
-            (this, id),
+            (this, id, endsConnection),
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
     }
+
+    private void OnClientClosed() => Interlocked.Decrement(ref _active);
 
     private static async Task RejectAsync(Socket client)
     {

@@ -94,6 +94,27 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_silent_shadow_does_not_use_up_the_connection_limit_once_clients_have_their_answers()
+    {
+        // Each client is answered and gone at once, while its request line waits for a shadow that never answers
+        // (up to the shadow timeout). Only open client connections count against --max-connections.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint,
+            options => options with { MaxConnections = 2, ShadowTimeout = TimeSpan.FromSeconds(60), DrainTimeout = TimeSpan.FromSeconds(1) });
+        string[] answers = new string[6];
+        for (int i = 0; i < answers.Length; i++)
+        {
+            answers[i] = await RawHttp.SendAsync(proxy.EndPoint, $"GET {FaultyBackends.ShadowSilent} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            await WaitForAsync(() => proxy.Server.ActiveConnections == 0);
+        }
+
+        Assert.All(answers, answer => Assert.Equal(Ok, answer));
+        Assert.Equal(6, backends.Production.Requests.Count);
+        Assert.Empty(proxy.Records);   // every line still waits for its shadow: the connections' tasks are not done
+    }
+
+    [Fact]
     public async Task A_head_over_the_limit_gets_431_and_is_not_forwarded_while_one_under_it_is()
     {
         await using var backends = new FaultyBackends();
