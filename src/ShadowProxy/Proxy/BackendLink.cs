@@ -42,6 +42,13 @@ internal sealed class BackendLink : IAsyncDisposable
     /// <summary>An idle connection that the backend closed (or that has stray bytes) must not carry a request.</summary>
     public bool LooksUsable()
     {
+        // Bytes past the last response that were read into the pipe already: the next answer would start with them.
+        if (Input.TryRead(out ReadResult buffered))
+        {
+            Input.AdvanceTo(buffered.Buffer.Start);
+            return false;
+        }
+
         try
         {
             // Readable while idle means EOF, a reset, or bytes nobody asked for: none of them can carry a new request.

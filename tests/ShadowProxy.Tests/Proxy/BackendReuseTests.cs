@@ -52,6 +52,37 @@ public sealed class BackendReuseTests
     }
 
     [Fact]
+    public async Task A_backend_connection_with_bytes_past_its_answer_is_not_reused()
+    {
+        // Production's first answer carries bytes past its Content-Length, read into the proxy's buffer with it. On
+        // that connection the next answer would begin with them: another client would get them as its response.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            for (int served = 0; ; served++)
+            {
+                string? request = await connection.ReadRequestAsync();
+                if (request is null)
+                {
+                    return;
+                }
+
+                await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + (served == 0 ? "STRAY BYTES" : ""));
+            }
+        });
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        string first = await RawHttp.SendAsync(proxy.EndPoint, "GET /first HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(1);
+        string second = await RawHttp.SendAsync(proxy.EndPoint, "GET /second HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+
+        Assert.EndsWith("\r\n\r\nok", first, StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", second, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nok", second, StringComparison.Ordinal);
+        Assert.Equal(2, production.ConnectionCount);
+    }
+
+    [Fact]
     public async Task Without_reuse_every_request_gets_its_own_backend_connection()
     {
         await using var production = StartKeepAlive();
