@@ -37,6 +37,7 @@ internal sealed class BackendPool : IAsyncDisposable
     /// <summary>A usable idle connection if there is one, else a new one (which may throw the connect's exception).</summary>
     public async ValueTask<BackendLink> RentAsync(CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();   // an exchange already given up must not use up an idle connection
         while (_idle.TryPop(out BackendLink? idle))
         {
             Interlocked.Decrement(ref _idleCount);
