@@ -48,6 +48,7 @@ log() { echo "[bench $(( $(date +%s) - STARTED ))s] $*" >&2; }
 missing=()
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v pgrep >/dev/null || missing+=(procps)   # nginx-mirror's workers are found with pgrep: without it their CPU would go uncounted
 if [[ ${#missing[@]} -gt 0 ]]; then
     log "installing ${missing[*]} from Debian"
     apt-get update -qq
