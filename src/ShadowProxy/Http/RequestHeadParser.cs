@@ -132,8 +132,7 @@ internal static class RequestHeadParser
             if (FieldNames.Is(name, FieldNames.ContentLength))
             {
                 // Two different lengths could frame the body two ways: reject (RFC 9112 §6.3 step 5).
-                if (!Utf8Parser.TryParse(value, out long length, out int used) || used != value.Length || length < 0
-                    || value.ContainsAnyExceptInRange((byte)'0', (byte)'9') || (_hasContentLength && length != ContentLength))
+                if (!FieldValues.TryParseContentLength(value, out long length) || (_hasContentLength && length != ContentLength))
                 {
                     return false;
                 }
@@ -153,13 +152,10 @@ internal static class RequestHeadParser
             }
             else if (FieldNames.Is(name, FieldNames.Connection))
             {
-                foreach (Range range in value.Split((byte)','))
-                {
-                    ReadOnlySpan<byte> option = value[range].Trim(HttpChars.OptionalWhitespace);
-                    ConnectionClose |= System.Text.Ascii.EqualsIgnoreCase(option, "close"u8);
-                    ConnectionKeepAlive |= System.Text.Ascii.EqualsIgnoreCase(option, "keep-alive"u8);
-                    ConnectionUpgrade |= System.Text.Ascii.EqualsIgnoreCase(option, "upgrade"u8);
-                }
+                ConnectionOptions options = FieldValues.ParseConnectionOptions(value);
+                ConnectionClose |= options.HasFlag(ConnectionOptions.Close);
+                ConnectionKeepAlive |= options.HasFlag(ConnectionOptions.KeepAlive);
+                ConnectionUpgrade |= options.HasFlag(ConnectionOptions.Upgrade);
             }
             else if (FieldNames.Is(name, FieldNames.Host))
             {

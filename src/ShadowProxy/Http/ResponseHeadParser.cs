@@ -35,8 +35,7 @@ internal static class ResponseHeadParser
 
             if (FieldNames.Is(name, FieldNames.ContentLength))
             {
-                if (!Utf8Parser.TryParse(value, out long length, out int used) || used != value.Length || length < 0
-                    || (contentLength >= 0 && length != contentLength))
+                if (!FieldValues.TryParseContentLength(value, out long length) || (contentLength >= 0 && length != contentLength))
                 {
                     return false;
                 }
@@ -51,12 +50,9 @@ internal static class ResponseHeadParser
             }
             else if (FieldNames.Is(name, FieldNames.Connection))
             {
-                foreach (Range range in value.Split((byte)','))
-                {
-                    ReadOnlySpan<byte> option = value[range].Trim(HttpChars.OptionalWhitespace);
-                    close |= System.Text.Ascii.EqualsIgnoreCase(option, "close"u8);
-                    keepAlive |= System.Text.Ascii.EqualsIgnoreCase(option, "keep-alive"u8);
-                }
+                ConnectionOptions options = FieldValues.ParseConnectionOptions(value);
+                close |= options.HasFlag(ConnectionOptions.Close);
+                keepAlive |= options.HasFlag(ConnectionOptions.KeepAlive);
             }
         }
 

@@ -44,6 +44,9 @@ public sealed class ResponseHeadParserTests
     [InlineData("ICY 200 OK\r\n\r\n")]
     [InlineData("HTTP/1.1 600 Odd\r\n\r\n")]
     [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n")]
     [InlineData("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n")]
     public void Rejects_what_is_not_an_http1_response(string head) =>
         Assert.False(ResponseHeadParser.TryParse(Encoding.ASCII.GetBytes(head), false, false, out _));
