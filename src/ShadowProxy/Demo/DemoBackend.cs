@@ -75,7 +75,7 @@ internal sealed class DemoBackend : IAsyncDisposable
                     return;
                 }
 
-                await SkipBodyAsync(input, request.ContentLength).ConfigureAwait(false);
+                await DemoBodies.SkipAsync(input, request.ContentLength).ConfigureAwait(false);
                 (int status, string body, int delayMilliseconds) = Answer(request.Target);
                 await Task.Delay(delayMilliseconds, _stop.Token).ConfigureAwait(false);
                 string response = $"HTTP/1.1 {status} {(status < 400 ? "OK" : "Error")}\r\nContent-Type: text/plain\r\n"
@@ -91,21 +91,6 @@ internal sealed class DemoBackend : IAsyncDisposable
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
             // The proxy closed the connection, or the demo is over.
-        }
-    }
-
-    private static async Task SkipBodyAsync(PipeReader input, long remaining)
-    {
-        while (remaining > 0)
-        {
-            ReadResult result = await input.ReadAsync().ConfigureAwait(false);
-            long take = Math.Min(remaining, result.Buffer.Length);
-            input.AdvanceTo(result.Buffer.GetPosition(take));
-            remaining -= take;
-            if (result.IsCompleted)
-            {
-                return;
-            }
         }
     }
 

@@ -33,13 +33,7 @@ internal static class DemoClient
             }
 
             statuses.Add(response.StatusCode);
-            for (long remaining = response.Body == BodyKind.ContentLength ? response.ContentLength : 0; remaining > 0;)
-            {
-                ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                long take = Math.Min(remaining, result.Buffer.Length);
-                input.AdvanceTo(result.Buffer.GetPosition(take));
-                remaining -= take;
-            }
+            await DemoBodies.SkipAsync(input, response.Body == BodyKind.ContentLength ? response.ContentLength : 0, cancellationToken).ConfigureAwait(false);
 
             if (response.ServerWantsClose)
             {
