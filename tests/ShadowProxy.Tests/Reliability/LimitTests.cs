@@ -94,6 +94,26 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_client_silent_inside_its_body_is_cut_at_the_client_timeout_not_held_until_production_gives_up()
+    {
+        // Three of ten announced body bytes, then nothing: production waits for the rest, so only the client timeout
+        // ends the exchange; without it the connection would stay open for the 60 s production timeout.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint,
+            options => options with { ClientTimeout = TimeSpan.FromSeconds(1), ProductionTimeout = TimeSpan.FromSeconds(60) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        await client.SendAsync("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+
+        var watch = Stopwatch.StartNew();
+        Assert.True(await client.IsClosedByProxyAsync(TimeSpan.FromSeconds(15)), "the proxy kept the connection of a silent client open");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"closed after {watch.Elapsed}");
+        await proxy.WaitForLinesAsync(1);
+        Assert.Equal(BackendError.Aborted, proxy.Records[0].Production.Error);
+        await FaultTests.AssertServesOnAsync(proxy);
+    }
+
+    [Fact]
     public async Task A_silent_shadow_does_not_use_up_the_connection_limit_once_clients_have_their_answers()
     {
         // Each client is answered and gone at once, while its request line waits for a shadow that never answers
