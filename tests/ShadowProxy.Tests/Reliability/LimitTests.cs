@@ -114,6 +114,25 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_production_response_head_over_the_limit_is_a_502_while_one_under_it_is_relayed()
+    {
+        string Answer(int headerBytes) => $"HTTP/1.1 200 OK\r\nX-Big: {new string('b', headerBytes)}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        await using var over = LoopbackBackend.Start(Answer(4096));
+        await using var under = LoopbackBackend.Start(Answer(512));
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var overProxy = await TestProxy.StartAsync(over.EndPoint, shadow.EndPoint, options => options with { MaxResponseHeadBytes = 2048 });
+        await using var underProxy = await TestProxy.StartAsync(under.EndPoint, shadow.EndPoint, options => options with { MaxResponseHeadBytes = 2048 });
+
+        string refused = await RawHttp.SendAsync(overProxy.EndPoint, Get);
+        string relayed = await RawHttp.SendAsync(underProxy.EndPoint, Get);
+
+        Assert.StartsWith("HTTP/1.1 502 ", refused, StringComparison.Ordinal);
+        await overProxy.WaitForLinesAsync(1);
+        Assert.Equal(BackendError.InvalidResponse, overProxy.Records[0].Production.Error);
+        Assert.Equal(Answer(512), relayed);
+    }
+
+    [Fact]
     public async Task A_silent_shadow_does_not_use_up_the_connection_limit_once_clients_have_their_answers()
     {
         // Each client is answered and gone at once, while its request line waits for a shadow that never answers
