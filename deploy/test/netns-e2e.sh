@@ -197,6 +197,13 @@ get() { in_client "$python" "$work/app.py" get "http://10.200.1.2$1"; }   # from
 
 # requests_from LOG PATH: the peer addresses that LOG recorded for PATH, one per line
 requests_from() { awk -v path="$2" '$3 == path { print $1 }' "$1"; }
+# $1 log, $2 peer: each of the five /mirror requests is in the log exactly once, from that peer.
+each_mirrored_once_from() {
+    local i
+    for i in 1 2 3 4 5; do
+        [[ $(requests_from "$1" "/mirror/$i?q=$i") == "$2" ]] || return 1
+    done
+}
 
 # ---- build the topology --------------------------------------------------------------------------------------------
 ip netns add "$client" && ip netns add "$box" && ip netns add "$shadow" || { echo "netns-e2e: ip netns add failed" >&2; exit 2; }
@@ -320,21 +327,13 @@ for i in 1 2 3 4 5; do
 done
 check "client -> box:80 gets production's response (5 requests)" test "$answers" = ok
 
-via_proxy=ok
-for i in 1 2 3 4 5; do
-    [[ $(requests_from "$work/production.log" "/mirror/$i?q=$i") == 127.0.0.1 ]] || via_proxy=no
-done
-if [[ $via_proxy == ok ]]; then
+if each_mirrored_once_from "$work/production.log" 127.0.0.1; then
     pass "production got each request exactly once, from 127.0.0.1 (through the proxy, no loop)"
 else
     fail "production got each request exactly once, from 127.0.0.1 (through the proxy, no loop)" "$(grep mirror "$work/production.log")"
 fi
 
-copies=ok
-for i in 1 2 3 4 5; do
-    [[ $(requests_from "$work/shadow.log" "/mirror/$i?q=$i") == 10.200.2.1 ]] || copies=no
-done
-if [[ $copies == ok ]]; then
+if each_mirrored_once_from "$work/shadow.log" 10.200.2.1; then
     pass "the shadow got each request exactly once, from the box"
 else
     fail "the shadow got each request exactly once, from the box" "$(cat "$work/shadow.log")"
