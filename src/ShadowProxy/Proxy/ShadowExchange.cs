@@ -15,10 +15,8 @@ namespace ShadowProxy.Proxy;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "The exchange owns its lifetime: RunAsync disposes the source when it ends.")]
 internal sealed class ShadowExchange
 {
-    // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes), on the
-    // same event thread, instead of as a thread-pool work item per request; its socket writes never block.
-    private readonly Channel<Chunk>? _queue;   // null when the head is the whole request: it waits in _head alone
-    private byte[]? _head;
+    private readonly Channel<Chunk>? _queue;   // body bytes, in order; null when the head is the whole request
+    private byte[]? _head;                     // the head, sent first; taken (set to null) by whoever sends or returns it
     private int _headLength;
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationToken _abort;
@@ -70,7 +68,11 @@ internal sealed class ShadowExchange
         long maxBodyBytes = -1)
     {
         var exchange = new ShadowExchange(hasBody, options.MaxShadowBufferBytes, budget, abort);
-        exchange.Offer(head);
+        if (exchange.TryBuffer(head, out Chunk buffered))
+        {
+            (exchange._head, exchange._headLength) = (buffered.Buffer, buffered.Length);
+        }
+
         if (maxBodyBytes >= 0)
         {
             exchange._maxOfferedBytes = head.Length + maxBodyBytes;
@@ -80,12 +82,23 @@ internal sealed class ShadowExchange
         return exchange;
     }
 
-    /// <summary>Queues request bytes for the shadow; never waits. Past the buffer bound the copy is abandoned.</summary>
+    /// <summary>Queues body bytes for the shadow; never waits. Past the buffer bound the copy is abandoned.</summary>
     public void Offer(ReadOnlySpan<byte> bytes)
     {
+        if (_queue is not null && TryBuffer(bytes, out Chunk chunk) && !_queue.Writer.TryWrite(chunk))
+        {
+            _budget.Release(chunk.Length);   // the queue was completed meanwhile (abandoned): nobody will send it
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        }
+    }
+
+    /// <summary>Copies request bytes into a pooled buffer within the bounds; past one the copy is abandoned instead.</summary>
+    private bool TryBuffer(ReadOnlySpan<byte> bytes, out Chunk chunk)
+    {
+        chunk = default;
         if (Volatile.Read(ref _abandonReason) != 0 || bytes.IsEmpty)
         {
-            return;
+            return false;
         }
 
         _offeredBytes += bytes.Length;   // one producer: the request's own pump
@@ -93,26 +106,19 @@ internal sealed class ShadowExchange
         {
             _bodyTooLarge = true;
             Abandon(BackendError.Aborted);
-            return;
+            return false;
         }
 
         if (Interlocked.Add(ref _bufferedBytes, bytes.Length) > _maxBufferedBytes || !_budget.TryTake(bytes.Length))
         {
             Abandon(BackendError.Overflow);
-            return;
+            return false;
         }
 
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bytes.Length);
         bytes.CopyTo(buffer);
-        if (_queue is null)
-        {
-            (_head, _headLength) = (buffer, bytes.Length);   // Start's one offer: nothing else comes
-        }
-        else if (!_queue.Writer.TryWrite(new Chunk(buffer, bytes.Length)))
-        {
-            _budget.Release(bytes.Length);
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        chunk = new Chunk(buffer, bytes.Length);
+        return true;
     }
 
     public void Offer(in ReadOnlySequence<byte> bytes)
@@ -212,17 +218,12 @@ internal sealed class ShadowExchange
     {
         try
         {
-            if (_queue is null)
+            if (Interlocked.Exchange(ref _head, null) is { } head)
             {
-                if (Interlocked.Exchange(ref _head, null) is { } head)
-                {
-                    await SendAsync(stream, new Chunk(head, _headLength)).ConfigureAwait(false);
-                }
-
-                return Volatile.Read(ref _abandonReason) == 0;
+                await SendAsync(stream, new Chunk(head, _headLength)).ConfigureAwait(false);
             }
 
-            while (await _queue.Reader.WaitToReadAsync(_cancel.Token).ConfigureAwait(false))
+            while (_queue is not null && await _queue.Reader.WaitToReadAsync(_cancel.Token).ConfigureAwait(false))
             {
                 while (_queue.Reader.TryRead(out Chunk chunk))
                 {
