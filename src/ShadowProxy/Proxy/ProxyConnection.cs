@@ -172,7 +172,7 @@ internal sealed class ProxyConnection
 
     private async Task WriteLineWhenShadowDoneAsync(ExchangeResult result, ShadowSkip skipped, ShadowExchange? exchange)
     {
-        BackendResult shadow = result.Shadow is null ? default : await result.Shadow.ConfigureAwait(false);
+        BackendResult shadow = exchange is null ? default : await exchange.Completion.ConfigureAwait(false);
         if (exchange is { BodyTooLarge: true })
         {
             (shadow, skipped) = (default, ShadowSkip.BodyTooLarge);

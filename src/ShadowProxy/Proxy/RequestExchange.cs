@@ -70,7 +70,6 @@ internal sealed class RequestExchange
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
-                SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
                 BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
                 return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }
@@ -89,7 +88,6 @@ internal sealed class RequestExchange
                 }
                 catch (Exception ex) when (ex is IOException or OperationCanceledException)
                 {
-                    SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
                     return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
                 }
 
@@ -109,7 +107,7 @@ internal sealed class RequestExchange
 
                 reusable = !IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
                     && body == BodyOutcome.Complete && !outcome.BackendWantsClose;
-                return await FinishAsync(outcome, body, tunnelled, started, firstByte, shadow).ConfigureAwait(false);
+                return await FinishAsync(outcome, body, tunnelled, started, firstByte).ConfigureAwait(false);
             }
             finally
             {
@@ -149,7 +147,7 @@ internal sealed class RequestExchange
     }
 
     private async Task<ExchangeResult> FinishAsync(
-        RelayOutcome outcome, BodyOutcome body, bool tunnelled, DateTimeOffset started, long firstByte, ShadowExchange? shadow)
+        RelayOutcome outcome, BodyOutcome body, bool tunnelled, DateTimeOffset started, long firstByte)
     {
         bool clientFault = IsClientFault(body) || outcome.ClientFailed;
         BackendError error = clientFault ? BackendError.Aborted : outcome.Error;
@@ -178,16 +176,19 @@ internal sealed class RequestExchange
         bool keepOpen = _options.ClientKeepAlive && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
         var record = new RequestRecord(started, _request.Method, _request.Target, production, default);
-        return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record, shadow?.Completion);
+        return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record);
     }
 
+    /// <summary>Production failed before its answer began: the client gets 502 or 504, and the shadow's copy ends too.</summary>
     private async Task<ExchangeResult> FailAsync(BackendError error, DateTimeOffset started, ShadowExchange? shadow)
     {
+        // A body that was not forwarded whole is not forwarded to the shadow whole either.
+        SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
         int status = error == BackendError.Timeout ? 504 : 502;
         _logger.ProductionFailed(_request.Method, _request.Target, error, status);
         await TryWriteClientAsync(ErrorResponses.ForProductionError(error)).ConfigureAwait(false);
         var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
-        return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record, shadow?.Completion);
+        return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record);
     }
 
     private async Task<BodyOutcome> PumpAsync(RequestBodyPump pump, ShadowExchange? shadow, CancellationToken productionToken)
