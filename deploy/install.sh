@@ -43,7 +43,9 @@ with_systemd() {
 need_iptables() {
     if ! command -v iptables >/dev/null; then
         say "installing iptables"
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null
+        # Retried after an update: on a fresh machine the package lists may be empty (as verify-unit.sh does for systemd).
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null ||
+            { apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null; }
     fi
 }
 

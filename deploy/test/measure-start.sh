@@ -22,6 +22,8 @@ for ((run = 1; run <= runs; run++)); do
     pid=$!
     listening="" answering=""
     while [[ -z $answering ]]; do
+        # A proxy that exits (a bad option, a taken port) will never answer: say why and stop.
+        kill -0 "$pid" 2>/dev/null || { echo "measure-start.sh: the proxy exited before answering:" >&2; cat "$work/err" >&2; exit 1; }
         [[ -z $listening ]] && grep -q Listening "$work/err" && listening=$(now)
         timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && answering=$(now)
         sleep 0.005
