@@ -39,6 +39,9 @@ internal sealed class MirrorPolicy
     /// <summary>Paths (before '?') that are proxied and mirrored but get no request line.</summary>
     public ExcludedPaths Exclude { get; init; } = ExcludedPaths.None;
 
+    private byte[]? _hostLine;
+    private byte[]? _headerLine;
+
     /// <summary>The shadow's copy of the head differs from production's.</summary>
     public bool MarksShadowCopy => ShadowHeader is not null || ShadowHost is not null;
 
@@ -81,7 +84,7 @@ internal sealed class MirrorPolicy
             written += WriteLine(line, destination[written..]);
             if (isStartLine && ShadowHost is not null)
             {
-                written += WriteLine("Host: " + ShadowHost, destination[written..]);
+                written += WriteLine(HostLine, destination[written..]);
             }
 
             isStartLine = false;
@@ -89,7 +92,7 @@ internal sealed class MirrorPolicy
 
         if (ShadowHeader is not null)
         {
-            written += WriteLine(ShadowHeader, destination[written..]);
+            written += WriteLine(HeaderLine, destination[written..]);
         }
 
         HttpChars.CrLf.CopyTo(destination[written..]);
@@ -130,10 +133,8 @@ internal sealed class MirrorPolicy
         return line.Length + 2;
     }
 
-    private static int WriteLine(string line, Span<byte> destination)
-    {
-        int length = Encoding.ASCII.GetBytes(line, destination);
-        HttpChars.CrLf.CopyTo(destination[length..]);
-        return length + 2;
-    }
+    // Encoded once per policy, not per mirrored request (a benign race at first use: both writers compute the same bytes).
+    private byte[] HostLine => _hostLine ??= Encoding.ASCII.GetBytes("Host: " + ShadowHost);
+
+    private byte[] HeaderLine => _headerLine ??= Encoding.ASCII.GetBytes(ShadowHeader!);
 }
