@@ -229,9 +229,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         /// <summary>ProductionTimeout becomes --production-timeout: errors name what the user typed.</summary>
         private static string OptionName(string key) => key switch
         {
-            "MaxHeadSize" => "--max-head-size",
-            "CompareIgnoreFields" => "--compare-ignore-field",
-            "ShadowMaxInflight" => "--shadow-max-inflight",
+            "CompareIgnoreFields" => "--compare-ignore-field",   // the setting is plural, the repeatable option is not
             _ => "--" + string.Concat(key.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString())),
         };
     }
