@@ -23,17 +23,11 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
     private TaskCompletionSource _nextReload = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public MirrorPolicyWatcher(ProxySettings settings, ILogger<MirrorPolicyWatcher> logger)
-        : this(settings.Configuration, settings.ExcludeOverride, settings.Options.Mirror, settings.FileLoad, logger)
     {
-    }
-
-    internal MirrorPolicyWatcher(
-        IConfiguration? configuration, string[]? excludeOverride, MirrorPolicySource source, SettingsFileLoad? fileLoad, ILogger logger)
-    {
-        _configuration = configuration ?? new ConfigurationBuilder().Build();
-        _excludeOverride = excludeOverride;
-        _source = source;
-        _fileLoad = fileLoad;
+        _configuration = settings.Configuration;
+        _excludeOverride = settings.ExcludeOverride;
+        _source = settings.Options.Mirror;
+        _fileLoad = settings.FileLoad;
         _logger = logger;
     }
 
@@ -71,24 +65,23 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
     public void Reload()
     {
         string? error = _fileLoad?.TakeReloadError();
-        MirrorPolicy? policy = null;
         if (error is null)
         {
-            var reader = new ProxySettings.Reader(_configuration.GetSection(ProxySettings.Section));
-            policy = MirrorSettings.Read(reader, _configuration.GetSection(ProxySettings.Section), _excludeOverride);
+            IConfigurationSection section = _configuration.GetSection(ProxySettings.Section);
+            var reader = new ProxySettings.Reader(section);
+            MirrorPolicy policy = MirrorSettings.Read(reader, section, _excludeOverride);
             error = reader.Error;
+            if (error is null)
+            {
+                _source.Update(policy);
+                Reloaded(_logger, policy);
+                WarnAboutWrites(policy);
+            }
         }
 
-        if (error is not null || policy is null)
+        if (error is not null)
         {
-            MirrorPolicy kept = _source.Current;
-            ReloadRefused(_logger, error ?? "unreadable", kept);
-        }
-        else
-        {
-            _source.Update(policy);
-            Reloaded(_logger, policy);
-            WarnAboutWrites(policy);
+            ReloadRefused(_logger, error, _source.Current);
         }
 
         TaskCompletionSource done;

@@ -17,7 +17,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     public const string Section = "ShadowProxy";
 
     /// <summary>The merged configuration, kept so that the mirroring keys can be re-read when the settings file changes.</summary>
-    public IConfiguration? Configuration { get; init; }
+    public required IConfiguration Configuration { get; init; }
 
     /// <summary>--exclude from the command line, which keeps replacing the file's list on every reload.</summary>
     public string[]? ExcludeOverride { get; init; }
