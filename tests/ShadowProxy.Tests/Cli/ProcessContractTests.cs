@@ -7,7 +7,7 @@ namespace ShadowProxy.Tests.Cli;
 public sealed class ProcessContractTests
 {
     private const string TextLine = @"^\S+ (\d+\.\d{3}|-) (\d+\.\d{3}|-) (-?\d+\.\d{3}|-) (\d{3}|-) (\d{3}|-)$";
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
 
     [Fact]
     public async Task Stdout_carries_one_line_per_request_and_sigterm_drains_and_exits_0()

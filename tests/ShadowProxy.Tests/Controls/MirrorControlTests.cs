@@ -9,7 +9,7 @@ namespace ShadowProxy.Tests.Controls;
 /// <summary>Which requests the shadow gets: sampling, methods, body size, in-flight bound; every skip says why.</summary>
 public sealed class MirrorControlTests
 {
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
 
     private static Func<ProxyOptions, ProxyOptions> With(MirrorPolicy policy) => options => options with { Mirror = new MirrorPolicySource(policy) };
 

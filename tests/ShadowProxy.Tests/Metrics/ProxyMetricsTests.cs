@@ -10,7 +10,7 @@ namespace ShadowProxy.Tests.Metrics;
 /// <summary>The "ShadowProxy" meter as a listener (dotnet-counters, Prometheus) sees it, and the live outputs of the program.</summary>
 public sealed partial class ProxyMetricsTests
 {
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
     private const string Oops = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
     [Fact]

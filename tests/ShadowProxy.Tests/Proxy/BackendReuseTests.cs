@@ -129,7 +129,7 @@ public sealed class BackendReuseTests
         await using var production = LoopbackBackend.Start(async connection =>
         {
             await connection.ReadRequestAsync();
-            await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            await connection.SendAsync(FaultyBackends.ProductionOk);
             await connection.WaitForCloseAsync();   // stays open, but said close: reusing it would hang
         });
         await using var shadow = StartKeepAlive();

@@ -6,7 +6,7 @@ namespace ShadowProxy.Tests.Proxy;
 
 public sealed class ErrorStatusTests
 {
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
     private const string GoodRequest = "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 
     [Fact]

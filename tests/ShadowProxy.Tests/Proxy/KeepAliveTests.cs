@@ -6,7 +6,7 @@ namespace ShadowProxy.Tests.Proxy;
 /// <summary>The client side as a complete HTTP/1.1 server: persistent connections, pipelining, interim answers, tunnels.</summary>
 public sealed class KeepAliveTests
 {
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
 
     /// <summary>Answers each request with its own target as the body, as a close-announcing HTTP/1.1 server would.</summary>
     private static LoopbackBackend StartEcho(string extraHeaders = "") => LoopbackBackend.Start(async connection =>

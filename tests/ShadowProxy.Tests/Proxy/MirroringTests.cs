@@ -5,7 +5,7 @@ namespace ShadowProxy.Tests.Proxy;
 
 public sealed class MirroringTests
 {
-    private const string ProductionOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string ProductionOk = FaultyBackends.ProductionOk;
     private const string ShadowFails = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
     [Fact]

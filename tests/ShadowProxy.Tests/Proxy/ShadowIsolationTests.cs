@@ -8,7 +8,7 @@ namespace ShadowProxy.Tests.Proxy;
 /// <summary>The shadow never delays or breaks production: each misbehaving shadow against a healthy production.</summary>
 public sealed class ShadowIsolationTests
 {
-    private const string Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    private const string Ok = FaultyBackends.ProductionOk;
     // Long enough that no loaded CI machine takes that long to proxy the request itself.
     private static readonly TimeSpan ShadowStall = TimeSpan.FromSeconds(10);
 
