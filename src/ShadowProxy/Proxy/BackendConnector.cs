@@ -1,25 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
 /// <summary>Opens a backend connection and classifies why one could not be opened.</summary>
 internal static class BackendConnector
 {
-    public static async ValueTask<Socket> ConnectAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    public static ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint, ReadOnlyMemory<byte> address, CancellationToken cancellationToken) =>
+        LoopSocket.ConnectAsync(endpoint, address, cancellationToken);
 
     /// <summary>The one place where an exception of a backend exchange becomes the contract's error word.</summary>
     public static BackendError Classify(Exception exception, bool timedOut) => exception switch

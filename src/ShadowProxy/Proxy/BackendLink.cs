@@ -1,5 +1,5 @@
 using System.IO.Pipelines;
-using System.Net.Sockets;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
@@ -9,20 +9,19 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class BackendLink : IAsyncDisposable
 {
-    // leaveOpen, and a stream that does not own the socket: DisposeAsync closes the socket itself. A NetworkStream
-    // that owns its socket calls shutdown(both) before close, one more system call per connection for nothing.
+    // leaveOpen: DisposeAsync closes the socket itself.
     private static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true);
 
-    public BackendLink(Socket socket)
+    public BackendLink(LoopSocket socket)
     {
         Socket = socket;
-        Stream = new NetworkStream(socket, ownsSocket: false);
+        Stream = new LoopSocketStream(socket);
         Input = PipeReader.Create(Stream, PipeOptions);
     }
 
-    public Socket Socket { get; }
+    public LoopSocket Socket { get; }
 
-    public NetworkStream Stream { get; }
+    public LoopSocketStream Stream { get; }
 
     public PipeReader Input { get; }
 
@@ -49,21 +48,13 @@ internal sealed class BackendLink : IAsyncDisposable
             return false;
         }
 
-        try
-        {
-            // Readable while idle means EOF, a reset, or bytes nobody asked for: none of them can carry a new request.
-            return Socket.Connected && !Socket.Poll(0, SelectMode.SelectRead);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
+        // Readable while idle means EOF, a reset, or bytes nobody asked for: none of them can carry a new request.
+        return Socket.IsIdleAndOpen();
     }
 
     public async ValueTask DisposeAsync()
     {
         await Input.CompleteAsync().ConfigureAwait(false);
-        await Stream.DisposeAsync().ConfigureAwait(false);
         Socket.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
@@ -11,6 +12,7 @@ namespace ShadowProxy.Proxy;
 internal sealed class BackendPool : IAsyncDisposable
 {
     private readonly IPEndPoint _endpoint;
+    private readonly byte[] _address;
     private readonly TimeSpan _idleTimeout;
     private readonly int _maxIdle;
     private readonly TimeProvider _time;
@@ -21,6 +23,8 @@ internal sealed class BackendPool : IAsyncDisposable
     public BackendPool(IPEndPoint endpoint, bool reuse, TimeSpan idleTimeout, int maxIdle, TimeProvider time)
     {
         _endpoint = endpoint;
+        _address = new byte[SocketAddressCodec.MaxLength];
+        _address = _address[..SocketAddressCodec.Encode(endpoint, _address)];
         _idleTimeout = idleTimeout;
         _maxIdle = reuse ? maxIdle : 0;
         _time = time;
@@ -49,7 +53,7 @@ internal sealed class BackendPool : IAsyncDisposable
             await idle.DisposeAsync().ConfigureAwait(false);
         }
 
-        return new BackendLink(await BackendConnector.ConnectAsync(_endpoint, cancellationToken).ConfigureAwait(false));
+        return new BackendLink(await BackendConnector.ConnectAsync(_endpoint, _address, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Keeps the connection for another request when it is reusable and the pool has room; closes it otherwise.</summary>

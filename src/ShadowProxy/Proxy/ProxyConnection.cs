@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using ShadowProxy.Http;
 using ShadowProxy.Logging;
 using ShadowProxy.Mirroring;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
@@ -21,7 +22,7 @@ internal sealed class ProxyConnection
     /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
     private const int InitialHeadBytes = 4 * 1024;
 
-    private readonly Socket _socket;
+    private readonly LoopSocket _socket;
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
     private readonly ILogger _logger;
@@ -32,7 +33,7 @@ internal sealed class ProxyConnection
     private List<Task>? _pendingLines;
 
     public ProxyConnection(
-        Socket socket, BackendPools pools, ShadowLauncher shadows, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
+        LoopSocket socket, BackendPools pools, ShadowLauncher shadows, ProxyOptions options, IRequestLineSink sink, ILogger logger, TimeProvider time)
     {
         _pools = pools;
         _shadows = shadows;
@@ -52,8 +53,7 @@ internal sealed class ProxyConnection
     /// <param name="abort">The drain timeout passed: cut everything.</param>
     public async Task RunAsync(Action clientClosed, CancellationToken shutdown, CancellationToken abort)
     {
-        _socket.NoDelay = true;
-        var stream = new NetworkStream(_socket, ownsSocket: false);   // CloseAsync closes the socket
+        var stream = new LoopSocketStream(_socket);   // CloseAsync closes the socket
         PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
         // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
         byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
@@ -182,7 +182,7 @@ internal sealed class ProxyConnection
     }
 
     /// <returns>Whether unread request bytes may still be on their way (the close should let the answer arrive first).</returns>
-    private async Task<bool> RejectAsync(NetworkStream stream, HeadReadStatus status)
+    private async Task<bool> RejectAsync(LoopSocketStream stream, HeadReadStatus status)
     {
         ReadOnlyMemory<byte> answer = status switch
         {
@@ -204,21 +204,21 @@ internal sealed class ProxyConnection
     /// Closes after the last answer. When request bytes may still be arriving, the send side is shut first and the
     /// rest is read away for a moment: closing with unread bytes sends a reset, which can destroy the answer in flight.
     /// </summary>
-    private static async Task CloseAsync(NetworkStream stream, bool drain)
+    private static async Task CloseAsync(LoopSocketStream stream, bool drain)
     {
-        Socket socket = stream.Socket;
+        LoopSocket socket = stream.Socket;
         try
         {
-            socket.Shutdown(SocketShutdown.Send);
             if (drain)
             {
+                socket.ShutdownSend();
                 using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1));
                 byte[] discard = ArrayPool<byte>.Shared.Rent(4096);
                 try
                 {
                     for (int total = 0; total < 1024 * 1024;)
                     {
-                        int read = await socket.ReceiveAsync(discard, SocketFlags.None, linger.Token).ConfigureAwait(false);
+                        int read = await socket.ReceiveAsync(discard, linger.Token).ConfigureAwait(false);
                         if (read == 0)
                         {
                             break;
@@ -239,8 +239,7 @@ internal sealed class ProxyConnection
         }
         finally
         {
-            // Not through the stream: one that owns its socket calls shutdown(both) first, a system call for nothing.
-            await stream.DisposeAsync().ConfigureAwait(false);
+            // Without unread bytes close(2) sends a FIN after the answer, as shutdown would: one system call, not two.
             socket.Dispose();
         }
     }

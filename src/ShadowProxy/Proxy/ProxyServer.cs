@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ShadowProxy.Logging;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
@@ -22,7 +23,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly CancellationTokenSource _abort = new();
     private readonly BackendPools _pools;
     private readonly ShadowLauncher _shadows;
-    private Socket? _listener;
+    private LoopListener? _listener;
     private readonly Action _clientClosed;
     private long _nextConnectionId;
     private int _active;
@@ -63,48 +64,38 @@ internal sealed class ProxyServer : BackgroundService
             throw;
         }
 
-        _listener = listener;
+        _listener = new LoopListener(listener, OnAccepted, _logger.AcceptFailed);
         _logger.Listening(listener.LocalEndPoint!, _options.Production, _options.Shadow);
         return base.StartAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        Socket listener = _listener!;
-        while (!stoppingToken.IsCancellationRequested)
+        _listener!.Start();
+        try
         {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                // Out of descriptors, or a client that reset before accept: keep serving the others.
-                _logger.AcceptFailed(ex);
-                continue;
-            }
-
-            if (Interlocked.Increment(ref _active) > _options.MaxConnections)
-            {
-                _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);
-                Track(RejectAsync(client), endsConnection: true);
-                continue;
-            }
-
-            // The connection stops counting as active when its client socket closes; its task (tracked for the
-            // drain) may go on a while, until the shadows of its last requests have answered and their lines are out.
-            var connection = new ProxyConnection(client, _pools, _shadows, _options, _sink, _logger, _time);
-            Track(connection.RunAsync(_clientClosed, _shutdown.Token, _abort.Token), endsConnection: false);
+            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException)
+        {
+            // Stopping: StopAsync closes the listener.
+        }
+    }
+
+    /// <summary>Runs on the event loop that accepted the client; the connection stays on that loop.</summary>
+    private void OnAccepted(LoopSocket client)
+    {
+        if (Interlocked.Increment(ref _active) > _options.MaxConnections)
+        {
+            _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);
+            Track(RejectAsync(client), endsConnection: true);
+            return;
+        }
+
+        // The connection stops counting as active when its client socket closes; its task (tracked for the
+        // drain) may go on a while, until the shadows of its last requests have answered and their lines are out.
+        var connection = new ProxyConnection(client, _pools, _shadows, _options, _sink, _logger, _time);
+        Track(connection.RunAsync(_clientClosed, _shutdown.Token, _abort.Token), endsConnection: false);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -160,14 +151,14 @@ internal sealed class ProxyServer : BackgroundService
 
     private void OnClientClosed() => Interlocked.Decrement(ref _active);
 
-    private static async Task RejectAsync(Socket client)
+    private static async Task RejectAsync(LoopSocket client)
     {
         using (client)
         {
             try
             {
-                await client.SendAsync(ErrorResponses.ServiceUnavailable, SocketFlags.None).ConfigureAwait(false);
-                client.Shutdown(SocketShutdown.Both);
+                await client.SendAsync(ErrorResponses.ServiceUnavailable, CancellationToken.None).ConfigureAwait(false);
+                client.ShutdownSend();
             }
             catch (SocketException)
             {

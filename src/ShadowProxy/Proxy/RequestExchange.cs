@@ -15,7 +15,7 @@ namespace ShadowProxy.Proxy;
 internal sealed class RequestExchange
 {
     private readonly RequestHead _request;
-    private readonly NetworkStream _client;
+    private readonly Stream _client;
     private readonly PipeReader _input;
     private readonly ProxyOptions _options;
     private readonly TimeProvider _time;
@@ -27,7 +27,7 @@ internal sealed class RequestExchange
 
     public RequestExchange(
         RequestHead request,
-        NetworkStream client,
+        Stream client,
         PipeReader input,
         BackendPools pools,
         ProxyOptions options,
@@ -233,7 +233,7 @@ internal sealed class RequestExchange
     }
 
     /// <summary>After 101 or a CONNECT's 2xx the connection carries another protocol: copy both ways until either side ends.</summary>
-    private async Task TunnelAsync(PipeReader productionInput, NetworkStream production)
+    private async Task TunnelAsync(PipeReader productionInput, Stream production)
     {
         Task upstream = CopyAsync(_input, production);
         Task downstream = CopyAsync(productionInput, _client);

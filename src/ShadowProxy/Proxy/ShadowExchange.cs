@@ -214,7 +214,7 @@ internal sealed class ShadowExchange
     }
 
     /// <returns>Whether the whole request was sent (the connection is then in a state to be reused).</returns>
-    private async Task<bool> SendQueuedAsync(NetworkStream stream)
+    private async Task<bool> SendQueuedAsync(Stream stream)
     {
         try
         {
@@ -241,7 +241,7 @@ internal sealed class ShadowExchange
     }
 
     /// <summary>Writes one queued piece and gives its bytes back, sent or not.</summary>
-    private async ValueTask SendAsync(NetworkStream stream, Chunk chunk)
+    private async ValueTask SendAsync(Stream stream, Chunk chunk)
     {
         try
         {

@@ -1,0 +1,146 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// One thread waiting in epoll_wait and running what the events make ready, inline: the receive or send that was
+/// waiting, and the proxy code that continues after it. Like an nginx worker, a connection and the backend
+/// connections opened for it stay on one loop, so a request never wakes another thread.
+/// </summary>
+internal sealed unsafe class EventLoop
+{
+    private const int BatchSize = 256;
+
+    // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
+    private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    private static readonly int DataOffset = EventSize - sizeof(ulong);
+
+    [ThreadStatic]
+    private static EventLoop? t_current;
+
+    private readonly int _epoll;
+    private readonly Lock _slotsGate = new();
+    private readonly Stack<int> _freeSlots = new();
+    private IEventTarget?[] _targets = new IEventTarget?[1024];
+    private int _usedSlots;
+    private uint _generation;
+
+    public EventLoop(int index)
+    {
+        _epoll = Libc.EpollCreate(Libc.EpollCloseOnExec);
+        if (_epoll < 0)
+        {
+            throw SocketErrors.Last();
+        }
+
+        Index = index;
+        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {index}" };
+        thread.UnsafeStart();
+    }
+
+    /// <summary>The loop whose thread is running the caller, if any.</summary>
+    public static EventLoop? Current => t_current;
+
+    /// <summary>Where an exception that escaped an event handler is reported (it would otherwise end the loop).</summary>
+    public static Action<Exception>? HandlerFailed { get; set; }
+
+    public int Index { get; }
+
+    /// <summary>Takes a slot for the target and adds the descriptor to the epoll set with these events.</summary>
+    public void Register(SafeHandle descriptor, IEventTarget target, uint events)
+    {
+        ulong token;
+        lock (_slotsGate)
+        {
+            if (!_freeSlots.TryPop(out int slot))
+            {
+                slot = _usedSlots++;
+                if (slot == _targets.Length)
+                {
+                    IEventTarget?[] larger = new IEventTarget?[_targets.Length * 2];
+                    _targets.CopyTo(larger, 0);
+                    Volatile.Write(ref _targets, larger);
+                }
+            }
+
+            token = ((ulong)++_generation << 32) | (uint)slot;
+            target.RegistrationToken = token;
+            _targets[slot] = target;
+        }
+
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = events;
+        *(ulong*)(ev + DataOffset) = token;
+        if (Libc.EpollControl(_epoll, Libc.EpollAdd, descriptor, ev) != 0)
+        {
+            SocketException error = SocketErrors.Last();
+            Release(target);
+            throw error;
+        }
+    }
+
+    /// <summary>Gives the target's slot back; its descriptor leaves the epoll set when closed (or see <see cref="Remove"/>).</summary>
+    public void Release(IEventTarget target)
+    {
+        int slot = (int)(uint)target.RegistrationToken;
+        lock (_slotsGate)
+        {
+            if (ReferenceEquals(_targets[slot], target))
+            {
+                _targets[slot] = null;
+                _freeSlots.Push(slot);
+            }
+        }
+    }
+
+    /// <summary>Takes a descriptor that stays open (a listener shared by the loops) out of this loop's set.</summary>
+    public void Remove(SafeHandle descriptor, IEventTarget target)
+    {
+        byte* ev = stackalloc byte[16];
+        _ = Libc.EpollControl(_epoll, Libc.EpollDelete, descriptor, ev);
+        Release(target);
+    }
+
+    private void Run()
+    {
+        t_current = this;
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(BatchSize * EventSize));
+        while (true)
+        {
+            int count = Libc.EpollWait(_epoll, events, BatchSize, -1);
+            if (count < 0)
+            {
+                // EINTR: a signal (SIGTERM, a debugger); anything else would be a bug in the set itself.
+                Thread.Sleep(Marshal.GetLastPInvokeError() == Libc.Interrupted ? 0 : 10);
+                continue;
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                byte* ev = events + (i * EventSize);
+                Dispatch(*(uint*)ev, *(ulong*)(ev + DataOffset));
+            }
+        }
+    }
+
+    private void Dispatch(uint events, ulong token)
+    {
+        int slot = (int)(uint)token;
+        IEventTarget?[] targets = Volatile.Read(ref _targets);
+        IEventTarget? target = slot < targets.Length ? Volatile.Read(ref targets[slot]) : null;
+        if (target is null || target.RegistrationToken != token)
+        {
+            return;   // closed since the event was queued; the slot may already belong to another socket
+        }
+
+        try
+        {
+            target.OnEvents(events);
+        }
+        catch (Exception ex)
+        {
+            HandlerFailed?.Invoke(ex);
+        }
+    }
+}

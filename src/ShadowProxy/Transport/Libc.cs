@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// The Linux socket and epoll calls the transport makes. Every call on a socket is non-blocking, so those skip the
+/// runtime's GC transition (a measurable share of a call that itself takes a microsecond); epoll_wait blocks and
+/// keeps it. Constants are Linux's (the same on x86-64 and arm64).
+/// </summary>
+internal static unsafe partial class Libc
+{
+    public const int AddressFamilyInet = 2;
+    public const int AddressFamilyInet6 = 10;
+    public const int SocketStream = 1;
+    public const int SocketNonBlocking = 0x800;
+    public const int SocketCloseOnExec = 0x80000;
+    public const int ProtocolTcp = 6;
+    public const int TcpNoDelay = 1;
+    public const int SocketLevel = 1;
+    public const int SocketErrorOption = 4;
+    public const int ShutdownWrite = 1;
+    public const int NoSignal = 0x4000;
+
+    public const int EpollAdd = 1;
+    public const int EpollDelete = 2;
+    public const uint EpollIn = 0x001;
+    public const uint EpollOut = 0x004;
+    public const uint EpollError = 0x008;
+    public const uint EpollHangUp = 0x010;
+    public const uint EpollReadHangUp = 0x2000;
+    public const uint EpollExclusive = 1u << 28;
+    public const uint EpollEdgeTriggered = 1u << 31;
+    public const int EpollCloseOnExec = 0x80000;
+
+    public const short PollIn = 0x001;
+    public const short PollReadHangUp = 0x2000;
+
+    public const int Interrupted = 4;            // EINTR
+    public const int BadDescriptor = 9;          // EBADF
+    public const int WouldBlock = 11;            // EAGAIN
+    public const int InProgress = 115;           // EINPROGRESS
+    public const int ConnectionAborted = 103;    // ECONNABORTED
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Connect(SafeHandle socket, byte* address, int addressLength);
+
+    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Accept(SafeHandle socket, byte* address, int* addressLength, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial nint Receive(SafeHandle socket, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial nint Send(SafeHandle socket, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Shutdown(SafeHandle socket, int how);
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int SetOption(SafeHandle socket, int level, int name, int* value, int valueLength);
+
+    [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int GetOption(SafeHandle socket, int level, int name, int* value, int* valueLength);
+
+    [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int GetSocketName(SafeHandle socket, byte* address, int* addressLength);
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int Close(int descriptor);
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int EpollCreate(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int EpollControl(int epoll, int operation, SafeHandle socket, byte* ev);
+
+    /// <summary>Blocks: no SuppressGCTransition here, or a garbage collection would wait for the next event.</summary>
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epoll, byte* events, int maxEvents, int timeoutMilliseconds);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollDescriptor
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
+}

@@ -1,0 +1,561 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// A non-blocking TCP socket on an <see cref="EventLoop"/>, registered once, edge-triggered. Each direction keeps
+/// a readiness flag and an event count: an operation tries the system call only while the socket may be ready, and
+/// waits for the next event when it is not. A short read means the kernel's queue is empty (unless the peer has
+/// closed), so the next receive waits without asking: no call that is known to fail with EAGAIN, which is where
+/// .NET's sockets spend a system call per read and per connect.
+/// One receive and one send may be in flight at a time, from any thread.
+/// </summary>
+internal sealed class LoopSocket : IEventTarget, IDisposable
+{
+    private const uint ReadEvents = Libc.EpollIn | Libc.EpollReadHangUp | Libc.EpollHangUp | Libc.EpollError;
+    private const uint WriteEvents = Libc.EpollOut | Libc.EpollHangUp | Libc.EpollError;
+
+    private readonly SocketDescriptor _descriptor;
+    private readonly EventLoop _loop;
+    private readonly Lock _gate = new();
+    private readonly SocketOperation _receive;
+    private readonly SocketOperation _send;
+    private SocketOperation? _receiveWaiting;
+    private SocketOperation? _sendWaiting;
+    private int _receiveEvents;
+    private int _sendEvents;
+    private bool _receiveReady;
+    private bool _sendReady;
+    private bool _peerClosed;
+    private bool _sendFailed;
+    private bool _disposed;
+
+    private LoopSocket(SocketDescriptor descriptor, EventLoop loop, bool connected, IPEndPoint? remote)
+    {
+        _descriptor = descriptor;
+        _loop = loop;
+        _receive = new SocketOperation(this, SocketDirection.Receive);
+        _send = new SocketOperation(this, SocketDirection.Send);
+        // An accepted client has usually sent its request already: read at once. A connecting socket has nothing
+        // to read until its backend answers, and may send only once connected.
+        _receiveReady = connected;
+        _sendReady = connected;
+        RemoteEndPoint = remote;
+    }
+
+    public ulong RegistrationToken { get; set; }
+
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>Wraps a descriptor that accept4 returned (non-blocking already) and registers it with the loop.</summary>
+    public static LoopSocket Accepted(int descriptor, EventLoop loop, IPEndPoint? remote)
+    {
+        var socket = new LoopSocket(new SocketDescriptor(descriptor), loop, connected: true, remote);
+        socket.RegisterOrDispose();
+        return socket;
+    }
+
+    /// <summary>Opens a connection to the endpoint (sockaddr already encoded), TCP_NODELAY on.</summary>
+    public static async ValueTask<LoopSocket> ConnectAsync(IPEndPoint remote, ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
+    {
+        int family = remote.AddressFamily == AddressFamily.InterNetwork ? Libc.AddressFamilyInet : Libc.AddressFamilyInet6;
+        int descriptor = Libc.Socket(family, Libc.SocketStream | Libc.SocketNonBlocking | Libc.SocketCloseOnExec, Libc.ProtocolTcp);
+        if (descriptor < 0)
+        {
+            throw SocketErrors.Last();
+        }
+
+        var socket = new LoopSocket(new SocketDescriptor(descriptor), EventLoops.ForNewSocket(), connected: false, remote);
+        try
+        {
+            socket.SetNoDelay();
+            await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
+        int seen = Volatile.Read(ref _receiveEvents);
+        if (Volatile.Read(ref _receiveReady))
+        {
+            int received = TryReceive(buffer.Span, seen, out int error);
+            if (received >= 0)
+            {
+                return new ValueTask<int>(received);
+            }
+
+            if (error != Libc.WouldBlock)
+            {
+                return ValueTask.FromException<int>(SocketErrors.FromErrno(error));
+            }
+        }
+
+        SocketOperation operation = _receive;
+        operation.Prepare(buffer, cancellationToken);
+        WaitToReceive(operation, seen);
+        return new ValueTask<int>(operation, operation.Version);
+    }
+
+    /// <summary>Sends all of the buffer (waiting for room as needed), or fails.</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        int sent = 0;
+        int seen = Volatile.Read(ref _sendEvents);
+        if (Volatile.Read(ref _sendReady))
+        {
+            int error = TrySend(buffer.Span, ref sent, seen);
+            if (error == 0)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            if (error != Libc.WouldBlock)
+            {
+                return ValueTask.FromException(SocketErrors.FromErrno(error));
+            }
+        }
+
+        SocketOperation operation = _send;
+        operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), cancellationToken);
+        WaitToSend(operation, seen);
+        return new ValueTask(operation, operation.Version);
+    }
+
+    /// <summary>The send side is done (FIN); receiving goes on.</summary>
+    public void ShutdownSend()
+    {
+        if (!_descriptor.IsClosed)
+        {
+            _ = Libc.Shutdown(_descriptor, Libc.ShutdownWrite);
+        }
+    }
+
+    /// <summary>
+    /// Nothing to read and not closed by the peer: an idle kept-alive connection that can carry a request. Asks the
+    /// kernel (poll), not the flags: a connection closed while idle must not be taken for a live one.
+    /// </summary>
+    public unsafe bool IsIdleAndOpen()
+    {
+        if (_descriptor.IsClosed)
+        {
+            return false;
+        }
+
+        var poll = new Libc.PollDescriptor { Descriptor = _descriptor.Number, Events = Libc.PollIn | Libc.PollReadHangUp };
+        return Libc.Poll(&poll, 1, 0) == 0;
+    }
+
+    public void OnEvents(uint events)
+    {
+        SocketOperation? receiver = null;
+        SocketOperation? sender = null;
+        lock (_gate)
+        {
+            if ((events & ReadEvents) != 0)
+            {
+                _receiveEvents++;
+                _receiveReady = true;
+                _peerClosed |= (events & (Libc.EpollReadHangUp | Libc.EpollHangUp | Libc.EpollError)) != 0;
+                receiver = _receiveWaiting;
+                _receiveWaiting = null;
+            }
+
+            if ((events & WriteEvents) != 0)
+            {
+                _sendEvents++;
+                _sendReady = true;
+                _sendFailed |= (events & (Libc.EpollHangUp | Libc.EpollError)) != 0;
+                sender = _sendWaiting;
+                _sendWaiting = null;
+            }
+        }
+
+        if (receiver is not null)
+        {
+            ResumeReceive(receiver);
+        }
+
+        if (sender is not null)
+        {
+            ResumeSend(sender);
+        }
+    }
+
+    public void Dispose()
+    {
+        SocketOperation? receiver;
+        SocketOperation? sender;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            (receiver, _receiveWaiting) = (_receiveWaiting, null);
+            (sender, _sendWaiting) = (_sendWaiting, null);
+        }
+
+        _loop.Release(this);
+        _descriptor.Dispose();
+        receiver?.Fail(SocketErrors.FromErrno(Libc.BadDescriptor));
+        sender?.Fail(SocketErrors.FromErrno(Libc.BadDescriptor));
+    }
+
+    /// <summary>A cancellation callback: takes the operation back if it is still waiting.</summary>
+    internal void Cancel(SocketOperation operation, CancellationToken token)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(_receiveWaiting, operation))
+            {
+                _receiveWaiting = null;
+            }
+            else if (ReferenceEquals(_sendWaiting, operation))
+            {
+                _sendWaiting = null;
+            }
+            else
+            {
+                return;   // completed, or being resumed (which checks the token before it waits again)
+            }
+        }
+
+        operation.Fail(new OperationCanceledException(token));
+    }
+
+    private void RegisterOrDispose()
+    {
+        try
+        {
+            _loop.Register(_descriptor, this, Libc.EpollIn | Libc.EpollOut | Libc.EpollReadHangUp | Libc.EpollEdgeTriggered);
+        }
+        catch
+        {
+            _descriptor.Dispose();
+            throw;
+        }
+    }
+
+    private unsafe void SetNoDelay()
+    {
+        int on = 1;
+        _ = Libc.SetOption(_descriptor, Libc.ProtocolTcp, Libc.TcpNoDelay, &on, sizeof(int));
+    }
+
+    private unsafe ValueTask ConnectAsync(ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
+    {
+        int result;
+        fixed (byte* bytes = address.Span)
+        {
+            result = Libc.Connect(_descriptor, bytes, address.Length);
+        }
+
+        int error = result == 0 ? 0 : Marshal.GetLastPInvokeError();
+        if (error != 0 && error != Libc.InProgress)
+        {
+            return ValueTask.FromException(SocketErrors.FromErrno(error));
+        }
+
+        // Registered after connect(2): an unconnected socket reports EPOLLHUP, a connecting one nothing until it is
+        // connected or refused (and if that has happened already, adding it reports so at once).
+        RegisterOrDispose();
+        if (error == 0)
+        {
+            _sendReady = true;
+            return ValueTask.CompletedTask;
+        }
+
+        SocketOperation operation = _send;
+        operation.Prepare(Memory<byte>.Empty, cancellationToken);
+        operation.IsConnect = true;
+        WaitToSend(operation, Volatile.Read(ref _sendEvents));
+        return new ValueTask(operation, operation.Version);
+    }
+
+    /// <returns>Bytes received (0 at the end of the stream), or -1 with the error.</returns>
+    private unsafe int TryReceive(Span<byte> buffer, int seen, out int error)
+    {
+        while (true)
+        {
+            nint received;
+            fixed (byte* bytes = buffer)
+            {
+                received = Libc.Receive(_descriptor, bytes, buffer.Length, 0);
+            }
+
+            if (received >= 0)
+            {
+                error = 0;
+                if (received < buffer.Length && received > 0)
+                {
+                    MarkDrained(ref _receiveEvents, ref _receiveReady, seen, keepIfPeerClosed: true);
+                }
+
+                return (int)received;
+            }
+
+            error = Marshal.GetLastPInvokeError();
+            if (error == Libc.Interrupted)
+            {
+                continue;
+            }
+
+            if (error == Libc.WouldBlock)
+            {
+                MarkDrained(ref _receiveEvents, ref _receiveReady, seen, keepIfPeerClosed: false);
+            }
+
+            return -1;
+        }
+    }
+
+    /// <returns>0 once all is sent, else the error (EAGAIN: the rest must wait).</returns>
+    private unsafe int TrySend(ReadOnlySpan<byte> buffer, ref int sent, int seen)
+    {
+        while (sent < buffer.Length)
+        {
+            nint written;
+            fixed (byte* bytes = buffer[sent..])
+            {
+                written = Libc.Send(_descriptor, bytes, buffer.Length - sent, Libc.NoSignal);
+            }
+
+            if (written >= 0)
+            {
+                sent += (int)written;
+                continue;
+            }
+
+            int error = Marshal.GetLastPInvokeError();
+            if (error == Libc.Interrupted)
+            {
+                continue;
+            }
+
+            if (error == Libc.WouldBlock)
+            {
+                MarkDrained(ref _sendEvents, ref _sendReady, seen, keepIfPeerClosed: false);
+            }
+
+            return error;
+        }
+
+        return 0;
+    }
+
+    /// <summary>Clears a readiness flag unless an event came in since the caller looked (then it must try again).</summary>
+    private void MarkDrained(ref int events, ref bool ready, int seen, bool keepIfPeerClosed)
+    {
+        lock (_gate)
+        {
+            if (events == seen && !(keepIfPeerClosed && _peerClosed))
+            {
+                ready = false;
+            }
+        }
+    }
+
+    /// <summary>Parks the operation until the socket's next receive event, or settles it if that came already.</summary>
+    private void WaitToReceive(SocketOperation operation, int seen)
+    {
+        operation.WatchCancellation();
+        while (true)
+        {
+            ParkResult parked = Park(operation, seen);
+            if (parked == ParkResult.Parked || Settled(operation, parked))
+            {
+                return;
+            }
+
+            seen = Volatile.Read(ref _receiveEvents);
+            int received = TryReceive(operation.Buffer.Span, seen, out int error);
+            if (received >= 0)
+            {
+                operation.Succeed(received);
+                return;
+            }
+
+            if (error != Libc.WouldBlock)
+            {
+                operation.Fail(SocketErrors.FromErrno(error));
+                return;
+            }
+        }
+    }
+
+    private void WaitToSend(SocketOperation operation, int seen)
+    {
+        operation.WatchCancellation();
+        while (true)
+        {
+            ParkResult parked = Park(operation, seen);
+            if (parked == ParkResult.Parked || Settled(operation, parked))
+            {
+                return;
+            }
+
+            seen = Volatile.Read(ref _sendEvents);
+            if (operation.IsConnect)
+            {
+                SettleConnect(operation);
+                return;
+            }
+
+            int sent = 0;
+            int error = TrySend(operation.Buffer.Span, ref sent, seen);
+            operation.Buffer = operation.Buffer[sent..];
+            if (error == 0)
+            {
+                operation.Succeed(0);
+                return;
+            }
+
+            if (error != Libc.WouldBlock)
+            {
+                operation.Fail(SocketErrors.FromErrno(error));
+                return;
+            }
+        }
+    }
+
+    private static bool Settled(SocketOperation operation, ParkResult parked)
+    {
+        switch (parked)
+        {
+            case ParkResult.Disposed:
+                operation.Fail(SocketErrors.FromErrno(Libc.BadDescriptor));
+                return true;
+            case ParkResult.Canceled:
+                operation.Fail(new OperationCanceledException(operation.CancellationToken));
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Under the gate: waits for the next event, unless one came in since <paramref name="seen"/> (try again).</summary>
+    private ParkResult Park(SocketOperation operation, int seen)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return ParkResult.Disposed;
+            }
+
+            bool receive = operation.Direction == SocketDirection.Receive;
+            if ((receive ? _receiveEvents : _sendEvents) != seen)
+            {
+                return ParkResult.EventCameIn;
+            }
+
+            // Checked here, under the gate, because the cancellation callback may have run before the operation was
+            // parked and found nothing to take.
+            if (operation.CancellationToken.IsCancellationRequested)
+            {
+                return ParkResult.Canceled;
+            }
+
+            if (receive)
+            {
+                _receiveReady = false;
+                _receiveWaiting = operation;
+            }
+            else
+            {
+                _sendReady = false;
+                _sendWaiting = operation;
+            }
+
+            return ParkResult.Parked;
+        }
+    }
+
+    private void ResumeReceive(SocketOperation operation)
+    {
+        int seen = Volatile.Read(ref _receiveEvents);
+        int received = TryReceive(operation.Buffer.Span, seen, out int error);
+        if (received >= 0)
+        {
+            operation.Succeed(received);
+        }
+        else if (error != Libc.WouldBlock)
+        {
+            operation.Fail(SocketErrors.FromErrno(error));
+        }
+        else
+        {
+            WaitToReceive(operation, seen);
+        }
+    }
+
+    private void ResumeSend(SocketOperation operation)
+    {
+        if (operation.IsConnect)
+        {
+            SettleConnect(operation);
+            return;
+        }
+
+        int seen = Volatile.Read(ref _sendEvents);
+        int sent = 0;
+        int error = TrySend(operation.Buffer.Span, ref sent, seen);
+        operation.Buffer = operation.Buffer[sent..];
+        if (error == 0)
+        {
+            operation.Succeed(0);
+        }
+        else if (error != Libc.WouldBlock)
+        {
+            operation.Fail(SocketErrors.FromErrno(error));
+        }
+        else
+        {
+            WaitToSend(operation, seen);
+        }
+    }
+
+    /// <summary>An event after connect(2): connected, unless the event said error or hang-up (then SO_ERROR says why).</summary>
+    private void SettleConnect(SocketOperation operation)
+    {
+        int error = Volatile.Read(ref _sendFailed) ? PendingError() : 0;
+        if (error == 0)
+        {
+            operation.Succeed(0);
+        }
+        else
+        {
+            operation.Fail(SocketErrors.FromErrno(error));
+        }
+    }
+
+    /// <summary>SO_ERROR: why a connect failed (0 once connected).</summary>
+    private unsafe int PendingError()
+    {
+        int error = 0;
+        int length = sizeof(int);
+        return Libc.GetOption(_descriptor, Libc.SocketLevel, Libc.SocketErrorOption, &error, &length) == 0
+            ? error
+            : Marshal.GetLastPInvokeError();
+    }
+}

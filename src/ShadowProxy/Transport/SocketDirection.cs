@@ -1,0 +1,7 @@
+namespace ShadowProxy.Transport;
+
+internal enum SocketDirection
+{
+    Receive,
+    Send,
+}

@@ -1,0 +1,81 @@
+using System.Threading.Tasks.Sources;
+
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// One direction's pending operation on a <see cref="LoopSocket"/> (a receive, a send, a connect), reused from one
+/// operation to the next so that waiting allocates nothing. Completes inline: the continuation runs on the thread
+/// that saw the event, as a proxy's continuations never block.
+/// </summary>
+internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
+{
+    private ManualResetValueTaskSourceCore<int> _core;
+    private CancellationTokenRegistration _cancellation;
+
+    public SocketOperation(LoopSocket socket, SocketDirection direction)
+    {
+        Socket = socket;
+        Direction = direction;
+    }
+
+    public LoopSocket Socket { get; }
+
+    public SocketDirection Direction { get; }
+
+    /// <summary>What is left to receive into or to send (a connect has none).</summary>
+    public Memory<byte> Buffer { get; set; }
+
+    public bool IsConnect { get; set; }
+
+    public CancellationToken CancellationToken { get; private set; }
+
+    public short Version => _core.Version;
+
+    public void Prepare(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        _core.Reset();
+        Buffer = buffer;
+        CancellationToken = cancellationToken;
+        IsConnect = false;
+    }
+
+    /// <summary>Called before the operation is parked: a cancellation from then on takes it back from the socket.</summary>
+    public void WatchCancellation()
+    {
+        if (CancellationToken.CanBeCanceled && _cancellation == default)
+        {
+            _cancellation = CancellationToken.UnsafeRegister(
+                static (state, token) => ((SocketOperation)state!).Socket.Cancel((SocketOperation)state!, token), this);
+        }
+    }
+
+    public void Succeed(int result)
+    {
+        Release();
+        _core.SetResult(result);
+    }
+
+    public void Fail(Exception error)
+    {
+        Release();
+        _core.SetException(error);
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    public int GetResult(short token) => _core.GetResult(token);
+
+    void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+    private void Release()
+    {
+        Buffer = default;
+        // Unregister, not Dispose: Dispose would wait for a callback running on another thread, and that callback
+        // finds nothing to cancel once the operation has left the socket.
+        _cancellation.Unregister();
+        _cancellation = default;
+    }
+}
