@@ -97,25 +97,24 @@ internal static class HtmlReportRenderer
 
     private static void WriteMatrix(ReportSummary summary, TextWriter output)
     {
-        var cells = summary.Matrix.ToDictionary(pair => (pair.Production, pair.Shadow), pair => pair.Count);
-        IReadOnlyList<int> columns = summary.Statuses(production: false);
+        StatusMatrix matrix = summary.Matrix;
         output.Write("<table class=\"matrix\"><tr><th>production \\ shadow</th>");
-        foreach (int column in columns)
+        foreach (int column in matrix.Columns)
         {
             output.Write($"<th class=\"n\">{ReportFormat.Status(column)}</th>");
         }
 
         output.WriteLine("<th class=\"n\">total</th></tr>");
-        foreach (int row in summary.Statuses(production: true))
+        foreach (int row in matrix.Rows)
         {
             output.Write($"<tr><th>{ReportFormat.Status(row)}</th>");
-            foreach (int column in columns)
+            foreach (int column in matrix.Columns)
             {
-                long count = cells.GetValueOrDefault((row, column));
+                long count = matrix.Count(row, column);
                 output.Write(N(count == 0 ? "" : ReportFormat.Count(count)));
             }
 
-            output.WriteLine($"{N(ReportFormat.Count(summary.Matrix.Where(pair => pair.Production == row).Sum(pair => pair.Count)))}</tr>");
+            output.WriteLine($"{N(ReportFormat.Count(matrix.RowTotal(row)))}</tr>");
         }
 
         output.WriteLine("</table>");

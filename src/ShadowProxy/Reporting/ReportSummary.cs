@@ -13,7 +13,7 @@ internal sealed class ReportSummary
         Sources = sources;
         Aggregate = aggregate;
         MinRequests = minRequests;
-        Matrix = [.. aggregate.Matrix];
+        Matrix = new StatusMatrix(aggregate.Matrix);
         TopShadowFailed = [.. aggregate.ShadowFailedPaths.Top(entry => entry.Count, top).Select(row => new PathCount(row.Path, row.Entry.Count))];
         TopBodyMismatches = [.. aggregate.BodyMismatchPaths.Top(entry => entry.Count, top).Select(row => new PathCount(row.Path, row.Entry.Count))];
         Production = LatencySummary.Of(aggregate.Production);
@@ -38,7 +38,7 @@ internal sealed class ReportSummary
     /// <summary>Paths with fewer deltas than this are left out of <see cref="SlowerPaths"/>.</summary>
     public int MinRequests { get; }
 
-    public IReadOnlyList<StatusPair> Matrix { get; }
+    public StatusMatrix Matrix { get; }
 
     public IReadOnlyList<PathCount> TopShadowFailed { get; }
 
@@ -57,10 +57,6 @@ internal sealed class ReportSummary
     public IReadOnlyList<PathLatency> SlowerPaths { get; }
 
     public IReadOnlyList<HistogramBin> DeltaHistogram { get; }
-
-    /// <summary>Sorted distinct statuses of one side, as the matrix's rows or columns.</summary>
-    public IReadOnlyList<int> Statuses(bool production) =>
-        [.. Matrix.Select(pair => production ? pair.Production : pair.Shadow).Distinct().OrderBy(status => status == 0 ? int.MaxValue : status)];
 
     private static PathLatency Latency(string path, PathStats stats) =>
         new(path, stats.Count, LatencySummary.Of(stats.Production), LatencySummary.Of(stats.Shadow), LatencySummary.Of(stats.Delta));

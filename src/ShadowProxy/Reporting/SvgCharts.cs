@@ -18,7 +18,7 @@ internal static class SvgCharts
     /// <summary>Status pairs as horizontal bars: green when both agree, red when only the shadow failed, amber otherwise.</summary>
     public static void StatusBreakdown(ReportSummary summary, TextWriter output)
     {
-        List<StatusPair> pairs = [.. summary.Matrix.Take(MaxStatusBars)];
+        List<StatusPair> pairs = [.. summary.Matrix.Pairs.Take(MaxStatusBars)];
         int height = (pairs.Count * RowHeight) + 10;
         long max = pairs.Count == 0 ? 1 : pairs.Max(pair => pair.Count);
         double scale = (Width - LabelWidth - 90) / (double)max;
