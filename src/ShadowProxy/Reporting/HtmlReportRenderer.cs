@@ -17,7 +17,7 @@ internal static class HtmlReportRenderer
         .meta { color: #555; } .note { color: #8a5a00; }
         svg.chart { display: block; max-width: 100%; height: auto; margin: .5em 0; font-size: 12px; }
         svg text { fill: #333; } .axis { stroke: #888; } .p99 { stroke: #222; stroke-width: 2; }
-        .same { fill: #2e7d32; } .broken { fill: #c62828; } .differs { fill: #ef8f00; }
+        .same { fill: #2e7d32; } .broken { fill: #c62828; } .differs { fill: #ef8f00; } .skipped { fill: #b0bec5; }
         .faster { fill: #1e88e5; } .slower { fill: #e4572e; } .even { fill: #9e9e9e; }
         .production.p50 { fill: #1565c0; } .production.p95 { fill: #90caf9; }
         .shadow.p50 { fill: #d84315; } .shadow.p95 { fill: #ffab91; }

@@ -25,7 +25,7 @@ internal sealed class StatusMatrix
     /// <summary>Production statuses, ascending, '-' last.</summary>
     public IReadOnlyList<int> Rows { get; }
 
-    /// <summary>Shadow statuses, ascending, '-' last.</summary>
+    /// <summary>Shadow statuses, ascending, then '-', then skipped.</summary>
     public IReadOnlyList<int> Columns { get; }
 
     public long Count(int production, int shadow) => _cells.GetValueOrDefault((production, shadow));
@@ -33,5 +33,10 @@ internal sealed class StatusMatrix
     public long RowTotal(int production) => _rowTotals.GetValueOrDefault(production);
 
     private static List<int> InDisplayOrder(IEnumerable<int> statuses) =>
-        [.. statuses.Distinct().OrderBy(status => status == 0 ? int.MaxValue : status)];
+        [.. statuses.Distinct().OrderBy(status => status switch
+        {
+            StatusPair.NoStatus => int.MaxValue - 1,
+            StatusPair.Skipped => int.MaxValue,
+            _ => status,
+        })];
 }

@@ -15,7 +15,10 @@ internal static class SvgCharts
     private const int MaxStatusBars = 12;
     private const int MaxPaths = 10;
 
-    /// <summary>Status pairs as horizontal bars: green when both agree, red when only the shadow failed, amber otherwise.</summary>
+    /// <summary>
+    /// Status pairs as horizontal bars: green when both agree, red when only the shadow failed, grey when the shadow
+    /// got no copy on purpose, amber otherwise.
+    /// </summary>
     public static void StatusBreakdown(ReportSummary summary, TextWriter output)
     {
         List<StatusPair> pairs = [.. summary.Matrix.Pairs.Take(MaxStatusBars)];
@@ -26,9 +29,13 @@ internal static class SvgCharts
         for (int i = 0; i < pairs.Count; i++)
         {
             StatusPair pair = pairs[i];
-            string kind = pair.Production == pair.Shadow ? "same"
-                : pair.Production is >= 200 and < 400 && pair.Shadow is not (>= 200 and < 400) ? "broken"
-                : "differs";
+            string kind = pair.Kind switch
+            {
+                StatusPairKind.Same => "same",
+                StatusPairKind.ShadowFailed => "broken",
+                StatusPairKind.ShadowSkipped => "skipped",
+                _ => "differs",
+            };
             int y = 5 + (i * RowHeight);
             string label = $"production {ReportFormat.Status(pair.Production)} → shadow {ReportFormat.Status(pair.Shadow)}";
             output.WriteLine($"  <text x=\"{LabelWidth - 8}\" y=\"{y + 15}\" text-anchor=\"end\">{Escape(label)}</text>");

@@ -75,10 +75,13 @@ internal static class TextReportRenderer
     private static void WriteMatrix(ReportSummary summary, TextWriter output)
     {
         StatusMatrix matrix = summary.Matrix;
-        int width = Math.Max(7, ReportFormat.Count(summary.Aggregate.Requests).Length + 1);
+        int widest = Math.Max(ReportFormat.Count(summary.Aggregate.Requests).Length, matrix.Columns.Max(column => ReportFormat.Status(column).Length));
+        int width = Math.Max(7, widest + 1);
+        bool anySkipped = matrix.Columns.Contains(StatusPair.Skipped);
 
         output.WriteLine();
-        output.WriteLine("Status: production (rows) x shadow (columns), requests; '-' = no response");
+        output.WriteLine("Status: production (rows) x shadow (columns), requests; '-' = no response"
+            + (anySkipped ? "; skipped = no copy sent on purpose" : ""));
         output.Write("prod \\ shadow");
         foreach (int column in matrix.Columns)
         {
