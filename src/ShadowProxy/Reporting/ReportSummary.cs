@@ -74,7 +74,7 @@ internal sealed class ReportSummary
 
         long low = histogram.Percentile(1)!.Value;
         long high = histogram.Percentile(99)!.Value;
-        long width = RoundWidth(Math.Max(1, (high - low + targetBins) / targetBins));
+        long width = RoundStep.AtLeast(Math.Max(1, (high - low + targetBins) / targetBins));
         long first = (long)Math.Floor((double)low / width) * width;
         long end = ((long)Math.Floor((double)high / width) + 1) * width;
         int count = (int)((end - first) / width);
@@ -102,22 +102,5 @@ internal sealed class ReportSummary
         }
 
         return bins;
-    }
-
-    private static long RoundWidth(long width)
-    {
-        long magnitude = 1;
-        while (true)
-        {
-            foreach (long step in (ReadOnlySpan<long>)[1, 2, 5])
-            {
-                if (step * magnitude >= width)
-                {
-                    return step * magnitude;
-                }
-            }
-
-            magnitude *= 10;
-        }
     }
 }

@@ -132,22 +132,11 @@ internal static class SvgCharts
         output.WriteLine($"  <line class=\"p99\" x1=\"{F(p99)}\" y1=\"{y - 1}\" x2=\"{F(p99)}\" y2=\"{y + RowHeight - 5}\"><title>{title}</title></line>");
     }
 
-    /// <summary>A round step (1, 2 or 5 × 10^k ms) that gives four to ten ticks up to <paramref name="max"/>.</summary>
-    private static long TickStep(long max)
-    {
-        long step = 1;
-        while (max / step > 8)
-        {
-            step = step.ToString(CultureInfo.InvariantCulture)[0] switch
-            {
-                '1' => step * 2,
-                '2' => step / 2 * 5,
-                _ => step * 2,
-            };
-        }
-
-        return step;
-    }
+    /// <summary>
+    /// The smallest round step (1, 2 or 5 × 10^k ms) with at most eight whole steps in <paramref name="max"/>
+    /// (max / step ≤ 8, that is step > max / 9), which gives four to ten ticks.
+    /// </summary>
+    private static long TickStep(long max) => RoundStep.AtLeast((max / 9) + 1);
 
     private static string F(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 
