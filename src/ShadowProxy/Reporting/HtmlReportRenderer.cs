@@ -17,7 +17,7 @@ internal static class HtmlReportRenderer
         .meta { color: #555; } .note { color: #8a5a00; }
         svg.chart { display: block; max-width: 100%; height: auto; margin: .5em 0; font-size: 12px; }
         svg text { fill: #333; } .axis { stroke: #888; } .p99 { stroke: #222; stroke-width: 2; }
-        .same { fill: #2e7d32; } .broken { fill: #c62828; } .differs { fill: #ef8f00; }
+        .same { fill: #2e7d32; } .broken { fill: #c62828; } .differs { fill: #ef8f00; } .skipped { fill: #b0bec5; }
         .faster { fill: #1e88e5; } .slower { fill: #e4572e; } .even { fill: #9e9e9e; }
         .production.p50 { fill: #1565c0; } .production.p95 { fill: #90caf9; }
         .shadow.p50 { fill: #d84315; } .shadow.p95 { fill: #ffab91; }
@@ -97,25 +97,24 @@ internal static class HtmlReportRenderer
 
     private static void WriteMatrix(ReportSummary summary, TextWriter output)
     {
-        var cells = summary.Matrix.ToDictionary(pair => (pair.Production, pair.Shadow), pair => pair.Count);
-        IReadOnlyList<int> columns = summary.Statuses(production: false);
+        StatusMatrix matrix = summary.Matrix;
         output.Write("<table class=\"matrix\"><tr><th>production \\ shadow</th>");
-        foreach (int column in columns)
+        foreach (int column in matrix.Columns)
         {
             output.Write($"<th class=\"n\">{ReportFormat.Status(column)}</th>");
         }
 
         output.WriteLine("<th class=\"n\">total</th></tr>");
-        foreach (int row in summary.Statuses(production: true))
+        foreach (int row in matrix.Rows)
         {
             output.Write($"<tr><th>{ReportFormat.Status(row)}</th>");
-            foreach (int column in columns)
+            foreach (int column in matrix.Columns)
             {
-                long count = cells.GetValueOrDefault((row, column));
+                long count = matrix.Count(row, column);
                 output.Write(N(count == 0 ? "" : ReportFormat.Count(count)));
             }
 
-            output.WriteLine($"{N(ReportFormat.Count(summary.Matrix.Where(pair => pair.Production == row).Sum(pair => pair.Count)))}</tr>");
+            output.WriteLine($"{N(ReportFormat.Count(matrix.RowTotal(row)))}</tr>");
         }
 
         output.WriteLine("</table>");

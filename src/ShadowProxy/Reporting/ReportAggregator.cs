@@ -4,8 +4,9 @@ namespace ShadowProxy.Reporting;
 
 /// <summary>
 /// Folds request lines into everything the report shows, in memory that does not grow with the log: exact counters
-/// and a status matrix (at most a few hundred status pairs), three fine histograms for the whole log, and three
-/// bounded <see cref="PathTable{T}"/>s (all requests, shadow failures, body mismatches), each ranked by its own count.
+/// and a status matrix (at most a few hundred status pairs; a skipped shadow copy has a column of its own), three fine
+/// histograms for the whole log, and three bounded <see cref="PathTable{T}"/>s (all requests, shadow failures, body
+/// mismatches), each ranked by its own count.
 /// </summary>
 internal sealed class ReportAggregator
 {
@@ -15,7 +16,7 @@ internal sealed class ReportAggregator
     private const int MalformedExamples = 3;
     private const int MalformedExampleChars = 120;
 
-    private readonly Dictionary<int, long> _matrix = [];
+    private readonly Dictionary<(int Production, int Shadow), long> _matrix = [];
     private readonly List<string> _malformedExamples = [];
 
     public ReportAggregator(int pathCapacity = DefaultPathCapacity)
@@ -61,7 +62,7 @@ internal sealed class ReportAggregator
 
     /// <summary>Status pairs by count, most first.</summary>
     public IEnumerable<StatusPair> Matrix => _matrix
-        .Select(pair => new StatusPair(pair.Key / 1000, pair.Key % 1000, pair.Value))
+        .Select(pair => new StatusPair(pair.Key.Production, pair.Key.Shadow, pair.Value))
         .OrderByDescending(pair => pair.Count)
         .ThenBy(pair => pair.Production)
         .ThenBy(pair => pair.Shadow);
@@ -78,19 +79,21 @@ internal sealed class ReportAggregator
             TextLines++;
         }
 
-        int key = (entry.ProductionStatus * 1000) + entry.ShadowStatus;
+        // A skipped copy has no status either, but gets its own column: it is not a shadow that failed to answer.
+        (int Production, int Shadow) key = (entry.ProductionStatus, entry.ShadowSkipped ? StatusPair.Skipped : entry.ShadowStatus);
         _matrix[key] = _matrix.GetValueOrDefault(key) + 1;
 
         ReadOnlySpan<byte> path = PathOf(entry.Url);
         Paths.GetOrAdd(path).Add(entry);
-        if (entry.ShadowSkipped)
+        switch (StatusPair.KindOf(key.Production, key.Shadow))
         {
-            ShadowSkipped++;
-        }
-        else if (IsSuccess(entry.ProductionStatus) && !IsSuccess(entry.ShadowStatus))
-        {
-            ShadowFailed++;
-            ShadowFailedPaths.GetOrAdd(path).Count++;
+            case StatusPairKind.ShadowSkipped:
+                ShadowSkipped++;
+                break;
+            case StatusPairKind.ShadowFailed:
+                ShadowFailed++;
+                ShadowFailedPaths.GetOrAdd(path).Count++;
+                break;
         }
 
         if (entry.BodyMatch is { } match)
@@ -125,6 +128,4 @@ internal sealed class ReportAggregator
         int query = url.IndexOf((byte)'?');
         return query < 0 ? url : url[..query];
     }
-
-    private static bool IsSuccess(int status) => status is >= 200 and < 400;
 }

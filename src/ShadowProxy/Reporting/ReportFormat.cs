@@ -14,7 +14,12 @@ internal static class ReportFormat
     public static string SignedSeconds(long? milliseconds) =>
         milliseconds is { } value ? (value / 1000m).ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture) : "-";
 
-    public static string Status(int status) => status == 0 ? "-" : status.ToString(CultureInfo.InvariantCulture);
+    public static string Status(int status) => status switch
+    {
+        StatusPair.NoStatus => "-",
+        StatusPair.Skipped => "skipped",
+        _ => status.ToString(CultureInfo.InvariantCulture),
+    };
 
     public static string Percent(long part, long whole) =>
         whole == 0 ? "0%" : ((double)part / whole).ToString("0.0%", CultureInfo.InvariantCulture);

@@ -13,7 +13,7 @@ internal sealed class ReportSummary
         Sources = sources;
         Aggregate = aggregate;
         MinRequests = minRequests;
-        Matrix = [.. aggregate.Matrix];
+        Matrix = new StatusMatrix(aggregate.Matrix);
         TopShadowFailed = [.. aggregate.ShadowFailedPaths.Top(entry => entry.Count, top).Select(row => new PathCount(row.Path, row.Entry.Count))];
         TopBodyMismatches = [.. aggregate.BodyMismatchPaths.Top(entry => entry.Count, top).Select(row => new PathCount(row.Path, row.Entry.Count))];
         Production = LatencySummary.Of(aggregate.Production);
@@ -38,7 +38,7 @@ internal sealed class ReportSummary
     /// <summary>Paths with fewer deltas than this are left out of <see cref="SlowerPaths"/>.</summary>
     public int MinRequests { get; }
 
-    public IReadOnlyList<StatusPair> Matrix { get; }
+    public StatusMatrix Matrix { get; }
 
     public IReadOnlyList<PathCount> TopShadowFailed { get; }
 
@@ -58,10 +58,6 @@ internal sealed class ReportSummary
 
     public IReadOnlyList<HistogramBin> DeltaHistogram { get; }
 
-    /// <summary>Sorted distinct statuses of one side, as the matrix's rows or columns.</summary>
-    public IReadOnlyList<int> Statuses(bool production) =>
-        [.. Matrix.Select(pair => production ? pair.Production : pair.Shadow).Distinct().OrderBy(status => status == 0 ? int.MaxValue : status)];
-
     private static PathLatency Latency(string path, PathStats stats) =>
         new(path, stats.Count, LatencySummary.Of(stats.Production), LatencySummary.Of(stats.Shadow), LatencySummary.Of(stats.Delta));
 
@@ -78,7 +74,7 @@ internal sealed class ReportSummary
 
         long low = histogram.Percentile(1)!.Value;
         long high = histogram.Percentile(99)!.Value;
-        long width = RoundWidth(Math.Max(1, (high - low + targetBins) / targetBins));
+        long width = RoundStep.AtLeast(Math.Max(1, (high - low + targetBins) / targetBins));
         long first = (long)Math.Floor((double)low / width) * width;
         long end = ((long)Math.Floor((double)high / width) + 1) * width;
         int count = (int)((end - first) / width);
@@ -106,22 +102,5 @@ internal sealed class ReportSummary
         }
 
         return bins;
-    }
-
-    private static long RoundWidth(long width)
-    {
-        long magnitude = 1;
-        while (true)
-        {
-            foreach (long step in (ReadOnlySpan<long>)[1, 2, 5])
-            {
-                if (step * magnitude >= width)
-                {
-                    return step * magnitude;
-                }
-            }
-
-            magnitude *= 10;
-        }
     }
 }

@@ -15,10 +15,13 @@ internal static class SvgCharts
     private const int MaxStatusBars = 12;
     private const int MaxPaths = 10;
 
-    /// <summary>Status pairs as horizontal bars: green when both agree, red when only the shadow failed, amber otherwise.</summary>
+    /// <summary>
+    /// Status pairs as horizontal bars: green when both agree, red when only the shadow failed, grey when the shadow
+    /// got no copy on purpose, amber otherwise.
+    /// </summary>
     public static void StatusBreakdown(ReportSummary summary, TextWriter output)
     {
-        List<StatusPair> pairs = [.. summary.Matrix.Take(MaxStatusBars)];
+        List<StatusPair> pairs = [.. summary.Matrix.Pairs.Take(MaxStatusBars)];
         int height = (pairs.Count * RowHeight) + 10;
         long max = pairs.Count == 0 ? 1 : pairs.Max(pair => pair.Count);
         double scale = (Width - LabelWidth - 90) / (double)max;
@@ -26,9 +29,13 @@ internal static class SvgCharts
         for (int i = 0; i < pairs.Count; i++)
         {
             StatusPair pair = pairs[i];
-            string kind = pair.Production == pair.Shadow ? "same"
-                : pair.Production is >= 200 and < 400 && pair.Shadow is not (>= 200 and < 400) ? "broken"
-                : "differs";
+            string kind = pair.Kind switch
+            {
+                StatusPairKind.Same => "same",
+                StatusPairKind.ShadowFailed => "broken",
+                StatusPairKind.ShadowSkipped => "skipped",
+                _ => "differs",
+            };
             int y = 5 + (i * RowHeight);
             string label = $"production {ReportFormat.Status(pair.Production)} → shadow {ReportFormat.Status(pair.Shadow)}";
             output.WriteLine($"  <text x=\"{LabelWidth - 8}\" y=\"{y + 15}\" text-anchor=\"end\">{Escape(label)}</text>");
@@ -125,22 +132,11 @@ internal static class SvgCharts
         output.WriteLine($"  <line class=\"p99\" x1=\"{F(p99)}\" y1=\"{y - 1}\" x2=\"{F(p99)}\" y2=\"{y + RowHeight - 5}\"><title>{title}</title></line>");
     }
 
-    /// <summary>A round step (1, 2 or 5 × 10^k ms) that gives four to ten ticks up to <paramref name="max"/>.</summary>
-    private static long TickStep(long max)
-    {
-        long step = 1;
-        while (max / step > 8)
-        {
-            step = step.ToString(CultureInfo.InvariantCulture)[0] switch
-            {
-                '1' => step * 2,
-                '2' => step / 2 * 5,
-                _ => step * 2,
-            };
-        }
-
-        return step;
-    }
+    /// <summary>
+    /// The smallest round step (1, 2 or 5 × 10^k ms) with at most eight whole steps in <paramref name="max"/>
+    /// (max / step ≤ 8, that is step > max / 9), which gives four to ten ticks.
+    /// </summary>
+    private static long TickStep(long max) => RoundStep.AtLeast((max / 9) + 1);
 
     private static string F(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 

@@ -74,31 +74,31 @@ internal static class TextReportRenderer
 
     private static void WriteMatrix(ReportSummary summary, TextWriter output)
     {
-        IReadOnlyList<int> rows = summary.Statuses(production: true);
-        IReadOnlyList<int> columns = summary.Statuses(production: false);
-        var cells = summary.Matrix.ToDictionary(pair => (pair.Production, pair.Shadow), pair => pair.Count);
-        int width = Math.Max(7, ReportFormat.Count(summary.Aggregate.Requests).Length + 1);
+        StatusMatrix matrix = summary.Matrix;
+        int widest = Math.Max(ReportFormat.Count(summary.Aggregate.Requests).Length, matrix.Columns.Max(column => ReportFormat.Status(column).Length));
+        int width = Math.Max(7, widest + 1);
+        bool anySkipped = matrix.Columns.Contains(StatusPair.Skipped);
 
         output.WriteLine();
-        output.WriteLine("Status: production (rows) x shadow (columns), requests; '-' = no response");
+        output.WriteLine("Status: production (rows) x shadow (columns), requests; '-' = no response"
+            + (anySkipped ? "; skipped = no copy sent on purpose" : ""));
         output.Write("prod \\ shadow");
-        foreach (int column in columns)
+        foreach (int column in matrix.Columns)
         {
             output.Write(ReportFormat.Status(column).PadLeft(width));
         }
 
         output.WriteLine("total".PadLeft(width + 1));
-        foreach (int row in rows)
+        foreach (int row in matrix.Rows)
         {
             output.Write(ReportFormat.Status(row).PadRight(13));
-            foreach (int column in columns)
+            foreach (int column in matrix.Columns)
             {
-                long count = cells.GetValueOrDefault((row, column));
+                long count = matrix.Count(row, column);
                 output.Write((count == 0 ? "." : ReportFormat.Count(count)).PadLeft(width));
             }
 
-            long total = summary.Matrix.Where(pair => pair.Production == row).Sum(pair => pair.Count);
-            output.WriteLine(ReportFormat.Count(total).PadLeft(width + 1));
+            output.WriteLine(ReportFormat.Count(matrix.RowTotal(row)).PadLeft(width + 1));
         }
     }
 

@@ -18,8 +18,10 @@ public class ReportAggregatorTests
 
         Assert.Equal(
             [new StatusPair(200, 200, 2), new StatusPair(0, 200, 1), new StatusPair(200, 0, 1), new StatusPair(200, 500, 1), new StatusPair(404, 404, 1)],
-            summary.Matrix);
-        Assert.Equal([200, 404, 0], summary.Statuses(production: true));
+            summary.Matrix.Pairs);
+        Assert.Equal([200, 404, 0], summary.Matrix.Rows);
+        Assert.Equal([200, 404, 500, 0], summary.Matrix.Columns);
+        Assert.Equal((2L, 0L, 4L), (summary.Matrix.Count(200, 200), summary.Matrix.Count(404, 200), summary.Matrix.RowTotal(200)));
         Assert.Equal((4, 2), (summary.Aggregate.TextLines, summary.Aggregate.JsonLines));
     }
 
