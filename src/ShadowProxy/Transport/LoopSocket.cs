@@ -277,7 +277,9 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
 
         // Registered after connect(2): an unconnected socket reports EPOLLHUP, a connecting one nothing until it is
-        // connected or refused (and if that has happened already, adding it reports so at once).
+        // connected or refused (and if that has happened already, adding it reports so at once). The event count is
+        // read before: an event that comes between the two must count as news, not be waited for again.
+        int seen = Volatile.Read(ref _sendEvents);
         RegisterOrDispose();
         if (error == 0)
         {
@@ -288,7 +290,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         SocketOperation operation = _send;
         operation.Prepare(Memory<byte>.Empty, cancellationToken);
         operation.IsConnect = true;
-        WaitToSend(operation, Volatile.Read(ref _sendEvents));
+        WaitToSend(operation, seen);
         return new ValueTask(operation, operation.Version);
     }
 

@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ShadowProxy.Proxy;
+using ShadowProxy.Transport;
+
+namespace ShadowProxy.Tests.Transport;
+
+/// <summary>
+/// The event-loop socket against .NET's own sockets on loopback: readiness kept and cleared correctly (a short read,
+/// data with the FIN, data that comes later), back-pressure on send, cancellation, close while waiting, refusal.
+/// </summary>
+public sealed class LoopSocketTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task A_short_read_then_later_bytes_then_bytes_with_the_close_are_all_received_and_end_with_zero()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        byte[] buffer = new byte[64];
+
+        await pair.Peer.SendAsync("abc"u8.ToArray());
+        Assert.Equal("abc", await ReceiveTextAsync(pair.Socket, buffer));
+
+        // The short read told the socket its queue is empty: this receive waits for the next event without asking.
+        ValueTask<int> waiting = pair.Socket.ReceiveAsync(buffer, CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        await pair.Peer.SendAsync("later"u8.ToArray());
+        Assert.Equal("later", Encoding.ASCII.GetString(buffer, 0, await waiting.AsTask().WaitAsync(Patience)));
+
+        // Data and FIN together: the short read must not make the socket wait for an event that already came.
+        await pair.Peer.SendAsync("last"u8.ToArray());
+        pair.Peer.Shutdown(SocketShutdown.Send);
+        await Task.Delay(50);
+        Assert.Equal("last", await ReceiveTextAsync(pair.Socket, buffer));
+        Assert.Equal(0, await pair.Socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task A_send_larger_than_the_socket_buffers_waits_for_the_peer_and_delivers_every_byte_in_order()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        byte[] payload = new byte[16 * 1024 * 1024];
+        new Random(7).NextBytes(payload);
+
+        ValueTask sending = pair.Socket.SendAsync(payload, CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(sending.IsCompleted);   // the peer reads nothing yet: the send had to wait for room
+
+        byte[] received = new byte[payload.Length];
+        int total = 0;
+        while (total < received.Length)
+        {
+            int read = await pair.Peer.ReceiveAsync(received.AsMemory(total));
+            Assert.NotEqual(0, read);
+            total += read;
+        }
+
+        await sending.AsTask().WaitAsync(Patience);
+        Assert.True(payload.AsSpan().SequenceEqual(received));
+    }
+
+    [Fact]
+    public async Task A_cancelled_receive_fails_with_cancellation_and_the_socket_goes_on_working()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        byte[] buffer = new byte[64];
+        using var cancel = new CancellationTokenSource();
+
+        ValueTask<int> waiting = pair.Socket.ReceiveAsync(buffer, cancel.Token);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.AsTask().WaitAsync(Patience));
+
+        await pair.Peer.SendAsync("still here"u8.ToArray());
+        Assert.Equal("still here", await ReceiveTextAsync(pair.Socket, buffer));
+    }
+
+    [Fact]
+    public async Task Closing_a_socket_with_a_receive_waiting_fails_that_receive()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+
+        ValueTask<int> waiting = pair.Socket.ReceiveAsync(new byte[64], CancellationToken.None);
+        pair.Socket.Dispose();
+
+        SocketException error = await Assert.ThrowsAsync<SocketException>(() => waiting.AsTask().WaitAsync(Patience));
+        Assert.Equal(SocketError.OperationAborted, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Connecting_where_nothing_listens_is_refused_and_classified_so()
+    {
+        IPEndPoint closed;
+        using (var reserved = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            reserved.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closed = (IPEndPoint)reserved.LocalEndPoint!;
+        }
+
+        SocketException error = await Assert.ThrowsAsync<SocketException>(() => ConnectAsync(closed).AsTask());
+        Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+        Assert.Equal(BackendError.Refused, BackendConnector.Classify(error, timedOut: false));
+    }
+
+    [Fact]
+    public async Task An_idle_connection_looks_open_until_the_peer_closes_it()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        Assert.True(pair.Socket.IsIdleAndOpen());
+
+        pair.Peer.Close();
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (pair.Socket.IsIdleAndOpen() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.False(pair.Socket.IsIdleAndOpen());
+    }
+
+    [Fact]
+    public async Task The_stream_reports_a_reset_as_an_IOException_around_the_socket_error()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        using var stream = new LoopSocketStream(pair.Socket);
+
+        pair.Peer.LingerState = new LingerOption(enable: true, seconds: 0);   // close with RST
+        pair.Peer.Close();
+        await Task.Delay(50);
+
+        IOException error = await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                await stream.WriteAsync(new byte[1024]);
+                await Task.Delay(5);
+            }
+        });
+        Assert.IsType<SocketException>(error.InnerException);
+    }
+
+    private static Socket Listen()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        return listener;
+    }
+
+    private static ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint)
+    {
+        byte[] address = new byte[SocketAddressCodec.MaxLength];
+        int length = SocketAddressCodec.Encode(endpoint, address);
+        return LoopSocket.ConnectAsync(endpoint, address.AsMemory(0, length), CancellationToken.None);
+    }
+
+    private static async Task<ConnectedPair> ConnectAsync(Socket listener)
+    {
+        Task<Socket> accepting = listener.AcceptAsync();
+        LoopSocket socket = await ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        return new ConnectedPair(socket, await accepting.WaitAsync(Patience));
+    }
+
+    private static async Task<string> ReceiveTextAsync(LoopSocket socket, byte[] buffer) =>
+        Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+
+    private sealed record ConnectedPair(LoopSocket Socket, Socket Peer) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            Socket.Dispose();
+            Peer.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
