@@ -116,6 +116,56 @@ internal sealed class RawConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Reads until what arrived so far ends with <paramref name="expectedEnd"/> (bounded) and returns it all: part of a response.</summary>
+    public async Task<string> ReadThroughAsync(string expectedEnd, TimeSpan? timeout = null)
+    {
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        var text = new StringBuilder();
+        while (!text.ToString().EndsWith(expectedEnd, StringComparison.Ordinal))
+        {
+            ReadResult result = await _input.ReadAsync(limit.Token);
+            text.Append(Encoding.Latin1.GetString(result.Buffer));
+            _input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                throw new IOException($"Closed before '{expectedEnd}' arrived; got: {text}");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Reads until the proxy ends the connection, by a close or a reset, and returns what arrived before; null when
+    /// the connection is still open after <paramref name="wait"/>.
+    /// </summary>
+    public async Task<string?> ReadUntilEndedAsync(TimeSpan wait)
+    {
+        using var limit = new CancellationTokenSource(wait);
+        var text = new StringBuilder();
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync(limit.Token);
+                text.Append(Encoding.Latin1.GetString(result.Buffer));
+                _input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return text.ToString();
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return text.ToString();   // reset: as much a cut as a close
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>True when the proxy has closed its side (EOF within the wait), false when the connection stays open.</summary>
     public async Task<bool> IsClosedByProxyAsync(TimeSpan wait)
     {

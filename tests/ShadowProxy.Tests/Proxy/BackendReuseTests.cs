@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Proxy;
@@ -6,13 +7,15 @@ namespace ShadowProxy.Tests.Proxy;
 public sealed class BackendReuseTests
 {
     /// <summary>A keep-alive backend: serves requests on a connection until it closes (or until <paramref name="perConnection"/>).</summary>
-    private static LoopbackBackend StartKeepAlive(int perConnection = int.MaxValue, string status = "200 OK") => LoopbackBackend.Start(async connection =>
+    /// <param name="closedByProxy">Called when the proxy closes one of its connections.</param>
+    private static LoopbackBackend StartKeepAlive(int perConnection = int.MaxValue, string status = "200 OK", Action? closedByProxy = null) => LoopbackBackend.Start(async connection =>
     {
         for (int served = 0; served < perConnection; served++)
         {
             string? request = await connection.ReadRequestAsync();
             if (request is null)
             {
+                closedByProxy?.Invoke();
                 return;
             }
 
@@ -49,6 +52,38 @@ public sealed class BackendReuseTests
         Assert.InRange(production.ConnectionCount, 1, 3);
         Assert.InRange(shadow.ConnectionCount, 1, 3);
         Assert.Equal(20, proxy.RequestLines.Count(line => line.EndsWith(" 200 500", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_idle_pooled_connection_is_closed_after_the_idle_timeout_and_the_next_request_opens_a_new_one()
+    {
+        TimeSpan idleTimeout = TimeSpan.FromSeconds(1);
+        var clock = Stopwatch.StartNew();
+        var productionClosed = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shadowClosed = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = StartKeepAlive(closedByProxy: () => productionClosed.TrySetResult(clock.Elapsed));
+        await using var shadow = StartKeepAlive(closedByProxy: () => shadowClosed.TrySetResult(clock.Elapsed));
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { BackendKeepAlive = true, BackendIdleTimeout = idleTimeout });
+
+        string first = await RawHttp.SendAsync(proxy.EndPoint, "GET /first HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        TimeSpan answered = clock.Elapsed;   // production's connection went back to its pool before this
+        await proxy.WaitForLinesAsync(1);
+        // Generous: the sweep that closes it runs once per idle timeout, so it comes within two of them.
+        TimeSpan productionClosedAt = await productionClosed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        TimeSpan shadowClosedAt = await shadowClosed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        string second = await RawHttp.SendAsync(proxy.EndPoint, "GET /second HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        Assert.EndsWith("/first", first, StringComparison.Ordinal);
+        Assert.EndsWith("/second", second, StringComparison.Ordinal);
+        // Kept open while idle (pooled, not closed after its answer), closed by the proxy once the idle timeout passed.
+        Assert.True(productionClosedAt - answered >= idleTimeout * 0.8, $"production's connection closed {productionClosedAt - answered} after the answer");
+        Assert.True(shadowClosedAt - answered >= idleTimeout * 0.8, $"the shadow's connection closed {shadowClosedAt - answered} after the answer");
+        Assert.Equal(2, production.ConnectionCount);
+        Assert.Equal(2, shadow.ConnectionCount);
+        Assert.Equal(2, proxy.RequestLines.Count(line => line.EndsWith(" 200 200", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ShadowProxy.Mirroring;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Proxy;
@@ -222,6 +223,44 @@ public sealed class KeepAliveTests
         Assert.Equal("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", Assert.Single(production.Requests));
         Assert.Empty(shadow.Requests);
         Assert.Matches(@"^/ws \d+\.\d{3} - - 101 -$", Assert.Single(proxy.RequestLines));
+    }
+
+    [Fact]
+    public async Task Connect_is_tunnelled_both_ways_to_production_only_and_logged_once()
+    {
+        // Tunnelled bytes that look like HTTP (and are not text): the proxy must carry them, not parse or mirror them.
+        const string FromClient = "GET /inside-the-tunnel HTTP/1.1\r\nHost: x\r\n\r\n\u0000\u00ff";
+        const string Greeting = "220 ready\r\n";   // a server-first protocol: sent with the 200, so already in the proxy's buffer
+        var tunnelledToProduction = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? head = await connection.ReadHeadAsync();
+            connection.RecordHeadOnly(head!);
+            await connection.SendAsync("HTTP/1.1 200 Connection Established\r\n\r\n" + Greeting);
+            string? received = await connection.ReadExactlyAsync(FromClient.Length);
+            tunnelledToProduction.SetResult(received);
+            await connection.SendAsync("echo:" + received);
+            await connection.SendAsync("bye");   // then production closes: the tunnel ends
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n");
+        string established = await client.ReadThroughAsync(Greeting);
+        await client.SendAsync(FromClient);
+        string? fromProduction = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(10));
+        await proxy.WaitForLinesAsync(1);
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 200 Connection Established\r\n\r\n" + Greeting, established);
+        Assert.Equal(FromClient, await tunnelledToProduction.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("echo:" + FromClient + "bye", fromProduction);
+        Assert.StartsWith("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n", Assert.Single(production.Requests), StringComparison.Ordinal);
+        Assert.Equal(0, shadow.ConnectionCount);
+        // One line: the GET inside the tunnel is not a request of its own.
+        Assert.Equal(ShadowSkip.Tunnel, Assert.Single(proxy.Records).ShadowSkipped);
+        Assert.Matches(@"^db\.internal:5432 \d+\.\d{3} - - 200 -$", Assert.Single(proxy.RequestLines));
     }
 
     [Fact]

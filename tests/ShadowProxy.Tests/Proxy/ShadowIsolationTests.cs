@@ -80,6 +80,51 @@ public sealed class ShadowIsolationTests
     }
 
     [Fact]
+    public async Task A_shadow_that_trickles_its_answer_is_cut_at_the_shadow_timeout_without_holding_the_client()
+    {
+        // A byte every 100 ms, never silent long enough for a timeout between reads: only a bound on the whole
+        // exchange ends it. The body is far longer than the test: left alone, it would trickle for minutes.
+        var shadowConnectionClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            try
+            {
+                await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+                while (true)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), connection.Stopping);
+                    await connection.SendAsync("x");
+                }
+            }
+            catch (IOException)
+            {
+                shadowConnectionClosed.TrySetResult();   // the proxy gave up on it and closed
+            }
+        });
+        TimeSpan shadowTimeout = TimeSpan.FromSeconds(1);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ShadowTimeout = shadowTimeout });
+        var clock = Stopwatch.StartNew();
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, "GET /trickle HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        TimeSpan clientTime = clock.Elapsed;
+        bool shadowDoneBeforeClient = proxy.Records.Count > 0;   // the line is written once the shadow has ended
+        await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(10));
+        TimeSpan lineTime = clock.Elapsed;
+        await shadowConnectionClosed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(Ok, response);
+        Assert.False(shadowDoneBeforeClient, $"the client ({clientTime}) must have its answer while the shadow still trickles (line after {lineTime})");
+        Assert.True(lineTime >= shadowTimeout * 0.9, $"the line waits for the shadow timeout, got it after {lineTime}");
+        RequestRecord record = Assert.Single(proxy.Records);
+        Assert.Equal(BackendError.Timeout, record.Shadow.Error);
+        Assert.True(record.Shadow.Bytes > 0, "the shadow had been answering: this is not the silent-shadow case");
+        Assert.Matches(@"^/trickle \d+\.\d{3} - - 200 ", Assert.Single(proxy.RequestLines));   // no shadow time for a timed-out answer
+    }
+
+    [Fact]
     public async Task Memory_held_for_all_shadows_together_is_bounded_and_released()
     {
         // Shadows that never read: once the socket buffers are full, each copy waits in the proxy's queue. Each

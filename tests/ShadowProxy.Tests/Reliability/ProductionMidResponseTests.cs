@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ShadowProxy.Logging;
+using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reliability;
+
+/// <summary>
+/// Production fails after its answer has begun: the client already holds the head and part of the body, so no 502 or
+/// 504 can be sent any more. The client connection must be cut (a kept-alive client would otherwise take the partial
+/// answer for a whole one), and the line must name production's error. Before any byte reached the client: 504.
+/// </summary>
+public sealed class ProductionMidResponseTests
+{
+    private const string PartialPath = "/partial";
+    private const string StallsInHeadPath = "/stalls-in-head";
+    private static readonly TimeSpan ProductionTimeout = TimeSpan.FromSeconds(1);
+    // Generous: a proxy that keeps the connection open would leave the client waiting for ever, not a few seconds.
+    private static readonly TimeSpan CutWithin = TimeSpan.FromSeconds(10);
+
+    public static TheoryData<string, string, string, string> MidResponseFaults => new()
+    {
+        // fault, framing's head field, the body part production sends before the fault, the error the line names
+        { "reset", "Content-Length: 100", "only the first part", "reset" },
+        { "reset", "Transfer-Encoding: chunked", "5\r\nfirst\r\n", "reset" },
+        { "silent", "Content-Length: 100", "only the first part", "timeout" },
+        { "silent", "Transfer-Encoding: chunked", "5\r\nfirst\r\n", "timeout" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MidResponseFaults))]
+    public async Task Production_failing_mid_body_cuts_the_client_and_the_line_names_the_error(
+        string fault, string framing, string bodyPart, string expectedError)
+    {
+        var clientHasBodyPart = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var productionConnectionClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request is null)
+            {
+                return;
+            }
+
+            if (!request.StartsWith($"GET {PartialPath} ", StringComparison.Ordinal))
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+                return;
+            }
+
+            await connection.SendAsync($"HTTP/1.1 200 OK\r\n{framing}\r\n\r\n{bodyPart}");
+            // The fault comes only once the client holds the head and the body part: it is mid-response by construction.
+            await clientHasBodyPart.Task.WaitAsync(connection.Stopping);
+            if (fault == "reset")
+            {
+                connection.Reset();
+                return;
+            }
+
+            await connection.WaitForCloseAsync();   // silent: the proxy has to give up on it
+            productionConnectionClosed.TrySetResult();
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = ProductionTimeout });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        // A kept-alive client: a connection left open after the partial answer would look like a slow body, not an error.
+        await client.SendAsync($"GET {PartialPath} HTTP/1.1\r\nHost: h\r\n\r\n");
+        string beforeFault = await client.ReadThroughAsync(bodyPart);
+        clientHasBodyPart.SetResult();
+        string? afterFault = await client.ReadUntilEndedAsync(CutWithin);
+        await proxy.WaitForLinesAsync(1);
+        await FaultTests.AssertServesOnAsync(proxy);
+
+        Assert.True(afterFault is not null, $"the client connection should be cut after production's {fault} mid-response, but it stayed open");
+        // Nothing made up after the fault: no 502/504 behind the partial answer, no last chunk that would make it look whole.
+        Assert.Equal("", afterFault);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", beforeFault, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n" + bodyPart, beforeFault, StringComparison.Ordinal);
+        if (fault == "silent")
+        {
+            await productionConnectionClosed.Task.WaitAsync(CutWithin);   // the proxy let go of production too
+        }
+
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal(PartialPath, record.Url);
+        Assert.Equal(200, record.Production.StatusCode);
+        Assert.Null(record.Production.Elapsed);   // the response was never read whole: no time for it
+        Assert.Equal(201, record.Shadow.StatusCode);
+        Assert.Matches($@"^{PartialPath} - \d+\.\d{{3}} - 200 201$", TextRequestLine.Format(record));
+        using var json = new JsonRequestLine();
+        using JsonDocument line = JsonDocument.Parse(json.Format(record));
+        Assert.Equal(expectedError, line.RootElement.GetProperty("production_error").GetString());
+        Assert.Equal(JsonValueKind.Null, line.RootElement.GetProperty("production_time").ValueKind);
+        Assert.Equal("production_error", line.RootElement.GetProperty("diff").GetString());
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task Production_silent_inside_its_head_gets_the_client_a_504_and_the_proxy_serves_on()
+    {
+        // Production sent bytes, but not a whole head: nothing could be relayed, so a 504 can still be the answer.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request?.StartsWith($"GET {StallsInHeadPath} ", StringComparison.Ordinal) == true)
+            {
+                await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Len");
+                await connection.WaitForCloseAsync();
+            }
+            else if (request is not null)
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+            }
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = ProductionTimeout });
+        var clock = Stopwatch.StartNew();
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"GET {StallsInHeadPath} HTTP/1.1\r\nHost: h\r\n\r\n");
+        TimeSpan answeredAfter = clock.Elapsed;
+        await proxy.WaitForLinesAsync(1);
+        await FaultTests.AssertServesOnAsync(proxy);
+
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", response, StringComparison.Ordinal);
+        Assert.DoesNotContain("200 OK", response, StringComparison.Ordinal);   // not a byte of the stalled head
+        Assert.True(answeredAfter >= ProductionTimeout * 0.8, $"the 504 should wait for the production timeout, came after {answeredAfter}");
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal(BackendError.Timeout, record.Production.Error);
+        Assert.Matches($@"^{StallsInHeadPath} - \d+\.\d{{3}} - - 201$", TextRequestLine.Format(record));
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+}
