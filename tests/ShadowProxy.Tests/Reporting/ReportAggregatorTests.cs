@@ -140,12 +140,18 @@ public class ReportAggregatorTests
         }
 
         Run(10);   // first sight of each path allocates its string and histogram buckets
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(10_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Two measured runs, the smaller counts: the runtime may allocate once on this thread while it tiers the code
+        // up (seen: ~6 KB in one run of a full suite); a per-line allocation would show in both, as 30 KB or more.
+        long allocated = long.MaxValue;
+        for (int measured = 0; measured < 2; measured++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run(10_000);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         Assert.InRange(allocated, 0, 4096);
-        Assert.Equal(20_020, aggregate.Requests);
+        Assert.Equal(40_020, aggregate.Requests);
     }
 
     internal static ReportSummary Summarise(params string[] lines)
