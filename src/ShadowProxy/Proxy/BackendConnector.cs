@@ -1,15 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
-using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
 
-/// <summary>Opens a backend connection and classifies why one could not be opened.</summary>
+/// <summary>Classifies why a backend exchange failed.</summary>
 internal static class BackendConnector
 {
-    public static ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint, ReadOnlyMemory<byte> address, CancellationToken cancellationToken) =>
-        LoopSocket.ConnectAsync(endpoint, address, cancellationToken);
-
     /// <summary>The one place where an exception of a backend exchange becomes the contract's error word.</summary>
     public static BackendError Classify(Exception exception, bool timedOut) => exception switch
     {

@@ -60,7 +60,18 @@ internal sealed class BackendPool : IAsyncDisposable
             await idle.DisposeAsync().ConfigureAwait(false);
         }
 
-        return new BackendLink(await BackendConnector.ConnectAsync(_endpoint, _address, cancellationToken).ConfigureAwait(false));
+        LoopSocket socket = LoopSocket.Open(_endpoint);
+        try
+        {
+            await socket.ConnectAsync(_address, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        return new BackendLink(socket);
     }
 
     /// <summary>Keeps the connection for another request when it is reusable and the pool has room; closes it otherwise.</summary>

@@ -21,7 +21,8 @@ internal sealed unsafe class LoopListener : IDisposable
     private readonly Action<SocketException> _failed;
     private readonly Lock _gate = new();
     private readonly List<AcceptTarget> _targets = [];
-    private bool _closed;
+    private volatile bool _closed;
+    private int _dispatching;
 
     /// <param name="socket">Bound and listening.</param>
     /// <param name="accepted">Runs on the accepting loop's thread for each new connection.</param>
@@ -68,6 +69,18 @@ internal sealed unsafe class LoopListener : IDisposable
             }
         }
 
+        // A loop may be inside an accept that saw the listener open: wait for it (not on a loop's own thread, where
+        // that accept cannot be running: this call is then part of it or of another event).
+        Interlocked.MemoryBarrier();   // _closed is seen by an accept that starts after this read of _dispatching
+        if (EventLoop.Current is null)
+        {
+            SpinWait spin = default;
+            while (Volatile.Read(ref _dispatching) != 0)
+            {
+                spin.SpinOnce();
+            }
+        }
+
         _socket.Dispose();
     }
 
@@ -96,8 +109,10 @@ internal sealed unsafe class LoopListener : IDisposable
 
         public void OnEvents(uint events)
         {
-            // Under the listener's gate: Dispose waits for an accept in progress, so none is served after the stop.
-            lock (_listener._gate)
+            // Counted: Dispose waits for an accept in progress, so none is served after the stop. Not a lock: loops
+            // accept and start their connections side by side.
+            Interlocked.Increment(ref _listener._dispatching);
+            try
             {
                 if (_listener._closed || !_registered)
                 {
@@ -139,6 +154,10 @@ internal sealed unsafe class LoopListener : IDisposable
 
                     _listener._accepted(client);
                 }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _listener._dispatching);
             }
         }
 

@@ -57,8 +57,8 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         return socket;
     }
 
-    /// <summary>Opens a connection to the endpoint (sockaddr already encoded), TCP_NODELAY on.</summary>
-    public static async ValueTask<LoopSocket> ConnectAsync(IPEndPoint remote, ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
+    /// <summary>A new socket for a connection to come (<see cref="ConnectAsync"/>), TCP_NODELAY on.</summary>
+    public static LoopSocket Open(IPEndPoint remote)
     {
         int family = remote.AddressFamily == AddressFamily.InterNetwork ? Libc.AddressFamilyInet : Libc.AddressFamilyInet6;
         int descriptor = Libc.Socket(family, Libc.SocketStream | Libc.SocketNonBlocking | Libc.SocketCloseOnExec, Libc.ProtocolTcp);
@@ -68,20 +68,12 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
 
         var socket = new LoopSocket(new SocketDescriptor(descriptor), EventLoops.ForNewSocket(), connected: false, remote);
-        try
-        {
-            socket.SetNoDelay();
-            await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        socket.SetNoDelay();
+        return socket;
     }
 
-    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    /// <param name="streamErrors">Fail as a Stream does (an IOException around the SocketException).</param>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken, bool streamErrors = false)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -99,18 +91,18 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
             if (error != Libc.WouldBlock)
             {
-                return ValueTask.FromException<int>(SocketErrors.FromErrno(error));
+                return ValueTask.FromException<int>(SocketErrors.Failure(error, streamErrors));
             }
         }
 
         SocketOperation operation = _receive;
-        operation.Prepare(buffer, cancellationToken);
+        operation.Prepare(buffer, streamErrors, cancellationToken);
         WaitToReceive(operation, seen);
         return new ValueTask<int>(operation, operation.Version);
     }
 
     /// <summary>Sends all of the buffer (waiting for room as needed), or fails.</summary>
-    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken, bool streamErrors = false)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -129,12 +121,12 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
             if (error != Libc.WouldBlock)
             {
-                return ValueTask.FromException(SocketErrors.FromErrno(error));
+                return ValueTask.FromException(SocketErrors.Failure(error, streamErrors));
             }
         }
 
         SocketOperation operation = _send;
-        operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), cancellationToken);
+        operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), streamErrors, cancellationToken);
         WaitToSend(operation, seen);
         return new ValueTask(operation, operation.Version);
     }
@@ -262,7 +254,8 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         _ = Libc.SetOption(_descriptor, Libc.ProtocolTcp, Libc.TcpNoDelay, &on, sizeof(int));
     }
 
-    private unsafe ValueTask ConnectAsync(ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
+    /// <summary>Connects the socket <see cref="Open"/> gave to the endpoint (sockaddr already encoded).</summary>
+    public unsafe ValueTask ConnectAsync(ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
     {
         int result;
         fixed (byte* bytes = address.Span)
@@ -288,7 +281,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
 
         SocketOperation operation = _send;
-        operation.Prepare(Memory<byte>.Empty, cancellationToken);
+        operation.Prepare(Memory<byte>.Empty, streamErrors: false, cancellationToken);
         operation.IsConnect = true;
         WaitToSend(operation, seen);
         return new ValueTask(operation, operation.Version);

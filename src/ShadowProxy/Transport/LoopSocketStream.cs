@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-
 namespace ShadowProxy.Transport;
 
 /// <summary>
@@ -24,41 +22,11 @@ internal sealed class LoopSocketStream(LoopSocket socket) : Stream
         set => throw new NotSupportedException();
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        ValueTask<int> receiving = Socket.ReceiveAsync(buffer, cancellationToken);
-        return receiving.IsCompletedSuccessfully ? receiving : Wrap(receiving);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Socket.ReceiveAsync(buffer, cancellationToken, streamErrors: true);
 
-        static async ValueTask<int> Wrap(ValueTask<int> receiving)
-        {
-            try
-            {
-                return await receiving.ConfigureAwait(false);
-            }
-            catch (SocketException ex)
-            {
-                throw SocketErrors.StreamFailure(ex);
-            }
-        }
-    }
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        ValueTask sending = Socket.SendAsync(buffer, cancellationToken);
-        return sending.IsCompletedSuccessfully ? sending : Wrap(sending);
-
-        static async ValueTask Wrap(ValueTask sending)
-        {
-            try
-            {
-                await sending.ConfigureAwait(false);
-            }
-            catch (SocketException ex)
-            {
-                throw SocketErrors.StreamFailure(ex);
-            }
-        }
-    }
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Socket.SendAsync(buffer, cancellationToken, streamErrors: true);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();

@@ -13,6 +13,9 @@ internal static class SocketErrors
 
     public static SocketException Last() => FromErrno(Marshal.GetLastPInvokeError());
 
+    public static Exception Failure(int errno, bool asStream) =>
+        asStream ? StreamFailure(FromErrno(errno)) : FromErrno(errno);
+
     /// <summary>What a stream reports, as NetworkStream does: an IOException around the socket's error.</summary>
     public static IOException StreamFailure(SocketException inner) => new(inner.Message, inner);
 

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
 
 namespace ShadowProxy.Transport;
@@ -11,6 +12,7 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
 {
     private ManualResetValueTaskSourceCore<int> _core;
     private CancellationTokenRegistration _cancellation;
+    private bool _streamErrors;
 
     public SocketOperation(LoopSocket socket, SocketDirection direction)
     {
@@ -31,11 +33,12 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
 
     public short Version => _core.Version;
 
-    public void Prepare(Memory<byte> buffer, CancellationToken cancellationToken)
+    public void Prepare(Memory<byte> buffer, bool streamErrors, CancellationToken cancellationToken)
     {
         _core.Reset();
         Buffer = buffer;
         CancellationToken = cancellationToken;
+        _streamErrors = streamErrors;
         IsConnect = false;
     }
 
@@ -58,7 +61,7 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
     public void Fail(Exception error)
     {
         Release();
-        _core.SetException(error);
+        _core.SetException(_streamErrors && error is SocketException socketError ? SocketErrors.StreamFailure(socketError) : error);
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);

@@ -43,13 +43,18 @@ internal sealed class TestProxy : IAsyncDisposable, IRequestLineSink
         return proxy;
     }
 
-    /// <summary>An endpoint where nothing listens: connecting is refused.</summary>
-    public static IPEndPoint ClosedPort()
+    /// <summary>
+    /// An endpoint where nothing listens: connecting is refused. The port stays bound (never listening) for the whole
+    /// run: a port merely freed could be taken by another test's listener running alongside, which then answers.
+    /// </summary>
+    public static IPEndPoint ClosedPort() => (IPEndPoint)BoundNeverListening.Value.LocalEndPoint!;
+
+    private static readonly Lazy<System.Net.Sockets.Socket> BoundNeverListening = new(() =>
     {
-        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return (IPEndPoint)socket.LocalEndPoint!;
-    }
+        return socket;
+    });
 
     public void Write(in RequestRecord record) => _records.Enqueue(record);
 

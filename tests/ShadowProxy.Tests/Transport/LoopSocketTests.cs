@@ -155,11 +155,21 @@ public sealed class LoopSocketTests
         return listener;
     }
 
-    private static ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint)
+    private static async ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint)
     {
         byte[] address = new byte[SocketAddressCodec.MaxLength];
         int length = SocketAddressCodec.Encode(endpoint, address);
-        return LoopSocket.ConnectAsync(endpoint, address.AsMemory(0, length), CancellationToken.None);
+        LoopSocket socket = LoopSocket.Open(endpoint);
+        try
+        {
+            await socket.ConnectAsync(address.AsMemory(0, length), CancellationToken.None);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     private static async Task<ConnectedPair> ConnectAsync(Socket listener)
