@@ -210,7 +210,7 @@ internal static class ProxyCommand
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .Enrich.With<JournalPriorityEnricher>()
-            // Queued: diagnostics are written on the sockets' event thread (RuntimeTuning), which a paused
+            // Queued: diagnostics are written on the proxy's event loops (Transport/EventLoop), which a paused
             // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
             .WriteTo.Async(
                 queued => queued.Sink(new StandardErrorSink(new MessageTemplateTextFormatter(

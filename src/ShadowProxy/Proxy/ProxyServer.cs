@@ -36,6 +36,8 @@ internal sealed class ProxyServer : BackgroundService
         _time = time;
         _pools = new BackendPools(options, time);
         _clientClosed = OnClientClosed;
+        // An exception that escaped a continuation on an event loop: said on stderr, and the loop goes on.
+        EventLoop.HandlerFailed = logger.ConnectionFailed;
         _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
 
@@ -101,8 +103,10 @@ internal sealed class ProxyServer : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _listener?.Dispose();   // stop accepting first: a redirect in front of us should fail fast, not queue
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        // Then tell the connections at once (an answer relayed from now on says Connection: close), not after the
+        // idle ExecuteAsync has noticed the stop: that takes a trip through the thread pool.
         await _shutdown.CancelAsync().ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
         _logger.Draining(_options.DrainTimeout, _connections.Count);
         Task drained = Task.WhenAll(_connections.Values);
         try

@@ -40,6 +40,23 @@ public sealed class LoopSocketTests
     }
 
     [Fact]
+    public async Task A_receive_that_had_to_wait_continues_on_the_event_loop_thread()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        byte[] buffer = new byte[8];
+
+        Task<string?> receivedOn = ReceiveThenNameThreadAsync(pair.Socket, buffer);
+        await Task.Delay(50);
+        Assert.False(receivedOn.IsCompleted);   // parked: no data yet
+        await pair.Peer.SendAsync(new byte[] { 42 });
+
+        // Inline on the loop that saw the event, as in the program: no hand-off to a thread-pool worker.
+        Assert.StartsWith("ShadowProxy I/O", await receivedOn.WaitAsync(Patience), StringComparison.Ordinal);
+        Assert.Equal(42, buffer[0]);
+    }
+
+    [Fact]
     public async Task A_send_larger_than_the_socket_buffers_waits_for_the_peer_and_delivers_every_byte_in_order()
     {
         using var listener = Listen();
@@ -181,6 +198,12 @@ public sealed class LoopSocketTests
 
     private static async Task<string> ReceiveTextAsync(LoopSocket socket, byte[] buffer) =>
         Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+
+    private static async Task<string?> ReceiveThenNameThreadAsync(LoopSocket socket, byte[] buffer)
+    {
+        await socket.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+        return Thread.CurrentThread.Name;
+    }
 
     private sealed record ConnectedPair(LoopSocket Socket, Socket Peer) : IAsyncDisposable
     {
