@@ -34,7 +34,6 @@ internal sealed unsafe class EventLoop
             throw SocketErrors.Last();
         }
 
-        Index = index;
         var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {index}" };
         thread.UnsafeStart();
     }
@@ -42,10 +41,11 @@ internal sealed unsafe class EventLoop
     /// <summary>The loop whose thread is running the caller, if any.</summary>
     public static EventLoop? Current => t_current;
 
-    /// <summary>Where an exception that escaped an event handler is reported (it would otherwise end the loop).</summary>
+    /// <summary>
+    /// Where an exception that escaped an event handler is reported (it would otherwise end the loop). One for the
+    /// process, as the loops are: set by the proxy server at start.
+    /// </summary>
     public static Action<Exception>? HandlerFailed { get; set; }
-
-    public int Index { get; }
 
     /// <summary>Takes a slot for the target and adds the descriptor to the epoll set with these events.</summary>
     public void Register(SafeHandle descriptor, IEventTarget target, uint events)

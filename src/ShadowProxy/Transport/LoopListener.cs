@@ -21,6 +21,9 @@ internal sealed unsafe class LoopListener : IDisposable
     private readonly Action<SocketException> _failed;
     private readonly Lock _gate = new();
     private readonly List<AcceptTarget> _targets = [];
+    [ThreadStatic]
+    private static bool t_accepting;
+
     private volatile bool _closed;
     private int _dispatching;
 
@@ -69,16 +72,15 @@ internal sealed unsafe class LoopListener : IDisposable
             }
         }
 
-        // A loop may be inside an accept that saw the listener open: wait for it (not on a loop's own thread, where
-        // that accept cannot be running: this call is then part of it or of another event).
+        // A loop may be inside an accept that saw the listener open: wait for it. If this thread is itself inside
+        // one (the stop came from a connection it started), that one is not waited for: it is this call's caller,
+        // and it checks _closed before its next accept.
         Interlocked.MemoryBarrier();   // _closed is seen by an accept that starts after this read of _dispatching
-        if (EventLoop.Current is null)
+        int ownAccepts = t_accepting ? 1 : 0;
+        SpinWait spin = default;
+        while (Volatile.Read(ref _dispatching) > ownAccepts)
         {
-            SpinWait spin = default;
-            while (Volatile.Read(ref _dispatching) != 0)
-            {
-                spin.SpinOnce();
-            }
+            spin.SpinOnce();
         }
 
         _socket.Dispose();
@@ -94,8 +96,16 @@ internal sealed unsafe class LoopListener : IDisposable
 
         public void Register()
         {
-            _loop.Register(_listener._socket.SafeHandle, this, Libc.EpollIn | Libc.EpollExclusive);
-            _registered = true;
+            _registered = true;   // first: an event right after the add must not be taken for a stale one
+            try
+            {
+                _loop.Register(_listener._socket.SafeHandle, this, Libc.EpollIn | Libc.EpollExclusive);
+            }
+            catch
+            {
+                _registered = false;
+                throw;
+            }
         }
 
         public void Unregister()
@@ -112,31 +122,28 @@ internal sealed unsafe class LoopListener : IDisposable
             // Counted: Dispose waits for an accept in progress, so none is served after the stop. Not a lock: loops
             // accept and start their connections side by side.
             Interlocked.Increment(ref _listener._dispatching);
+            t_accepting = true;
             try
             {
-                if (_listener._closed || !_registered)
-                {
-                    return;
-                }
-
                 byte* address = stackalloc byte[SocketAddressCodec.MaxLength];
-                for (int i = 0; i < AcceptsPerEvent; i++)
+                for (int i = 0; i < AcceptsPerEvent && !_listener._closed && _registered; i++)
                 {
                     int length = SocketAddressCodec.MaxLength;
                     int descriptor = Libc.Accept(_listener._socket.SafeHandle, address, &length, Libc.SocketNonBlocking | Libc.SocketCloseOnExec);
                     if (descriptor < 0)
                     {
                         int error = Marshal.GetLastPInvokeError();
-                        if (error is Libc.Interrupted or Libc.ConnectionAborted)
+                        if (error == Libc.WouldBlock)
+                        {
+                            return;
+                        }
+
+                        if (IsTheClientsProblem(error))
                         {
                             continue;
                         }
 
-                        if (error != Libc.WouldBlock)
-                        {
-                            Pause(error);
-                        }
-
+                        Pause(error);
                         return;
                     }
 
@@ -152,18 +159,40 @@ internal sealed unsafe class LoopListener : IDisposable
                         continue;
                     }
 
-                    _listener._accepted(client);
+                    try
+                    {
+                        _listener._accepted(client);
+                    }
+                    catch (Exception ex)
+                    {
+                        client.Dispose();
+                        EventLoop.HandlerFailed?.Invoke(ex);
+                    }
                 }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The listener closed under a loop that was about to accept.
             }
             finally
             {
+                t_accepting = false;
                 Interlocked.Decrement(ref _listener._dispatching);
             }
         }
 
         /// <summary>
-        /// Out of descriptors or memory: the listener stays readable, so accepting again at once would spin. This loop
-        /// steps back for a moment (the connection waits in the backlog) and reports it.
+        /// Errors of one pending connection (accept(2): "treat them like EAGAIN by retrying"), not of the listener:
+        /// the next connection is accepted at once.
+        /// </summary>
+        private static bool IsTheClientsProblem(int error) =>
+            error is Libc.Interrupted or Libc.ConnectionAborted
+                or 64 or 71 or 92 or 95 or 100 or 101 or 112 or 113;   // ENONET EPROTO ENOPROTOOPT EOPNOTSUPP ENETDOWN ENETUNREACH EHOSTDOWN EHOSTUNREACH
+
+        /// <summary>
+        /// Out of descriptors or memory (or anything else of the listener's own): it stays readable, so accepting
+        /// again at once would spin. This loop steps back for a moment (connections wait in the backlog), says so,
+        /// and comes back.
         /// </summary>
         private void Pause(int error)
         {
@@ -175,9 +204,18 @@ internal sealed unsafe class LoopListener : IDisposable
                     var target = (AcceptTarget)state!;
                     lock (target._listener._gate)
                     {
-                        if (!target._listener._closed)
+                        if (target._listener._closed)
+                        {
+                            return;
+                        }
+
+                        try
                         {
                             target.Register();
+                        }
+                        catch (SocketException ex)
+                        {
+                            target._listener._failed(ex);   // this loop stops accepting; the others go on
                         }
                     }
                 },

@@ -29,7 +29,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     private bool _receiveReady;
     private bool _sendReady;
     private bool _peerClosed;
-    private bool _sendFailed;
+    private bool _sendFailed;   // an error or hang-up event: read by a connect, which then asks SO_ERROR why
     private bool _disposed;
 
     private LoopSocket(SocketDescriptor descriptor, EventLoop loop, bool connected, IPEndPoint? remote)
@@ -134,9 +134,13 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     /// <summary>The send side is done (FIN); receiving goes on.</summary>
     public void ShutdownSend()
     {
-        if (!_descriptor.IsClosed)
+        try
         {
             _ = Libc.Shutdown(_descriptor, Libc.ShutdownWrite);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already: nothing left to shut.
         }
     }
 
@@ -146,13 +150,25 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     /// </summary>
     public unsafe bool IsIdleAndOpen()
     {
-        if (_descriptor.IsClosed)
+        bool referenced = false;
+        try
+        {
+            // poll(2) takes the number, not the handle: the reference keeps that number ours during the call.
+            _descriptor.DangerousAddRef(ref referenced);
+            var poll = new Libc.PollDescriptor { Descriptor = _descriptor.Number, Events = Libc.PollIn | Libc.PollReadHangUp };
+            return Libc.Poll(&poll, 1, 0) == 0;
+        }
+        catch (ObjectDisposedException)
         {
             return false;
         }
-
-        var poll = new Libc.PollDescriptor { Descriptor = _descriptor.Number, Events = Libc.PollIn | Libc.PollReadHangUp };
-        return Libc.Poll(&poll, 1, 0) == 0;
+        finally
+        {
+            if (referenced)
+            {
+                _descriptor.DangerousRelease();
+            }
+        }
     }
 
     public void OnEvents(uint events)
@@ -218,6 +234,11 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     {
         lock (_gate)
         {
+            if (operation.CancellationToken != token)
+            {
+                return;   // a late callback of an earlier operation that used this object: not this one's token
+            }
+
             if (ReferenceEquals(_receiveWaiting, operation))
             {
                 _receiveWaiting = null;
@@ -293,9 +314,17 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         while (true)
         {
             nint received;
-            fixed (byte* bytes = buffer)
+            try
             {
-                received = Libc.Receive(_descriptor, bytes, buffer.Length, 0);
+                fixed (byte* bytes = buffer)
+                {
+                    received = Libc.Receive(_descriptor, bytes, buffer.Length, 0);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                error = Libc.BadDescriptor;   // closed by another thread: fail as a call on a closed descriptor would
+                return -1;
             }
 
             if (received >= 0)
@@ -330,9 +359,16 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         while (sent < buffer.Length)
         {
             nint written;
-            fixed (byte* bytes = buffer[sent..])
+            try
             {
-                written = Libc.Send(_descriptor, bytes, buffer.Length - sent, Libc.NoSignal);
+                fixed (byte* bytes = buffer[sent..])
+                {
+                    written = Libc.Send(_descriptor, bytes, buffer.Length - sent, Libc.NoSignal);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                return Libc.BadDescriptor;
             }
 
             if (written >= 0)
@@ -458,8 +494,10 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
                 return ParkResult.Disposed;
             }
 
+            // The flag too, not only the count: a caller on another thread may have read the new count with the old
+            // flag (OnEvents sets both under the gate, the fast path reads them without it) and skipped the call.
             bool receive = operation.Direction == SocketDirection.Receive;
-            if ((receive ? _receiveEvents : _sendEvents) != seen)
+            if ((receive ? _receiveEvents : _sendEvents) != seen || (receive ? _receiveReady : _sendReady))
             {
                 return ParkResult.EventCameIn;
             }
@@ -549,8 +587,15 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     {
         int error = 0;
         int length = sizeof(int);
-        return Libc.GetOption(_descriptor, Libc.SocketLevel, Libc.SocketErrorOption, &error, &length) == 0
-            ? error
-            : Marshal.GetLastPInvokeError();
+        try
+        {
+            return Libc.GetOption(_descriptor, Libc.SocketLevel, Libc.SocketErrorOption, &error, &length) == 0
+                ? error
+                : Marshal.GetLastPInvokeError();
+        }
+        catch (ObjectDisposedException)
+        {
+            return Libc.BadDescriptor;
+        }
     }
 }

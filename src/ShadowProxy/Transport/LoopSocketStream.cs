@@ -34,9 +34,21 @@ internal sealed class LoopSocketStream(LoopSocket socket) : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count) => BlockingAllowed()
+        ? ReadAsync(buffer, offset, count).GetAwaiter().GetResult()
+        : throw new InvalidOperationException("A blocking read on an event loop would wait for that loop itself.");
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        if (!BlockingAllowed())
+        {
+            throw new InvalidOperationException("A blocking write on an event loop would wait for that loop itself.");
+        }
+
+        WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+    }
+
+    private static bool BlockingAllowed() => EventLoop.Current is null;
 
     public override void Flush()
     {

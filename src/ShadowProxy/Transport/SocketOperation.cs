@@ -35,6 +35,8 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
 
     public void Prepare(Memory<byte> buffer, bool streamErrors, CancellationToken cancellationToken)
     {
+        _cancellation.Unregister();   // normally done at completion; left only if the last operation threw on the way
+        _cancellation = default;
         _core.Reset();
         Buffer = buffer;
         CancellationToken = cancellationToken;
@@ -76,8 +78,8 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
     private void Release()
     {
         Buffer = default;
-        // Unregister, not Dispose: Dispose would wait for a callback running on another thread, and that callback
-        // finds nothing to cancel once the operation has left the socket.
+        // Unregister, not Dispose: Dispose would wait for a callback running on another thread (a deadlock if that
+        // callback waits for the socket's gate held here). A late callback checks the token it was registered for.
         _cancellation.Unregister();
         _cancellation = default;
     }

@@ -111,6 +111,43 @@ public sealed class LoopSocketTests
     }
 
     [Fact]
+    public async Task A_reset_fails_both_a_waiting_receive_and_a_waiting_send()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        ValueTask<int> receiving = pair.Socket.ReceiveAsync(new byte[64], CancellationToken.None);
+        ValueTask sending = pair.Socket.SendAsync(new byte[16 * 1024 * 1024], CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(receiving.IsCompleted);
+        Assert.False(sending.IsCompleted);   // the peer reads nothing: the send is waiting for room
+
+        pair.Peer.LingerState = new LingerOption(enable: true, seconds: 0);
+        pair.Peer.Close();
+
+        await Assert.ThrowsAsync<SocketException>(() => receiving.AsTask().WaitAsync(Patience));
+        await Assert.ThrowsAsync<SocketException>(() => sending.AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task Operations_racing_a_close_from_other_threads_always_complete()
+    {
+        using var listener = Listen();
+        for (int i = 0; i < 300; i++)
+        {
+            await using var pair = await ConnectAsync(listener);
+            byte[] buffer = new byte[16];
+            Task<int> receiving = Task.Run(async () => await pair.Socket.ReceiveAsync(buffer, CancellationToken.None));
+            Task peerSends = Task.Run(() => pair.Peer.SendAsync(new byte[] { 1 }));
+            Task closing = Task.Run(pair.Socket.Dispose);
+
+            // Data, or the close's failure, but an answer either way: a lost wake-up would hang here.
+            Task settled = await Task.WhenAny(receiving, Task.Delay(Patience));
+            Assert.Same(receiving, settled);
+            await Task.WhenAll(peerSends, closing);
+        }
+    }
+
+    [Fact]
     public async Task Connecting_where_nothing_listens_is_refused_and_classified_so()
     {
         IPEndPoint closed;
