@@ -310,6 +310,12 @@ internal sealed class ResponseRelay
         {
             throw new ClientWriteException(ex);
         }
+        catch (OperationCanceledException ex)
+        {
+            // Production's timer ran down while the client would not take the bytes (production is not being read
+            // during this write, and its progress restarts the timer): the client's doing, not a production timeout.
+            throw new ClientWriteException(ex);
+        }
     }
 
     private void ReturnPending()

@@ -46,6 +46,41 @@ public sealed class ErrorStatusTests
         Assert.All(proxy.Records, record => Assert.Equal(BackendError.Timeout, record.Production.Error));
     }
 
+    [Fact]
+    public async Task A_client_that_stops_reading_is_recorded_as_aborted_not_as_a_production_timeout()
+    {
+        // Production answers at once with more than the sockets can hold; the client never reads. Production's
+        // timer runs down while the proxy waits to write to the client: that is the client's doing.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            try
+            {
+                await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n");
+                await connection.SendAsync(new byte[32 * 1024 * 1024]);
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                // The proxy gave up on the client and closed this connection.
+            }
+        });
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(1) });
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+        {
+            ReceiveBufferSize = 4096,
+        };
+        await client.ConnectAsync(proxy.EndPoint);
+        await client.SendAsync("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
+
+        await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(20));
+
+        RequestRecord record = Assert.Single(proxy.Records);
+        Assert.Equal(BackendError.Aborted, record.Production.Error);
+        Assert.Equal(200, record.Production.StatusCode);
+    }
+
     [Theory]
     [InlineData("GARBAGE\r\n\r\n")]
     [InlineData("GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")]
