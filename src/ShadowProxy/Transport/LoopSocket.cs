@@ -9,7 +9,9 @@ namespace ShadowProxy.Transport;
 /// a readiness flag and an event count: an operation tries the system call only while the socket may be ready, and
 /// waits for the next event when it is not. A short read means the kernel's queue is empty (unless the peer has
 /// closed), so the next receive waits without asking: no call that is known to fail with EAGAIN, which is where
-/// .NET's sockets spend a system call per read and per connect.
+/// .NET's sockets spend a system call per read and per connect. (TCP urgent data is the exception: a read stops at
+/// its mark with bytes still queued, and that connection then waits for its next event or its timeout. HTTP
+/// clients do not send it, and it can stall only the connection that sent it.)
 /// One receive and one send may be in flight at a time, from any thread.
 /// </summary>
 internal sealed class LoopSocket : IEventTarget, IDisposable
