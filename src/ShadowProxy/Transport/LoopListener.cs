@@ -16,20 +16,21 @@ internal sealed unsafe class LoopListener : IDisposable
 
     private static readonly TimeSpan PauseAfterFailure = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>This thread is inside an accept (and whatever the new connection ran inline).</summary>
+    [ThreadStatic]
+    private static bool t_accepting;
+
     private readonly Socket _socket;
     private readonly Action<LoopSocket> _accepted;
     private readonly Action<SocketException> _failed;
     private readonly Lock _gate = new();
     private readonly List<AcceptTarget> _targets = [];
-    [ThreadStatic]
-    private static bool t_accepting;
-
     private volatile bool _closed;
     private int _dispatching;
 
     /// <param name="socket">Bound and listening.</param>
     /// <param name="accepted">Runs on the accepting loop's thread for each new connection.</param>
-    /// <param name="failed">An accept failed for want of descriptors or memory: this loop pauses accepting briefly.</param>
+    /// <param name="failed">An accept failed for a reason of the listener's own (descriptors, memory): this loop pauses accepting briefly.</param>
     public LoopListener(Socket socket, Action<LoopSocket> accepted, Action<SocketException> failed)
     {
         _socket = socket;
