@@ -57,16 +57,8 @@ internal sealed class ResponseRelay
     /// <summary>How the body is digested for comparison.</summary>
     public BodyComparison Comparison { get; init; } = BodyComparison.Plain;
 
+    /// <summary>Relays one response (interim ones included); every way out goes through <see cref="Outcome"/>.</summary>
     public async Task<RelayOutcome> RunAsync(bool answersHeadRequest, bool answersConnect, CancellationToken cancellationToken)
-    {
-        RelayOutcome outcome = await RelayAsync(answersHeadRequest, answersConnect, cancellationToken).ConfigureAwait(false);
-        TimeSpan? firstByte = _finalHeadTimestamp != 0 ? _time.GetElapsedTime(RequestStart, _finalHeadTimestamp) : null;
-        bool whole = outcome.Error == BackendError.None && !outcome.ClientFailed;
-        return _digest is null ? outcome with { Facts = new ResponseFacts(firstByte, 0, 0, null, false) }
-            : outcome with { Facts = _digest.Complete(firstByte, whole) };
-    }
-
-    private async Task<RelayOutcome> RelayAsync(bool answersHeadRequest, bool answersConnect, CancellationToken cancellationToken)
     {
         ResponseHead head = default;
         bool announcedClose = false;
@@ -116,7 +108,7 @@ internal sealed class ResponseRelay
         }
         catch (ClientWriteException)
         {
-            return new RelayOutcome(head.StatusCode, _bytes, BackendError.None, head.Body, _clientWritten, ClientFailed: true, announcedClose, _lastRead, _backendWantsClose);
+            return Outcome(head.StatusCode, BackendError.None, head.Body, announcedClose, clientFailed: true);
         }
         catch (OperationCanceledException)
         {
@@ -133,8 +125,14 @@ internal sealed class ResponseRelay
         }
     }
 
-    private RelayOutcome Outcome(int status, BackendError error, BodyKind body, bool announcedClose) =>
-        new(status, _bytes, error, body, _clientWritten, ClientFailed: false, announcedClose, _lastRead, _backendWantsClose);
+    /// <summary>How the relay ended, with the response's facts for the comparison (time to first byte, digest).</summary>
+    private RelayOutcome Outcome(int status, BackendError error, BodyKind body, bool announcedClose, bool clientFailed = false)
+    {
+        TimeSpan? firstByte = _finalHeadTimestamp != 0 ? _time.GetElapsedTime(RequestStart, _finalHeadTimestamp) : null;
+        bool whole = error == BackendError.None && !clientFailed;
+        ResponseFacts facts = _digest is null ? new ResponseFacts(firstByte, 0, 0, null, false) : _digest.Complete(firstByte, whole);
+        return new(status, _bytes, error, body, _clientWritten, clientFailed, announcedClose, _lastRead, _backendWantsClose) { Facts = facts };
+    }
 
     /// <summary>
     /// Notes when bytes last arrived: the response's end is the read that delivered its last byte, so a slow client
