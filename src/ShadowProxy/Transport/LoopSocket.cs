@@ -99,7 +99,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         SocketOperation operation = _receive;
         operation.Prepare(buffer, streamErrors, cancellationToken);
-        WaitToReceive(operation, seen);
+        ReceiveOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask<int>(operation, operation.Version);
     }
 
@@ -129,7 +129,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         SocketOperation operation = _send;
         operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), streamErrors, cancellationToken);
-        WaitToSend(operation, seen);
+        SendOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask(operation, operation.Version);
     }
 
@@ -200,12 +200,12 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         if (receiver is not null)
         {
-            ResumeReceive(receiver);
+            ReceiveOrPark(receiver, Volatile.Read(ref _receiveEvents), tryFirst: true);
         }
 
         if (sender is not null)
         {
-            ResumeSend(sender);
+            SendOrPark(sender, Volatile.Read(ref _sendEvents), tryFirst: true);
         }
     }
 
@@ -306,7 +306,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         SocketOperation operation = _send;
         operation.Prepare(Memory<byte>.Empty, streamErrors: false, cancellationToken);
         operation.IsConnect = true;
-        WaitToSend(operation, seen);
+        SendOrPark(operation, seen, tryFirst: false);
         return new ValueTask(operation, operation.Version);
     }
 
@@ -408,12 +408,31 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
     }
 
-    /// <summary>Parks the operation until the socket's next receive event, or settles it if that came already.</summary>
-    private void WaitToReceive(SocketOperation operation, int seen)
+    /// <summary>
+    /// Tries the receive (unless the caller just did and got EAGAIN) and parks it when the socket has nothing, until
+    /// it is settled or parked. <paramref name="seen"/> is the receive event count read before the last attempt.
+    /// </summary>
+    private void ReceiveOrPark(SocketOperation operation, int seen, bool tryFirst)
     {
         operation.WatchCancellation();
         while (true)
         {
+            if (tryFirst)
+            {
+                int received = TryReceive(operation.Buffer.Span, seen, out int error);
+                if (received >= 0)
+                {
+                    operation.Succeed(received);
+                    return;
+                }
+
+                if (error != Libc.WouldBlock)
+                {
+                    operation.Fail(SocketErrors.FromErrno(error));
+                    return;
+                }
+            }
+
             ParkResult parked = Park(operation, seen);
             if (parked == ParkResult.Parked || Settled(operation, parked))
             {
@@ -421,26 +440,40 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             }
 
             seen = Volatile.Read(ref _receiveEvents);
-            int received = TryReceive(operation.Buffer.Span, seen, out int error);
-            if (received >= 0)
-            {
-                operation.Succeed(received);
-                return;
-            }
-
-            if (error != Libc.WouldBlock)
-            {
-                operation.Fail(SocketErrors.FromErrno(error));
-                return;
-            }
+            tryFirst = true;
         }
     }
 
-    private void WaitToSend(SocketOperation operation, int seen)
+    /// <summary>The same for a send (what is left of it) or a connect.</summary>
+    private void SendOrPark(SocketOperation operation, int seen, bool tryFirst)
     {
         operation.WatchCancellation();
         while (true)
         {
+            if (tryFirst && operation.IsConnect)
+            {
+                SettleConnect(operation);
+                return;
+            }
+
+            if (tryFirst)
+            {
+                int sent = 0;
+                int error = TrySend(operation.Buffer.Span, ref sent, seen);
+                operation.Buffer = operation.Buffer[sent..];
+                if (error == 0)
+                {
+                    operation.Succeed(0);
+                    return;
+                }
+
+                if (error != Libc.WouldBlock)
+                {
+                    operation.Fail(SocketErrors.FromErrno(error));
+                    return;
+                }
+            }
+
             ParkResult parked = Park(operation, seen);
             if (parked == ParkResult.Parked || Settled(operation, parked))
             {
@@ -448,26 +481,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             }
 
             seen = Volatile.Read(ref _sendEvents);
-            if (operation.IsConnect)
-            {
-                SettleConnect(operation);
-                return;
-            }
-
-            int sent = 0;
-            int error = TrySend(operation.Buffer.Span, ref sent, seen);
-            operation.Buffer = operation.Buffer[sent..];
-            if (error == 0)
-            {
-                operation.Succeed(0);
-                return;
-            }
-
-            if (error != Libc.WouldBlock)
-            {
-                operation.Fail(SocketErrors.FromErrno(error));
-                return;
-            }
+            tryFirst = true;
         }
     }
 
@@ -523,50 +537,6 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             }
 
             return ParkResult.Parked;
-        }
-    }
-
-    private void ResumeReceive(SocketOperation operation)
-    {
-        int seen = Volatile.Read(ref _receiveEvents);
-        int received = TryReceive(operation.Buffer.Span, seen, out int error);
-        if (received >= 0)
-        {
-            operation.Succeed(received);
-        }
-        else if (error != Libc.WouldBlock)
-        {
-            operation.Fail(SocketErrors.FromErrno(error));
-        }
-        else
-        {
-            WaitToReceive(operation, seen);
-        }
-    }
-
-    private void ResumeSend(SocketOperation operation)
-    {
-        if (operation.IsConnect)
-        {
-            SettleConnect(operation);
-            return;
-        }
-
-        int seen = Volatile.Read(ref _sendEvents);
-        int sent = 0;
-        int error = TrySend(operation.Buffer.Span, ref sent, seen);
-        operation.Buffer = operation.Buffer[sent..];
-        if (error == 0)
-        {
-            operation.Succeed(0);
-        }
-        else if (error != Libc.WouldBlock)
-        {
-            operation.Fail(SocketErrors.FromErrno(error));
-        }
-        else
-        {
-            WaitToSend(operation, seen);
         }
     }
 
