@@ -18,7 +18,6 @@ internal sealed class BackendPool : IAsyncDisposable
     private const int SweepsPerIdleTimeout = 8;
 
     private readonly IPEndPoint _endpoint;
-    private readonly byte[] _address;
     private readonly TimeSpan _idleTimeout;
     private readonly int _maxIdle;
     private readonly TimeProvider _time;
@@ -29,8 +28,6 @@ internal sealed class BackendPool : IAsyncDisposable
     public BackendPool(IPEndPoint endpoint, bool reuse, TimeSpan idleTimeout, int maxIdle, TimeProvider time)
     {
         _endpoint = endpoint;
-        _address = new byte[SocketAddressCodec.MaxLength];
-        _address = _address[..SocketAddressCodec.Encode(endpoint, _address)];
         _idleTimeout = idleTimeout;
         _maxIdle = reuse ? maxIdle : 0;
         _time = time;
@@ -63,7 +60,7 @@ internal sealed class BackendPool : IAsyncDisposable
         LoopSocket socket = LoopSocket.Open(_endpoint);
         try
         {
-            await socket.ConnectAsync(_address, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {

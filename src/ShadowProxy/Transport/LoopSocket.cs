@@ -59,7 +59,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         return socket;
     }
 
-    /// <summary>A new socket for a connection to come (<see cref="ConnectAsync"/>), TCP_NODELAY on.</summary>
+    /// <summary>A new socket for a connection to <paramref name="remote"/> (<see cref="ConnectAsync"/>), TCP_NODELAY on.</summary>
     public static LoopSocket Open(IPEndPoint remote)
     {
         int family = remote.AddressFamily == AddressFamily.InterNetwork ? Libc.AddressFamilyInet : Libc.AddressFamilyInet6;
@@ -277,15 +277,13 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         _ = Libc.SetOption(_descriptor, Libc.ProtocolTcp, Libc.TcpNoDelay, &on, sizeof(int));
     }
 
-    /// <summary>Connects the socket <see cref="Open"/> gave to the endpoint (sockaddr already encoded).</summary>
-    public unsafe ValueTask ConnectAsync(ReadOnlyMemory<byte> address, CancellationToken cancellationToken)
+    /// <summary>Connects the socket <see cref="Open"/> gave to the endpoint it was opened for.</summary>
+    public unsafe ValueTask ConnectAsync(CancellationToken cancellationToken)
     {
-        int result;
-        fixed (byte* bytes = address.Span)
-        {
-            result = Libc.Connect(_descriptor, bytes, address.Length);
-        }
-
+        IPEndPoint remote = RemoteEndPoint ?? throw new InvalidOperationException("Only a socket from Open connects.");
+        byte* address = stackalloc byte[SocketAddressCodec.MaxLength];
+        int length = SocketAddressCodec.Encode(remote, new Span<byte>(address, SocketAddressCodec.MaxLength));
+        int result = Libc.Connect(_descriptor, address, length);
         int error = result == 0 ? 0 : Marshal.GetLastPInvokeError();
         if (error != 0 && error != Libc.InProgress)
         {

@@ -111,6 +111,22 @@ public sealed class LoopSocketTests
     }
 
     [Fact]
+    public async Task An_IPv6_backend_is_connected_to_and_carries_bytes_both_ways()
+    {
+        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        listener.Listen();
+        await using var pair = await ConnectAsync(listener);
+        byte[] buffer = new byte[16];
+
+        await pair.Socket.SendAsync("ping"u8.ToArray(), CancellationToken.None);
+        Assert.Equal(4, await pair.Peer.ReceiveAsync(buffer));
+        await pair.Peer.SendAsync("pong"u8.ToArray());
+        Assert.Equal("pong", await ReceiveTextAsync(pair.Socket, buffer));
+        Assert.Equal(((IPEndPoint)pair.Peer.LocalEndPoint!).Port, pair.Socket.RemoteEndPoint!.Port);
+    }
+
+    [Fact]
     public async Task A_reset_fails_both_a_waiting_receive_and_a_waiting_send()
     {
         using var listener = Listen();
@@ -211,12 +227,10 @@ public sealed class LoopSocketTests
 
     private static async ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint)
     {
-        byte[] address = new byte[SocketAddressCodec.MaxLength];
-        int length = SocketAddressCodec.Encode(endpoint, address);
         LoopSocket socket = LoopSocket.Open(endpoint);
         try
         {
-            await socket.ConnectAsync(address.AsMemory(0, length), CancellationToken.None);
+            await socket.ConnectAsync(CancellationToken.None);
             return socket;
         }
         catch
