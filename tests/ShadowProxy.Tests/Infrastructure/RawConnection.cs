@@ -104,16 +104,8 @@ internal sealed class RawConnection : IAsyncDisposable
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(20));
         var text = new StringBuilder();
-        while (true)
-        {
-            ReadResult result = await _input.ReadAsync(limit.Token);
-            text.Append(Encoding.Latin1.GetString(result.Buffer));
-            _input.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                return text.ToString();
-            }
-        }
+        await AppendUntilClosedAsync(text, limit.Token);
+        return text.ToString();
     }
 
     /// <summary>Reads until what arrived so far ends with <paramref name="expectedEnd"/> (bounded) and returns it all: part of a response.</summary>
@@ -145,16 +137,8 @@ internal sealed class RawConnection : IAsyncDisposable
         var text = new StringBuilder();
         try
         {
-            while (true)
-            {
-                ReadResult result = await _input.ReadAsync(limit.Token);
-                text.Append(Encoding.Latin1.GetString(result.Buffer));
-                _input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    return text.ToString();
-                }
-            }
+            await AppendUntilClosedAsync(text, limit.Token);
+            return text.ToString();
         }
         catch (IOException)
         {
@@ -163,6 +147,21 @@ internal sealed class RawConnection : IAsyncDisposable
         catch (OperationCanceledException)
         {
             return null;
+        }
+    }
+
+    /// <summary>Appends what arrives until the proxy closes its side; what arrived stays in <paramref name="text"/> if it fails.</summary>
+    private async Task AppendUntilClosedAsync(StringBuilder text, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult result = await _input.ReadAsync(cancellationToken);
+            text.Append(Encoding.Latin1.GetString(result.Buffer));
+            _input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                return;
+            }
         }
     }
 
