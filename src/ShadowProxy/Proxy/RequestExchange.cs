@@ -206,7 +206,7 @@ internal sealed class RequestExchange
         }
         else
         {
-            shadow?.Abandon(BackendError.Aborted);
+            shadow?.CutRequest();
         }
     }
 

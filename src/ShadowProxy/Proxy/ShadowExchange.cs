@@ -132,7 +132,22 @@ internal sealed class ShadowExchange
     /// <summary>The whole request has been queued.</summary>
     public void CompleteRequest() => _queue?.Writer.TryComplete();
 
-    /// <summary>Gives up on this copy (the request could not be forwarded whole, or the shadow fell too far behind).</summary>
+    /// <summary>
+    /// The request could not be forwarded whole (the client's body was cut short, or production failed or answered
+    /// before all of it was read): the copy counts as aborted. It is not cancelled outright: what was queued still
+    /// goes out, then the shadow sees the request end (FIN), so an answer it has already sent (an early 413, say) is
+    /// still read and its status kept; one waiting for the rest of the body ends at the FIN. --shadow-timeout bounds
+    /// it as ever, and production does not wait for it.
+    /// </summary>
+    public void CutRequest()
+    {
+        if (Interlocked.CompareExchange(ref _abandonReason, (int)BackendError.Aborted, 0) == 0)
+        {
+            _queue?.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>Gives up on this copy at once (the shadow fell too far behind, or the body outgrew its bound).</summary>
     public void Abandon(BackendError reason)
     {
         if (Interlocked.CompareExchange(ref _abandonReason, (int)reason, 0) == 0)
@@ -162,7 +177,7 @@ internal sealed class ShadowExchange
             link = await pool.RentAsync(_cancel.Token).ConfigureAwait(false);
             TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
             _cancel.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            Task<bool> sending = SendQueuedAsync(link.Stream);
+            Task<bool> sending = SendQueuedAsync(link);
             var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
             {
                 RequestStart = startTimestamp,
@@ -214,8 +229,9 @@ internal sealed class ShadowExchange
     }
 
     /// <returns>Whether the whole request was sent (the connection is then in a state to be reused).</returns>
-    private async Task<bool> SendQueuedAsync(Stream stream)
+    private async Task<bool> SendQueuedAsync(BackendLink link)
     {
+        Stream stream = link.Stream;
         try
         {
             if (Interlocked.Exchange(ref _head, null) is { } head)
@@ -231,7 +247,13 @@ internal sealed class ShadowExchange
                 }
             }
 
-            return Volatile.Read(ref _abandonReason) == 0;
+            if (Volatile.Read(ref _abandonReason) != 0)
+            {
+                link.Socket.ShutdownSend();   // the request was cut (CutRequest): the shadow sees it end here
+                return false;
+            }
+
+            return true;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
         {

@@ -113,6 +113,32 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task A_shadow_that_answers_early_after_production_did_still_has_its_answer_recorded()
+    {
+        // Production answers at once, the shadow 300 ms later: by then the proxy has stopped reading the client's
+        // body, so the shadow's copy is cut. Its answer, already on its way, is still read.
+        await using var backends = new FaultyBackends();
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await Task.Delay(300);
+            await connection.SendAsync("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            await connection.WaitForCloseAsync();
+        });
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, shadow.EndPoint, options => options with { MaxShadowBufferBytes = 8 * 1024 * 1024 });
+        string body = new('b', 2 * 1024 * 1024);
+
+        string response = await SendWhileReadingAsync(proxy, $"POST {FaultyBackends.EarlyAnswer} HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        await proxy.WaitForLinesAsync(1);
+
+        Assert.StartsWith("HTTP/1.1 413 Content Too Large\r\n", response, StringComparison.Ordinal);
+        Assert.Equal(413, proxy.Records[0].Production.StatusCode);
+        Assert.True(413 == proxy.Records[0].Shadow.StatusCode, proxy.Records[0].Shadow.ToString());
+        await AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
     public async Task Production_answering_early_and_resetting_leaves_the_proxy_serving()
     {
         await using var production = LoopbackBackend.Start(async connection =>
