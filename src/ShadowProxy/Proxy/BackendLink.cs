@@ -9,14 +9,14 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class BackendLink : IAsyncDisposable
 {
-    // leaveOpen: DisposeAsync closes the socket itself.
-    private static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true);
+    private const int ReadBufferBytes = 16 * 1024;
+    private const int MinimumReadBytes = 4 * 1024;
 
     public BackendLink(LoopSocket socket)
     {
         Socket = socket;
         Stream = new LoopSocketStream(socket);
-        Input = PipeReader.Create(Stream, PipeOptions);
+        Input = new LoopSocketReader(socket, ReadBufferBytes, MinimumReadBytes);
     }
 
     public LoopSocket Socket { get; }

@@ -16,8 +16,8 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ProxyConnection
 {
-    // leaveOpen: CloseAsync ends the connection (shutdown, drain, dispose); completing the reader must not close it first.
-    private static readonly StreamPipeReaderOptions ClientPipeOptions = new(bufferSize: 8 * 1024, minimumReadSize: 2 * 1024, leaveOpen: true);
+    private const int ReadBufferBytes = 8 * 1024;
+    private const int MinimumReadBytes = 2 * 1024;
 
     /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
     private const int InitialHeadBytes = 4 * 1024;
@@ -54,7 +54,7 @@ internal sealed class ProxyConnection
     public async Task RunAsync(Action clientClosed, CancellationToken shutdown, CancellationToken abort)
     {
         var stream = new LoopSocketStream(_socket);   // CloseAsync closes the socket
-        PipeReader input = PipeReader.Create(stream, ClientPipeOptions);
+        PipeReader input = new LoopSocketReader(_socket, ReadBufferBytes, MinimumReadBytes);
         // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
         byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);

@@ -133,6 +133,18 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         return new ValueTask(operation, operation.Version);
     }
 
+    /// <summary>Takes back a receive that waits for the socket: it fails with OperationCanceledException (no token's).</summary>
+    public void CancelReceive()
+    {
+        SocketOperation? waiting;
+        lock (_gate)
+        {
+            (waiting, _receiveWaiting) = (_receiveWaiting, null);
+        }
+
+        waiting?.Fail(new OperationCanceledException());
+    }
+
     /// <summary>The send side is done (FIN); receiving goes on.</summary>
     public void ShutdownSend()
     {

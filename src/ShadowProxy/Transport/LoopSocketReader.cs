@@ -1,0 +1,292 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// A <see cref="PipeReader"/> that receives straight from a <see cref="LoopSocket"/> into one pooled, contiguous
+/// buffer: no Stream in between, no buffer segments, and a read that has to wait completes through this object
+/// itself, so reading allocates nothing. The buffer is compacted or grown only when a caller has examined all of it
+/// and needs more (a head that spans reads), and goes back to the pool whenever everything in it is consumed, so an
+/// idle kept-alive connection holds none. Receive errors surface as IOException, as from a Stream-based reader.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2012:Use ValueTasks correctly", Justification = "Each receive's ValueTask is consumed once: at once when completed, else by its continuation (OnReceived).")]
+internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult>
+{
+    private const int Idle = 0;
+    private const int CancelRequested = 1;
+
+    private readonly LoopSocket _socket;
+    private readonly int _bufferSize;
+    private readonly int _minimumReadSize;
+    private readonly Action _onReceived;
+    private byte[]? _buffer;
+    private int _start;            // the first unconsumed byte
+    private int _end;              // one past the last received byte
+    private bool _examinedAll;     // the caller has looked at everything up to _end: the next read must bring more
+    private bool _ended;           // the peer closed its side
+    private bool _completed;
+    private int _cancelPending;    // CancelPendingRead: the pending read, or else the next one, returns IsCanceled
+    private ManualResetValueTaskSourceCore<ReadResult> _core;
+    private ValueTask<int> _receiving;
+    private volatile bool _receivePending;   // a receive waits for the socket, into the buffer
+    private CancellationToken _readToken;
+
+    public LoopSocketReader(LoopSocket socket, int bufferSize, int minimumReadSize)
+    {
+        _socket = socket;
+        _bufferSize = bufferSize;
+        _minimumReadSize = minimumReadSize;
+        _onReceived = OnReceived;
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+        {
+            return new ValueTask<ReadResult>(Current(canceled: true));
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ReadResult>(cancellationToken);
+        }
+
+        if (HasNews())
+        {
+            return new ValueTask<ReadResult>(Current(canceled: false));
+        }
+
+        ValueTask<int> receiving;
+        try
+        {
+            receiving = Receive(cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<ReadResult>(ex);
+        }
+
+        if (receiving.IsCompleted)
+        {
+            try
+            {
+                Received(receiving.GetAwaiter().GetResult());
+            }
+            catch (Exception ex)
+            {
+                return ValueTask.FromException<ReadResult>(ex);
+            }
+
+            return new ValueTask<ReadResult>(Current(canceled: false));
+        }
+
+        _core.Reset();
+        _receiving = receiving;
+        _readToken = cancellationToken;
+        _receivePending = true;
+        receiving.GetAwaiter().UnsafeOnCompleted(_onReceived);
+        if (Volatile.Read(ref _cancelPending) == CancelRequested)
+        {
+            _socket.CancelReceive();   // CancelPendingRead ran while the receive was being parked, and found nothing to take
+        }
+
+        return new ValueTask<ReadResult>(this, _core.Version);
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+        {
+            result = Current(canceled: true);
+            return true;
+        }
+
+        if (HasNews())
+        {
+            result = Current(canceled: false);
+            return true;
+        }
+
+        result = default;
+        return false;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        int consumedAt = IndexOf(consumed);
+        int examinedAt = IndexOf(examined);
+        if (consumedAt < _start || examinedAt < consumedAt || examinedAt > _end)
+        {
+            throw new InvalidOperationException("AdvanceTo was given a position outside the unconsumed bytes.");
+        }
+
+        _start = consumedAt;
+        _examinedAll = examinedAt == _end;
+        if (_start == _end)
+        {
+            ReturnBuffer();
+        }
+    }
+
+    public override void CancelPendingRead()
+    {
+        Volatile.Write(ref _cancelPending, CancelRequested);
+        _socket.CancelReceive();
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        if (!_completed)
+        {
+            _completed = true;
+            if (_receivePending)
+            {
+                _buffer = null;   // a parked receive still holds it: it must not go back to the pool
+            }
+
+            ReturnBuffer();
+        }
+    }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>Bytes the caller has not examined yet, or the end of the stream, can be returned without receiving.</summary>
+    private bool HasNews() => _ended || (_end > _start && !_examinedAll);
+
+    private ReadResult Current(bool canceled)
+    {
+        ReadOnlySequence<byte> bytes = _buffer is null ? ReadOnlySequence<byte>.Empty : new(_buffer, _start, _end - _start);
+        return new ReadResult(bytes, canceled, isCompleted: _ended);
+    }
+
+    private ValueTask<int> Receive(CancellationToken cancellationToken)
+    {
+        MakeRoom();
+        return _socket.ReceiveAsync(_buffer.AsMemory(_end), cancellationToken, streamErrors: true);
+    }
+
+    private void Received(int count)
+    {
+        if (count == 0)
+        {
+            _ended = true;
+        }
+        else
+        {
+            _end += count;
+            _examinedAll = false;
+        }
+    }
+
+    /// <summary>The continuation of a receive that had to wait (on the thread that saw the socket's event).</summary>
+    private void OnReceived()
+    {
+        ValueTask<int> receiving = _receiving;
+        _receiving = default;
+        _receivePending = false;
+        try
+        {
+            Received(receiving.GetAwaiter().GetResult());
+            _core.SetResult(Current(canceled: false));
+        }
+        catch (OperationCanceledException) when (!_readToken.IsCancellationRequested)
+        {
+            if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+            {
+                _core.SetResult(Current(canceled: true));
+                return;
+            }
+
+            // A CancelPendingRead that came late, after its own read had ended, took this one back: receive again.
+            RetryReceive();
+        }
+        catch (Exception ex)
+        {
+            _core.SetException(ex);
+        }
+    }
+
+    private void RetryReceive()
+    {
+        try
+        {
+            ValueTask<int> receiving = Receive(_readToken);
+            _receiving = receiving;
+            _receivePending = true;
+            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived);
+        }
+        catch (Exception ex)
+        {
+            _core.SetException(ex);
+        }
+    }
+
+    /// <summary>
+    /// At least the minimum read size free after the received bytes: the consumed front is reclaimed first, and the
+    /// buffer doubles only when unconsumed bytes fill it (a caller that needs more than it holds, such as a long head).
+    /// </summary>
+    private void MakeRoom()
+    {
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(_bufferSize);
+            _start = _end = 0;
+            return;
+        }
+
+        if (_buffer.Length - _end >= _minimumReadSize)
+        {
+            return;
+        }
+
+        int unconsumed = _end - _start;
+        byte[] target = unconsumed + _minimumReadSize <= _buffer.Length ? _buffer : ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+        Buffer.BlockCopy(_buffer, _start, target, 0, unconsumed);
+        if (!ReferenceEquals(target, _buffer))
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = target;
+        }
+
+        (_start, _end) = (0, unconsumed);
+    }
+
+    private int IndexOf(SequencePosition position)
+    {
+        if (_buffer is null)
+        {
+            return 0;   // nothing is buffered: the caller was handed an empty sequence
+        }
+
+        if (!ReferenceEquals(position.GetObject(), _buffer))
+        {
+            throw new InvalidOperationException("AdvanceTo was given a position from another buffer.");
+        }
+
+        // An array-backed sequence may keep a flag in the index's top bit; the index itself is below it.
+        return position.GetInteger() & int.MaxValue;
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+
+        _start = _end = 0;
+        _examinedAll = false;
+    }
+}

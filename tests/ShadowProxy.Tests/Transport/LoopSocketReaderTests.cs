@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ShadowProxy.Transport;
+
+namespace ShadowProxy.Tests.Transport;
+
+/// <summary>
+/// The socket's own pipe reader against a .NET socket on loopback, with the PipeReader rules its callers rely on:
+/// examined-but-unconsumed bytes make the next read wait for more, a buffer that fills up grows, the end of the
+/// stream, CancelPendingRead (on a waiting read and ahead of the next one), a token's cancellation, a reset.
+/// </summary>
+public sealed class LoopSocketReaderTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Bytes_examined_but_not_consumed_stay_and_the_next_read_waits_for_more_then_returns_them_all()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+
+        await pair.Peer.SendAsync("GET / HT"u8.ToArray());
+        ReadResult first = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.Equal("GET / HT", Text(first.Buffer));
+        reader.AdvanceTo(first.Buffer.Start, first.Buffer.End);
+
+        ValueTask<ReadResult> waiting = reader.ReadAsync();
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);   // everything was examined: no news until more bytes arrive
+
+        await pair.Peer.SendAsync("TP/1.1\r\n"u8.ToArray());
+        ReadResult second = await waiting.AsTask().WaitAsync(Patience);
+        Assert.Equal("GET / HTTP/1.1\r\n", Text(second.Buffer));
+
+        // Consuming a part leaves the rest to be returned at once, without a receive.
+        reader.AdvanceTo(second.Buffer.GetPosition(4));
+        Assert.True(reader.TryRead(out ReadResult rest));
+        Assert.Equal("/ HTTP/1.1\r\n", Text(rest.Buffer));
+        reader.AdvanceTo(rest.Buffer.End);
+        Assert.False(reader.TryRead(out _));
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_message_larger_than_the_buffer_grows_it_and_arrives_whole_and_in_order()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        byte[] payload = new byte[100_000];
+        new Random(3).NextBytes(payload);
+        Task sending = pair.Peer.SendAsync(payload);
+
+        // Examine everything, consume nothing, until all of it is there: the caller that needs a long head does this.
+        ReadResult result;
+        while (true)
+        {
+            result = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+            if (result.Buffer.Length >= payload.Length)
+            {
+                break;
+            }
+
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+
+        await sending;
+        Assert.Equal(payload, result.Buffer.ToArray());
+        reader.AdvanceTo(result.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task The_end_of_the_stream_comes_with_the_last_bytes_and_stays()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+
+        await pair.Peer.SendAsync("bye"u8.ToArray());
+        pair.Peer.Shutdown(SocketShutdown.Send);
+        var received = new StringBuilder();
+        ReadResult result;
+        do
+        {
+            result = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+            received.Append(Text(result.Buffer));
+            reader.AdvanceTo(result.Buffer.End);
+        }
+        while (!result.IsCompleted);
+
+        Assert.Equal("bye", received.ToString());
+        ReadResult after = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.True(after.IsCompleted);
+        Assert.True(after.Buffer.IsEmpty);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_ends_a_waiting_read_as_canceled_and_the_reader_goes_on()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+
+        ValueTask<ReadResult> waiting = reader.ReadAsync();
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        reader.CancelPendingRead();
+        ReadResult canceled = await waiting.AsTask().WaitAsync(Patience);
+        Assert.True(canceled.IsCanceled);
+        Assert.False(canceled.IsCompleted);
+        reader.AdvanceTo(canceled.Buffer.Start);
+
+        await pair.Peer.SendAsync("after"u8.ToArray());
+        ReadResult next = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.False(next.IsCanceled);
+        Assert.Equal("after", Text(next.Buffer));
+        reader.AdvanceTo(next.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_with_no_read_waiting_cancels_the_next_one_once()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await pair.Peer.SendAsync("data"u8.ToArray());
+
+        reader.CancelPendingRead();
+        ReadResult canceled = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.True(canceled.IsCanceled);
+        reader.AdvanceTo(canceled.Buffer.Start);
+
+        ReadResult next = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.False(next.IsCanceled);
+        Assert.Equal("data", Text(next.Buffer));
+        reader.AdvanceTo(next.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_token_cancelled_while_waiting_throws_and_a_reset_is_an_IOException()
+    {
+        await using var pair = await ConnectedPair.OpenAsync();
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reader.ReadAsync(timeout.Token).AsTask().WaitAsync(Patience));
+
+        ValueTask<ReadResult> waiting = reader.ReadAsync();
+        pair.Peer.LingerState = new LingerOption(enable: true, seconds: 0);   // close with RST
+        pair.Peer.Close();
+        IOException error = await Assert.ThrowsAsync<IOException>(() => waiting.AsTask().WaitAsync(Patience));
+        Assert.IsType<SocketException>(error.InnerException);
+        reader.Complete();
+    }
+
+    private static string Text(ReadOnlySequence<byte> bytes) => Encoding.ASCII.GetString(bytes);
+
+    private sealed record ConnectedPair(LoopSocket Socket, Socket Peer, Socket Listener) : IAsyncDisposable
+    {
+        public static async Task<ConnectedPair> OpenAsync()
+        {
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen();
+            Task<Socket> accepting = listener.AcceptAsync();
+            LoopSocket socket = LoopSocket.Open((IPEndPoint)listener.LocalEndPoint!);
+            await socket.ConnectAsync(CancellationToken.None);
+            return new ConnectedPair(socket, await accepting.WaitAsync(Patience), listener);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Socket.Dispose();
+            Peer.Dispose();
+            Listener.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
