@@ -27,11 +27,13 @@ internal sealed class ShadowExchange
     private long _maxOfferedBytes = long.MaxValue;
     private volatile bool _bodyTooLarge;
     private int _abandonReason;   // a BackendError, or Finished; set once
+    private readonly Action? _ended;
 
     private const int Finished = -1;
 
-    private ShadowExchange(bool hasBody, int maxBufferedBytes, ShadowBufferBudget budget, CancellationToken abort)
+    private ShadowExchange(bool hasBody, int maxBufferedBytes, ShadowBufferBudget budget, Action? ended, CancellationToken abort)
     {
+        _ended = ended;
         if (hasBody)
         {
             // Synchronous continuations: the sender resumes right where bytes are offered (or the request completes),
@@ -55,6 +57,7 @@ internal sealed class ShadowExchange
     /// <param name="hasBody">Whether body bytes will be offered; without, the head is the whole request.</param>
     /// <param name="maxBodyBytes">Past this many body bytes the copy is abandoned (<see cref="BodyTooLarge"/>); -1: no bound.</param>
     /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
+    /// <param name="ended">Called once when the exchange has ended, just before <see cref="Completion"/> completes.</param>
     public static ShadowExchange Start(
         ReadOnlySpan<byte> head,
         bool hasBody,
@@ -65,9 +68,10 @@ internal sealed class ShadowExchange
         ProxyOptions options,
         TimeProvider time,
         CancellationToken abort,
-        long maxBodyBytes = -1)
+        long maxBodyBytes = -1,
+        Action? ended = null)
     {
-        var exchange = new ShadowExchange(hasBody, options.MaxShadowBufferBytes, budget, abort);
+        var exchange = new ShadowExchange(hasBody, options.MaxShadowBufferBytes, budget, ended, abort);
         if (exchange.TryBuffer(head, out Chunk buffered))
         {
             (exchange._head, exchange._headLength) = (buffered.Buffer, buffered.Length);
@@ -225,6 +229,7 @@ internal sealed class ShadowExchange
 
             ReturnQueuedBuffers();
             _cancel.Dispose();
+            _ended?.Invoke();
         }
     }
 

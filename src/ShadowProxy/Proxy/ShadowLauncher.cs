@@ -8,6 +8,8 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget, ProxyOptions options, TimeProvider time)
 {
+    private readonly Action _exit = options.Mirror.Exit;   // one delegate for all copies, not a continuation each
+
     /// <summary>Request bytes held for shadows right now, across all requests.</summary>
     public long BufferedBytes => budget.Used;
 
@@ -44,20 +46,14 @@ internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget
         {
             byte[] marked = System.Buffers.ArrayPool<byte>.Shared.Rent(head.Length + policy.ShadowHeadGrowth);
             int length = policy.WriteShadowHead(head, marked);
-            shadow = ShadowExchange.Start(marked.AsSpan(0, length), hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody);
+            shadow = ShadowExchange.Start(marked.AsSpan(0, length), hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
             System.Buffers.ArrayPool<byte>.Shared.Return(marked);   // Start copied the head into the shadow's queue
         }
         else
         {
-            shadow = ShadowExchange.Start(head, hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody);
+            shadow = ShadowExchange.Start(head, hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
         }
 
-        shadow.Completion.ContinueWith(
-            static (_, source) => ((MirrorPolicySource)source!).Exit(),
-            options.Mirror,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
         return shadow;
     }
 }

@@ -22,8 +22,8 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     private readonly SocketDescriptor _descriptor;
     private readonly EventLoop _loop;
     private readonly Lock _gate = new();
-    private readonly SocketOperation _receive;
-    private readonly SocketOperation _send;
+    private SocketOperation? _receive;   // made on the first wait: many sockets never wait to send, some never to receive
+    private SocketOperation? _send;
     private SocketOperation? _receiveWaiting;
     private SocketOperation? _sendWaiting;
     private int _receiveEvents;
@@ -38,8 +38,6 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     {
         _descriptor = descriptor;
         _loop = loop;
-        _receive = new SocketOperation(this, SocketDirection.Receive);
-        _send = new SocketOperation(this, SocketDirection.Send);
         // An accepted client has usually sent its request already: read at once. A connecting socket has nothing
         // to read until its backend answers, and may send only once connected.
         _receiveReady = connected;
@@ -97,7 +95,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             }
         }
 
-        SocketOperation operation = _receive;
+        SocketOperation operation = _receive ??= new SocketOperation(this, SocketDirection.Receive);
         operation.Prepare(buffer, streamErrors, cancellationToken);
         ReceiveOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask<int>(operation, operation.Version);
@@ -127,7 +125,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             }
         }
 
-        SocketOperation operation = _send;
+        SocketOperation operation = _send ??= new SocketOperation(this, SocketDirection.Send);
         operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), streamErrors, cancellationToken);
         SendOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask(operation, operation.Version);
@@ -313,7 +311,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             return ValueTask.CompletedTask;
         }
 
-        SocketOperation operation = _send;
+        SocketOperation operation = _send ??= new SocketOperation(this, SocketDirection.Send);
         operation.Prepare(Memory<byte>.Empty, streamErrors: false, cancellationToken);
         operation.IsConnect = true;
         SendOrPark(operation, seen, tryFirst: false);
