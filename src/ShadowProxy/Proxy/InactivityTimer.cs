@@ -3,16 +3,23 @@ namespace ShadowProxy.Proxy;
 /// <summary>
 /// A cancellation that fires when a peer stays silent too long: started before each wait on the peer, stopped
 /// when the peer answers. Linked to a parent token, so that aborting the connection cancels the wait too.
+/// Starting and stopping only note a deadline (no timer is touched: they happen several times per request);
+/// <see cref="TimeoutSweeper"/> fires the timers whose deadline has passed.
 /// </summary>
 internal sealed class InactivityTimer : IDisposable
 {
-    private readonly CancellationTokenSource _source;
+    private const long Never = long.MaxValue;
+
+    private readonly CancellationTokenSource _source = new();
     private readonly TimeSpan _timeout;
+    private readonly CancellationTokenRegistration _parent;
+    private long _deadline = Never;   // Environment.TickCount64 milliseconds
 
     public InactivityTimer(TimeSpan timeout, CancellationToken parent)
     {
         _timeout = timeout;
-        _source = CancellationTokenSource.CreateLinkedTokenSource(parent);
+        TimeoutSweeper.Add(this);
+        _parent = parent.UnsafeRegister(static state => ((InactivityTimer)state!).Cancel(), this);
     }
 
     public CancellationToken Token => _source.Token;
@@ -20,20 +27,57 @@ internal sealed class InactivityTimer : IDisposable
     /// <summary>The timeout fired (or the parent was cancelled): the peer is to be given up on.</summary>
     public bool HasFired => _source.IsCancellationRequested;
 
+    /// <summary>When the timer fires (Environment.TickCount64 milliseconds); long.MaxValue while stopped.</summary>
+    public long Deadline => Volatile.Read(ref _deadline);
+
+    // The sweeper's list links (guarded by its lock).
+    internal InactivityTimer? Previous { get; set; }
+
+    internal InactivityTimer? Next { get; set; }
+
     public void Start() => Restart(_timeout);
 
-    public void Stop() => Restart(Timeout.InfiniteTimeSpan);
+    public void Stop() => Volatile.Write(ref _deadline, Never);
 
     public void Restart(TimeSpan timeout)
     {
-        if (!_source.IsCancellationRequested)
+        if (_source.IsCancellationRequested)
         {
-            _source.CancelAfter(timeout);
+            return;
+        }
+
+        if (timeout < TimeSpan.Zero)
+        {
+            Stop();   // Timeout.InfiniteTimeSpan
+        }
+        else if (timeout == TimeSpan.Zero)
+        {
+            Cancel();
+        }
+        else
+        {
+            Volatile.Write(ref _deadline, Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds));
         }
     }
 
     /// <summary>Gives up at once, as if the peer had timed out.</summary>
-    public void Cancel() => _source.Cancel();
+    public void Cancel()
+    {
+        Volatile.Write(ref _deadline, Never);
+        try
+        {
+            _source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Fired by the sweeper or the parent just as the owner finished with it: nobody waits any more.
+        }
+    }
 
-    public void Dispose() => _source.Dispose();
+    public void Dispose()
+    {
+        TimeoutSweeper.Remove(this);
+        _parent.Unregister();   // not Dispose: that would wait for a parent callback running on another thread
+        _source.Dispose();
+    }
 }

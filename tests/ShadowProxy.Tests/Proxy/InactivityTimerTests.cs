@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using ShadowProxy.Proxy;
+
+namespace ShadowProxy.Tests.Proxy;
+
+/// <summary>
+/// The inactivity timer on the shared sweeper: it fires once its deadline passes, a restart moves the deadline, a
+/// stop holds it, the parent's cancellation reaches it, and a disposed timer is never fired. Bounds are generous:
+/// the sweeper checks every few milliseconds, and the test host may be busy.
+/// </summary>
+public sealed class InactivityTimerTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task It_fires_after_its_timeout_and_not_before()
+    {
+        using var timer = new InactivityTimer(TimeSpan.FromMilliseconds(300), CancellationToken.None);
+        var clock = Stopwatch.StartNew();
+        timer.Start();
+
+        await WhenCancelledAsync(timer.Token);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(290), $"fired after {clock.Elapsed}");
+        Assert.True(timer.HasFired);
+    }
+
+    [Fact]
+    public async Task Restarting_moves_the_deadline_and_stopping_holds_it()
+    {
+        using var timer = new InactivityTimer(TimeSpan.FromSeconds(30), CancellationToken.None);
+        timer.Start();
+        long first = timer.Deadline;
+        Assert.InRange(first - Environment.TickCount64, 29_000, 30_000);
+
+        await Task.Delay(50);
+        timer.Start();   // progress: the peer spoke within the timeout
+        Assert.True(timer.Deadline > first, "a restart moves the deadline on");
+
+        timer.Stop();
+        Assert.Equal(long.MaxValue, timer.Deadline);
+        await Task.Delay(3 * TimeoutSweeper.TickMilliseconds);
+        Assert.False(timer.HasFired, "stopped, it must not fire");
+
+        timer.Restart(TimeSpan.FromMilliseconds(100));
+        await WhenCancelledAsync(timer.Token);
+        Assert.True(timer.HasFired);
+    }
+
+    [Fact]
+    public async Task The_parents_cancellation_and_an_explicit_cancel_reach_the_token()
+    {
+        using var parent = new CancellationTokenSource();
+        using var linked = new InactivityTimer(Timeout.InfiniteTimeSpan, parent.Token);
+        using var cancelled = new InactivityTimer(TimeSpan.FromHours(1), CancellationToken.None);
+        linked.Start();
+        cancelled.Start();
+
+        await parent.CancelAsync();
+        cancelled.Cancel();
+        Assert.True(linked.HasFired);
+        Assert.True(cancelled.HasFired);
+        cancelled.Start();   // a fired timer stays fired
+        Assert.True(cancelled.HasFired);
+    }
+
+    [Fact]
+    public async Task A_timer_disposed_before_its_deadline_is_never_fired_and_others_still_are()
+    {
+        var disposed = new InactivityTimer(TimeSpan.FromMilliseconds(50), CancellationToken.None);
+        CancellationToken token = disposed.Token;
+        disposed.Start();
+        disposed.Dispose();
+        using var live = new InactivityTimer(TimeSpan.FromMilliseconds(150), CancellationToken.None);
+        live.Start();
+
+        await WhenCancelledAsync(live.Token);
+        Assert.False(token.IsCancellationRequested);
+    }
+
+    private static Task WhenCancelledAsync(CancellationToken token) =>
+        Task.Delay(Timeout.Infinite, token).ContinueWith(static _ => { }, TaskScheduler.Default).WaitAsync(Patience, CancellationToken.None);
+}
