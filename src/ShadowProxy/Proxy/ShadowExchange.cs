@@ -18,7 +18,7 @@ internal sealed class ShadowExchange
     private readonly Channel<Chunk>? _queue;   // body bytes, in order; null when the head is the whole request
     private byte[]? _head;                     // the head, sent first; taken (set to null) by whoever sends or returns it
     private int _headLength;
-    private readonly CancellationTokenSource _cancel;
+    private readonly InactivityTimer _cancel;   // the shadow's timeout, the drain's abort, or an abandon
     private readonly CancellationToken _abort;
     private readonly int _maxBufferedBytes;
     private readonly ShadowBufferBudget _budget;
@@ -45,7 +45,7 @@ internal sealed class ShadowExchange
         _maxBufferedBytes = maxBufferedBytes;
         _budget = budget;
         _abort = abort;
-        _cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        _cancel = new InactivityTimer(Timeout.InfiniteTimeSpan, abort);
     }
 
     public Task<BackendResult> Completion { get; private set; } = null!;
@@ -157,14 +157,7 @@ internal sealed class ShadowExchange
         if (Interlocked.CompareExchange(ref _abandonReason, (int)reason, 0) == 0)
         {
             _queue?.Writer.TryComplete();
-            try
-            {
-                _cancel.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The exchange finished in the meantime: there is nothing left to stop.
-            }
+            _cancel.Cancel();   // one that finished in the meantime has nothing left to stop
         }
     }
 
@@ -173,14 +166,14 @@ internal sealed class ShadowExchange
         // No yield to the thread pool first: up to the connect's first await this is a few cheap steps, and the
         // caller (production's path) is back at once. Connecting gets the shorter of the two timeouts.
         long started = time.GetTimestamp();
-        _cancel.CancelAfter(options.ConnectTimeout < options.ShadowTimeout ? options.ConnectTimeout : options.ShadowTimeout);
+        _cancel.Restart(options.ConnectTimeout < options.ShadowTimeout ? options.ConnectTimeout : options.ShadowTimeout);
         BackendLink? link = null;
         bool reusable = false;
         try
         {
             link = await pool.RentAsync(_cancel.Token).ConfigureAwait(false);
             TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
-            _cancel.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             Task<bool> sending = SendQueuedAsync(link);
             var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
             {
@@ -217,7 +210,7 @@ internal sealed class ShadowExchange
             return BackendResult.Failed(
                 abandoned is not BackendError.None ? abandoned
                 : _abort.IsCancellationRequested ? BackendError.Aborted
-                : BackendConnector.Classify(ex, timedOut: _cancel.IsCancellationRequested));
+                : BackendConnector.Classify(ex, timedOut: _cancel.HasFired));
         }
         finally
         {
