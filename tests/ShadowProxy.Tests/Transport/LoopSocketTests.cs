@@ -217,6 +217,28 @@ public sealed class LoopSocketTests
         Assert.IsType<SocketException>(error.InnerException);
     }
 
+    [Fact]
+    public async Task A_backend_socket_turns_Nagle_off_before_its_second_send_and_not_for_the_first()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+
+        await pair.Socket.SendAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray(), CancellationToken.None);
+        Assert.False(pair.Socket.HasNoDelay());   // one send, nothing unacknowledged before it: no system call spent
+
+        await pair.Socket.SendAsync("more"u8.ToArray(), CancellationToken.None);
+        Assert.True(pair.Socket.HasNoDelay());    // a second piece must not wait for the first one's ACK
+
+        byte[] received = new byte[64];
+        int total = 0;
+        while (total < 22)
+        {
+            total += await pair.Peer.ReceiveAsync(received.AsMemory(total));
+        }
+
+        Assert.Equal("GET / HTTP/1.1\r\n\r\nmore", Encoding.ASCII.GetString(received, 0, total));
+    }
+
     private static Socket Listen()
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
