@@ -18,6 +18,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 {
     private const uint ReadEvents = Libc.EpollIn | Libc.EpollReadHangUp | Libc.EpollHangUp | Libc.EpollError;
     private const uint WriteEvents = Libc.EpollOut | Libc.EpollHangUp | Libc.EpollError;
+    private const uint RegisteredEvents = Libc.EpollIn | Libc.EpollOut | Libc.EpollReadHangUp | Libc.EpollEdgeTriggered;
 
     private readonly SocketDescriptor _descriptor;
     private readonly EventLoop _loop;
@@ -35,6 +36,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     private bool _disposed;
     private bool _noDelay;   // TCP_NODELAY is on (accepted sockets inherit it from the listener)
     private bool _hasSent;
+    private int _registered;   // in the loop's epoll set (1), or not yet (an accepted socket that has not waited)
 
     private LoopSocket(SocketDescriptor descriptor, EventLoop loop, bool connected, IPEndPoint? remote)
     {
@@ -51,13 +53,13 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
     public IPEndPoint? RemoteEndPoint { get; }
 
-    /// <summary>Wraps a descriptor that accept4 returned (non-blocking already) and registers it with the loop.</summary>
-    public static LoopSocket Accepted(int descriptor, EventLoop loop, IPEndPoint? remote)
-    {
-        var socket = new LoopSocket(new SocketDescriptor(descriptor), loop, connected: true, remote) { _noDelay = true };
-        socket.RegisterOrDispose();
-        return socket;
-    }
+    /// <summary>
+    /// Wraps a descriptor that accept4 returned (non-blocking already). It joins the loop's epoll set only when an
+    /// operation first has to wait: a close-mode client whose request is already there and whose answer fits the
+    /// send buffer never waits, and then costs no epoll_ctl, no first (EPOLLOUT) event, and no removal at close.
+    /// </summary>
+    public static LoopSocket Accepted(int descriptor, EventLoop loop, IPEndPoint? remote) =>
+        new(new SocketDescriptor(descriptor), loop, connected: true, remote) { _noDelay = true };
 
     /// <summary>
     /// A new socket for a connection to <paramref name="remote"/> (<see cref="ConnectAsync"/>). TCP_NODELAY comes on
@@ -272,11 +274,40 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         operation.Fail(new OperationCanceledException(token));
     }
 
-    private void RegisterOrDispose()
+    /// <summary>Joins the epoll set before a first wait (an accepted socket); false if the socket cannot be registered.</summary>
+    private bool EnsureRegistered()
     {
+        if (Volatile.Read(ref _registered) != 0 || Interlocked.CompareExchange(ref _registered, 1, 0) != 0)
+        {
+            return true;
+        }
+
         try
         {
-            _loop.Register(_descriptor, this, Libc.EpollIn | Libc.EpollOut | Libc.EpollReadHangUp | Libc.EpollEdgeTriggered);
+            _loop.Register(_descriptor, this, RegisteredEvents);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                _loop.Release(this);   // Dispose ran during the registration and found no slot to give back yet
+            }
+        }
+
+        return true;
+    }
+
+    private void RegisterOrDispose()
+    {
+        _registered = 1;
+        try
+        {
+            _loop.Register(_descriptor, this, RegisteredEvents);
         }
         catch
         {
@@ -530,6 +561,11 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     /// <summary>Under the gate: waits for the next event, unless one came in since <paramref name="seen"/> (try again).</summary>
     private ParkResult Park(SocketOperation operation, int seen)
     {
+        if (!EnsureRegistered())
+        {
+            return ParkResult.Disposed;
+        }
+
         lock (_gate)
         {
             if (_disposed)

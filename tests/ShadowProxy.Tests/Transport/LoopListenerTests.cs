@@ -47,6 +47,40 @@ public sealed class LoopListenerTests
         }
     }
 
+    [Fact]
+    public async Task An_accepted_socket_joins_the_epoll_set_only_when_it_first_has_to_wait()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        using var listener = new LoopListener(socket, accepted.Enqueue, _ => { });
+        listener.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync((IPEndPoint)socket.LocalEndPoint!).WaitAsync(Patience);
+        await client.SendAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray());
+        DateTime deadline = DateTime.UtcNow + Patience;
+        LoopSocket? server;
+        while (!accepted.TryPeek(out server) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.NotNull(server);
+        using LoopSocket accept = server;
+        await Task.Delay(50);   // the request is queued by now
+        byte[] buffer = new byte[64];
+        Assert.Equal(18, await accept.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+        await accept.SendAsync("HTTP/1.1 200 OK\r\n\r\n"u8.ToArray(), CancellationToken.None).AsTask().WaitAsync(Patience);
+        Assert.Equal(0UL, accept.RegistrationToken);   // read what was there, sent what fit: never registered
+
+        // Nothing more to read: this receive has to wait, registers, and is woken by the next bytes.
+        ValueTask<int> waiting = accept.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.NotEqual(0UL, accept.RegistrationToken);
+        await client.SendAsync("next"u8.ToArray());
+        Assert.Equal(4, await waiting.AsTask().WaitAsync(Patience));
+    }
+
     private static async Task ConnectAndWaitForAcceptAsync(IPEndPoint endpoint, ConcurrentQueue<LoopSocket> accepted)
     {
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
