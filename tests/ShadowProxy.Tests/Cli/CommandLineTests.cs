@@ -67,6 +67,19 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Metrics_on_the_listen_port_is_refused_before_either_binds()
+    {
+        int port = ProxyProcess.FreePort();
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", $"0.0.0.0:{port}", "--shadow", "127.0.0.1:9", "--metrics-listen", $"127.0.0.1:{port}");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"ShadowProxy: --metrics-listen 127.0.0.1:{port} uses the proxy's own port\n", stderr);
+    }
+
+    [Fact]
     public async Task Missing_shadow_says_how_to_give_one()
     {
         (_, _, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0");
