@@ -197,18 +197,18 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         /// <summary>A list key (a JSON array, or one comma-separated string); a non-empty override from the command line replaces it whole.</summary>
         public string[] List(string key, string[]? commandLineOverride, bool splitCommas = true)
         {
-            IEnumerable<string> values = commandLineOverride is { Length: > 0 } ? commandLineOverride
+            string[] values = commandLineOverride is { Length: > 0 } ? commandLineOverride
                 : section[key] is { } single ? [single]
-                : section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>();
-            string[] items = splitCommas
-                ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
-                : [.. values.Where(value => value.Length > 0)];
-            if (items.Any(item => item.Any(char.IsControl)))
+                : [.. section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>()];
+            // Checked before the split, whose trimming would quietly drop a tab or line break at an item's edge.
+            if (values.Any(value => value.Any(char.IsControl)))
             {
                 Fail($"{OptionName(key)}: a value holds a control character");
             }
 
-            return items;
+            return splitCommas
+                ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
+                : [.. values.Where(value => value.Length > 0)];
         }
 
         public LineFormat Format(string key)

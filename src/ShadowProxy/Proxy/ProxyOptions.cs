@@ -23,7 +23,10 @@ internal sealed record ProxyOptions
     /// <summary>Making a backend connection; a box-local backend that takes longer is not coming. Capped by each side's own timeout.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>A client may be silent this long while the proxy waits for its head or body (Kestrel's RequestHeadersTimeout is 30 s).</summary>
+    /// <summary>
+    /// A client may be silent this long while the proxy waits for its head or body (Kestrel's RequestHeadersTimeout is
+    /// 30 s); a tunnel (Upgrade, CONNECT) is closed after this long without traffic either way.
+    /// </summary>
     public TimeSpan ClientTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A keep-alive client connection may sit idle this long between requests (Kestrel's KeepAliveTimeout is 130 s; nginx's 75 s).</summary>

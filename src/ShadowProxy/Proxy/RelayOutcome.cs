@@ -7,7 +7,7 @@ namespace ShadowProxy.Proxy;
 /// <param name="Bytes">Bytes read from the backend, heads included.</param>
 /// <param name="Error">Why the response is incomplete, or <see cref="BackendError.None"/>.</param>
 /// <param name="Body">How the final response was framed.</param>
-/// <param name="ClientWritten">Some of the response already reached the client: an error can no longer be answered with a status.</param>
+/// <param name="ClientWritten">Some of the final response (not only interim ones) already reached the client: an error can no longer be answered with a status.</param>
 /// <param name="ClientFailed">Writing to the client failed: the client went away.</param>
 /// <param name="AnnouncedClose">The client was told its connection closes after this response.</param>
 /// <param name="LastReadTimestamp">When the backend's last bytes arrived: the end of a complete response.</param>

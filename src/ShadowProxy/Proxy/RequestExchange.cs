@@ -101,7 +101,7 @@ internal sealed class RequestExchange
                 if (IsTunnel(_request) && outcome.Error == BackendError.None && !outcome.ClientFailed
                     && (outcome.StatusCode == 101 || (_request.IsConnect && outcome.StatusCode is >= 200 and < 300)))
                 {
-                    await TunnelAsync(link.Input, link.Stream).ConfigureAwait(false);
+                    await TunnelAsync(link.Input, link.Stream, abort).ConfigureAwait(false);
                     tunnelled = true;
                 }
 
@@ -232,27 +232,33 @@ internal sealed class RequestExchange
         }
     }
 
-    /// <summary>After 101 or a CONNECT's 2xx the connection carries another protocol: copy both ways until either side ends.</summary>
-    private async Task TunnelAsync(PipeReader productionInput, Stream production)
+    /// <summary>
+    /// After 101 or a CONNECT's 2xx the connection carries another protocol: copy both ways until either side ends, or
+    /// until neither has sent anything for the client timeout (an idle tunnel would hold two connections for ever).
+    /// </summary>
+    private async Task TunnelAsync(PipeReader productionInput, Stream production, CancellationToken abort)
     {
-        Task upstream = CopyAsync(_input, production);
-        Task downstream = CopyAsync(productionInput, _client);
+        using var idle = new InactivityTimer(_options.ClientTimeout, abort);
+        idle.Start();
+        Task upstream = CopyAsync(_input, production, idle);
+        Task downstream = CopyAsync(productionInput, _client, idle);
         await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
         _input.CancelPendingRead();
         productionInput.CancelPendingRead();
         await Task.WhenAll(upstream, downstream).ConfigureAwait(false);
     }
 
-    private static async Task CopyAsync(PipeReader from, Stream to)
+    private static async Task CopyAsync(PipeReader from, Stream to, InactivityTimer idle)
     {
         try
         {
             while (true)
             {
-                ReadResult result = await from.ReadAsync().ConfigureAwait(false);
+                ReadResult result = await from.ReadAsync(idle.Token).ConfigureAwait(false);
+                idle.Start();   // traffic in either direction keeps the tunnel open
                 foreach (ReadOnlyMemory<byte> segment in result.Buffer)
                 {
-                    await to.WriteAsync(segment).ConfigureAwait(false);
+                    await to.WriteAsync(segment, idle.Token).ConfigureAwait(false);
                 }
 
                 from.AdvanceTo(result.Buffer.End);
@@ -265,6 +271,10 @@ internal sealed class RequestExchange
         catch (IOException)
         {
             // Either side closed: the tunnel is over.
+        }
+        catch (OperationCanceledException)
+        {
+            // Idle for the whole timeout, or the drain timed out: the tunnel is over.
         }
     }
 }

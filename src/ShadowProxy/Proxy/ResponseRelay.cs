@@ -66,7 +66,12 @@ internal sealed class ResponseRelay
         {
             do
             {
+                // What came before is interim (RFC 9110 §15.2), not the response: its status and first byte are not the
+                // response's, and once it is out a 502 / 504 may still follow it.
+                head = default;
+                _finalHeadTimestamp = 0;
                 await FlushClientAsync(cancellationToken).ConfigureAwait(false);   // an interim answer goes out before the wait
+                _clientWritten = false;
                 HeadRead read = await MessageHeadReader.ReadAsync(
                     _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
                 if (read.Grown is { } grown)

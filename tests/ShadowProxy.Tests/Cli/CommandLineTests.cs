@@ -36,6 +36,49 @@ public sealed class CommandLineTests
         Assert.Equal("ShadowProxy: --format: 'xml' is not a format: use text or json\n", stderr);
     }
 
+    [Theory]
+    [InlineData("--shadow-methods", "GET,\tPOST")]
+    [InlineData("--shadow-methods", "GET\r\n")]
+    [InlineData("--compare-ignore-field", "timestamp\n")]
+    [InlineData("--compare-ignore-field", "a\u0001b")]
+    [InlineData("--exclude", "/health\r\n")]
+    public async Task A_list_value_with_a_control_character_is_refused_with_exit_2(string option, string value)
+    {
+        // Also at an item's edge, where splitting the list on commas trims it away: a tab or line break is never meant.
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"ShadowProxy: {option}: a value holds a control character\n", stderr);
+    }
+
+    [Fact]
+    public async Task A_list_with_a_control_character_in_the_settings_file_is_refused_with_exit_2()
+    {
+        using var directory = new TempDirectory();
+        string settings = directory.WriteLines("appsettings.json", """{ "ShadowProxy": { "ShadowMethods": [ "GET", "POST\t" ] } }""");
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", "--config", settings);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal("ShadowProxy: --shadow-methods: a value holds a control character\n", stderr);
+    }
+
+    [Fact]
+    public async Task Metrics_on_the_listen_port_is_refused_before_either_binds()
+    {
+        int port = ProxyProcess.FreePort();
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", $"0.0.0.0:{port}", "--shadow", "127.0.0.1:9", "--metrics-listen", $"127.0.0.1:{port}");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"ShadowProxy: --metrics-listen 127.0.0.1:{port} uses the proxy's own port\n", stderr);
+    }
+
     [Fact]
     public async Task Missing_shadow_says_how_to_give_one()
     {

@@ -9,12 +9,14 @@ namespace ShadowProxy.Tests.Reliability;
 /// <summary>
 /// Production fails after its answer has begun: the client already holds the head and part of the body, so no 502 or
 /// 504 can be sent any more. The client connection must be cut (a kept-alive client would otherwise take the partial
-/// answer for a whole one), and the line must name production's error. Before any byte reached the client: 504.
+/// answer for a whole one), and the line must name production's error. Before any byte of its final answer reached
+/// the client (an interim 100 Continue is not one): 502 or 504.
 /// </summary>
 public sealed class ProductionMidResponseTests
 {
     private const string PartialPath = "/partial";
     private const string StallsInHeadPath = "/stalls-in-head";
+    private const string ContinuedPath = "/continued";
     private static readonly TimeSpan ProductionTimeout = TimeSpan.FromSeconds(1);
     // Generous: a proxy that keeps the connection open would leave the client waiting for ever, not a few seconds.
     private static readonly TimeSpan CutWithin = TimeSpan.FromSeconds(10);
@@ -131,6 +133,61 @@ public sealed class ProductionMidResponseTests
         RequestRecord record = proxy.Records[0];
         Assert.Equal(BackendError.Timeout, record.Production.Error);
         Assert.Matches($@"^{StallsInHeadPath} - \d+\.\d{{3}} - - 201$", TextRequestLine.Format(record));
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Theory]
+    [InlineData("silent", "HTTP/1.1 504 Gateway Timeout\r\n", nameof(BackendError.Timeout))]
+    [InlineData("closes", "HTTP/1.1 502 Bad Gateway\r\n", nameof(BackendError.Reset))]
+    public async Task Production_failing_after_a_100_continue_still_gets_the_client_a_502_or_504(
+        string fault, string expectedAnswer, string expectedError)
+    {
+        // 100 Continue is interim (RFC 9110 §15.2): the client that got it still waits for production's final answer.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? head = await connection.ReadHeadAsync();
+            if (head is null)
+            {
+                return;
+            }
+
+            if (!head.StartsWith($"POST {ContinuedPath} ", StringComparison.Ordinal))
+            {
+                await connection.ReadBodyAsync(head);
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+                return;
+            }
+
+            await connection.SendAsync("HTTP/1.1 100 Continue\r\n\r\n");
+            connection.RecordHeadOnly(head + await connection.ReadBodyAsync(head));
+            if (fault == "silent")
+            {
+                await connection.WaitForCloseAsync();
+            }
+
+            // closes: the handler's end closes the connection, with no final answer
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = ProductionTimeout });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync($"POST {ContinuedPath} HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        string interim = await client.ReadInterimHeadAsync();
+        await client.SendAsync("hello");
+        string? final = await client.ReadUntilEndedAsync(CutWithin);
+        await proxy.WaitForLinesAsync(1);
+        await FaultTests.AssertServesOnAsync(proxy);
+
+        Assert.Equal("HTTP/1.1 100 Continue\r\n\r\n", interim);
+        Assert.True(final is not null, "the client connection should end after production's failure");
+        Assert.StartsWith(expectedAnswer, final, StringComparison.Ordinal);
+        Assert.Equal($"POST {ContinuedPath} HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", production.Requests[0]);
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal(Enum.Parse<BackendError>(expectedError), record.Production.Error);
+        Assert.Equal(0, record.Production.StatusCode);   // 100 was not production's status
+        Assert.Null(record.Production.Facts.FirstByte);   // nor the first byte of its answer
+        Assert.Matches($@"^{ContinuedPath} - \d+\.\d{{3}} - - 201$", TextRequestLine.Format(record));
         await FaultTests.AssertAllClosedAsync(proxy);
     }
 }
