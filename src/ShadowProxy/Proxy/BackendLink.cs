@@ -7,7 +7,7 @@ namespace ShadowProxy.Proxy;
 /// One connection to a backend with its stream and response pipe: used for one request, then either returned to
 /// its <see cref="BackendPool"/> (reuse on) or closed.
 /// </summary>
-internal sealed class BackendLink : IAsyncDisposable
+internal sealed class BackendLink : IDisposable, IAsyncDisposable
 {
     private const int ReadBufferBytes = 16 * 1024;
     private const int MinimumReadBytes = 4 * 1024;
@@ -52,9 +52,15 @@ internal sealed class BackendLink : IAsyncDisposable
         return Socket.IsIdleAndOpen();
     }
 
-    public async ValueTask DisposeAsync()
+    public void Dispose()
     {
-        await Input.CompleteAsync().ConfigureAwait(false);
+        Input.Complete();   // the socket's own reader: gives its buffer back, nothing to wait for
         Socket.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -42,8 +42,13 @@ internal sealed class BackendPool : IAsyncDisposable
     /// <summary>Idle connections right now.</summary>
     public int IdleCount => Volatile.Read(ref _idleCount);
 
-    /// <summary>A usable idle connection if there is one, else a new one (which may throw the connect's exception).</summary>
-    public async ValueTask<BackendLink> RentAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// A usable idle connection if there is one, else a new one. <paramref name="connected"/> completes when it can
+    /// carry a request: at once for an idle one; a new one's connect may fail with the connect's exception, and the
+    /// caller returns the link (<see cref="ReturnAsync"/>) either way. The caller awaits the connect in its own async
+    /// method, so that a connection costs no state machine of the pool's own.
+    /// </summary>
+    public BackendLink Rent(CancellationToken cancellationToken, out ValueTask connected)
     {
         cancellationToken.ThrowIfCancellationRequested();   // an exchange already given up must not use up an idle connection
         while (_idle.TryPop(out BackendLink? idle))
@@ -51,24 +56,16 @@ internal sealed class BackendPool : IAsyncDisposable
             Interlocked.Decrement(ref _idleCount);
             if (_time.GetElapsedTime(idle.IdleSince) < _idleTimeout && idle.LooksUsable())
             {
+                connected = ValueTask.CompletedTask;
                 return idle.Reuse();
             }
 
-            await idle.DisposeAsync().ConfigureAwait(false);
+            idle.Dispose();
         }
 
-        LoopSocket socket = LoopSocket.Open(_endpoint);
-        try
-        {
-            await socket.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        return new BackendLink(socket);
+        var link = new BackendLink(LoopSocket.Open(_endpoint));
+        connected = link.Socket.ConnectAsync(cancellationToken);
+        return link;
     }
 
     /// <summary>Keeps the connection for another request when it is reusable and the pool has room; closes it otherwise.</summary>
@@ -95,7 +92,7 @@ internal sealed class BackendPool : IAsyncDisposable
         while (_idle.TryPop(out BackendLink? idle))
         {
             Interlocked.Decrement(ref _idleCount);
-            await idle.DisposeAsync().ConfigureAwait(false);
+            idle.Dispose();
         }
     }
 
@@ -112,7 +109,7 @@ internal sealed class BackendPool : IAsyncDisposable
             }
 
             Interlocked.Decrement(ref _idleCount);
-            _ = idle.DisposeAsync().AsTask();
+            idle.Dispose();
         }
 
         for (int i = fresh.Count - 1; i >= 0; i--)

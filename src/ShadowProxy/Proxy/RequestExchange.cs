@@ -60,16 +60,22 @@ internal sealed class RequestExchange
         // without a body is then sent once more on a new connection (one with a body has been consumed already).
         for (int attempt = 1; ; attempt++)
         {
-            BackendLink link;
+            BackendLink? link = null;
             try
             {
                 // Connecting gets the shorter of the connect and production timeouts; then production's own applies.
                 productionTimer.Restart(_options.ConnectTimeout < _options.ProductionTimeout ? _options.ConnectTimeout : _options.ProductionTimeout);
-                link = await _pools.Production.RentAsync(productionTimer.Token).ConfigureAwait(false);
+                link = _pools.Production.Rent(productionTimer.Token, out ValueTask connected);
+                await connected.ConfigureAwait(false);
                 productionTimer.Start();
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
+                if (link is not null)
+                {
+                    await _pools.Production.ReturnAsync(link, reusable: false).ConfigureAwait(false);
+                }
+
                 BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
                 return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }

@@ -171,7 +171,8 @@ internal sealed class ShadowExchange
         bool reusable = false;
         try
         {
-            link = await pool.RentAsync(_cancel.Token).ConfigureAwait(false);
+            link = pool.Rent(_cancel.Token, out ValueTask connected);
+            await connected.ConfigureAwait(false);   // failing, the link is returned (closed) below
             TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
             _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             Task<bool> sending = SendQueuedAsync(link);

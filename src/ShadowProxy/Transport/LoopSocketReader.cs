@@ -20,7 +20,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     private readonly LoopSocket _socket;
     private readonly int _bufferSize;
     private readonly int _minimumReadSize;
-    private readonly Action _onReceived;
+    private Action? _onReceived;   // made on the first read that waits: a client's reads often never do
     private byte[]? _buffer;
     private int _start;            // the first unconsumed byte
     private int _end;              // one past the last received byte
@@ -38,7 +38,6 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _socket = socket;
         _bufferSize = bufferSize;
         _minimumReadSize = minimumReadSize;
-        _onReceived = OnReceived;
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
@@ -87,7 +86,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _receiving = receiving;
         _readToken = cancellationToken;
         _receivePending = true;
-        receiving.GetAwaiter().UnsafeOnCompleted(_onReceived);
+        receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
         if (Volatile.Read(ref _cancelPending) == CancelRequested)
         {
             _socket.CancelReceive();   // CancelPendingRead ran while the receive was being parked, and found nothing to take
@@ -224,7 +223,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             ValueTask<int> receiving = Receive(_readToken);
             _receiving = receiving;
             _receivePending = true;
-            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived);
+            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived!);
         }
         catch (Exception ex)
         {
