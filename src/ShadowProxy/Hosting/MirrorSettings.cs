@@ -87,7 +87,7 @@ internal static class MirrorSettings
 
     private static string? Header(ProxySettings.Reader reader, string? text)
     {
-        if (string.IsNullOrWhiteSpace(text))
+        if (string.IsNullOrWhiteSpace(text) || !NoControlCharacters(reader, "--shadow-header", text))
         {
             return null;
         }
@@ -109,7 +109,7 @@ internal static class MirrorSettings
 
     private static string? Host(ProxySettings.Reader reader, string? text)
     {
-        if (string.IsNullOrWhiteSpace(text))
+        if (string.IsNullOrWhiteSpace(text) || !NoControlCharacters(reader, "--shadow-host", text))
         {
             return null;
         }
@@ -122,5 +122,20 @@ internal static class MirrorSettings
         }
 
         return host;
+    }
+
+    /// <summary>
+    /// Checked on the value as given, before any trimming (which would quietly drop a line break at an edge); the
+    /// error does not echo the value, whose line break would split the one-line error.
+    /// </summary>
+    private static bool NoControlCharacters(ProxySettings.Reader reader, string option, string text)
+    {
+        if (text.Any(char.IsControl))
+        {
+            reader.Fail($"{option}: the value holds a control character");
+            return false;
+        }
+
+        return true;
     }
 }

@@ -52,6 +52,21 @@ public sealed class CommandLineTests
         Assert.Equal($"ShadowProxy: {option}: a value holds a control character\n", stderr);
     }
 
+    [Theory]
+    [InlineData("--shadow-header", "X-Shadow: 1\r\n")]
+    [InlineData("--shadow-header", "X-Shadow: 1\r\nX-Injected: 2")]
+    [InlineData("--shadow-host", "\nshadow.internal")]
+    [InlineData("--shadow-host", "shadow.internal\t")]
+    public async Task A_single_value_with_a_control_character_is_refused_in_one_line_with_exit_2(string option, string value)
+    {
+        // Trimmed first, a line break at an edge used to vanish and the value was taken; the error must not echo it.
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"ShadowProxy: {option}: the value holds a control character\n", stderr);
+    }
+
     [Fact]
     public async Task A_list_with_a_control_character_in_the_settings_file_is_refused_with_exit_2()
     {
