@@ -268,34 +268,40 @@ public sealed class LimitTests
         return watch.Elapsed;
     }
 
-    /// <summary>Sends one byte per interval until the proxy closes the connection; returns whatever it answered.</summary>
-    private static async Task<string> DribbleUntilClosedAsync(Socket socket, TimeSpan interval, TimeSpan giveUp)
+    /// <summary>
+    /// Sends one byte per interval until the proxy closes the connection; returns whatever it answered. On a thread of
+    /// its own, with blocking calls: the interval is the point of the test, and a thread-pool timer can fire a second
+    /// late in a test process that is starting up (seen: the pool busy, the client silent for the client timeout).
+    /// </summary>
+    private static Task<string> DribbleUntilClosedAsync(Socket socket, TimeSpan interval, TimeSpan giveUp) =>
+        Task.Factory.StartNew(() => DribbleUntilClosed(socket, interval, giveUp), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private static string DribbleUntilClosed(Socket socket, TimeSpan interval, TimeSpan giveUp)
     {
         var received = new StringBuilder();
         byte[] buffer = new byte[4096];
-        using var limit = new CancellationTokenSource(giveUp);
-        Task<int> receiving = socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token).AsTask();
+        var watch = Stopwatch.StartNew();
         try
         {
-            while (true)
+            while (watch.Elapsed < giveUp)
             {
-                // The interval is the point of the test: the client is slow on purpose.
-                Task tick = Task.Delay(interval, limit.Token);
-                if (await Task.WhenAny(receiving, tick) == receiving)
+                // Waits up to one interval for an answer or the close; if none comes, the next byte goes out.
+                if (socket.Poll(interval, SelectMode.SelectRead))
                 {
-                    int read = await receiving;
+                    int read = socket.Receive(buffer);
                     if (read == 0)
                     {
                         return received.ToString();
                     }
 
                     received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-                    receiving = socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token).AsTask();
                     continue;
                 }
 
-                await socket.SendAsync("a"u8.ToArray(), SocketFlags.None, limit.Token);
+                socket.Send("a"u8);
             }
+
+            return received.ToString();
         }
         catch (SocketException)
         {
