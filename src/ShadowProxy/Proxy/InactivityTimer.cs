@@ -60,6 +60,20 @@ internal sealed class InactivityTimer : IDisposable
         }
     }
 
+    /// <summary>
+    /// The sweeper's call: fires only if the deadline it found past is still the deadline. The owner may have
+    /// restarted the timer between the sweep's look and this call (the timers fired before this one run their
+    /// waiting code inline), and a timer restarted by its peer's progress must not fire.
+    /// </summary>
+    internal void Expire(long now)
+    {
+        long deadline = Volatile.Read(ref _deadline);
+        if (deadline <= now && Interlocked.CompareExchange(ref _deadline, Never, deadline) == deadline)
+        {
+            Cancel();
+        }
+    }
+
     /// <summary>Gives up at once, as if the peer had timed out.</summary>
     public void Cancel()
     {

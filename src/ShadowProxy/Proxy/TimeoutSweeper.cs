@@ -78,12 +78,13 @@ internal static class TimeoutSweeper
             }
         }
 
-        // Outside the lock: cancelling runs the waiting operations' continuations.
+        // Outside the lock: cancelling runs the waiting operations' continuations. Each fires only if its deadline is
+        // still past: one restarted meanwhile (while earlier ones ran their continuations) stays.
         if (due is not null)
         {
             foreach (InactivityTimer timer in due)
             {
-                timer.Cancel();
+                timer.Expire(Environment.TickCount64);
             }
         }
     }

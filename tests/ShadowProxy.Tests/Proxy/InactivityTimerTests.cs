@@ -77,6 +77,28 @@ public sealed class InactivityTimerTests
         Assert.False(token.IsCancellationRequested);
     }
 
+    [Fact]
+    public async Task A_timer_restarted_after_the_sweep_found_it_due_does_not_fire()
+    {
+        // The sweep lists both as due, then cancels them one by one, each running its waiters inline; the second one's
+        // peer speaks (a restart) while the first one's waiters run. Listed first: the one added last.
+        using var restarted = new InactivityTimer(TimeSpan.FromSeconds(30), CancellationToken.None);
+        using var firing = new InactivityTimer(TimeSpan.FromSeconds(30), CancellationToken.None);
+        using var inWaiters = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        using CancellationTokenRegistration waiter = firing.Token.UnsafeRegister(_ => { inWaiters.Set(); release.Wait(Patience); }, null);
+        restarted.Restart(TimeSpan.FromMilliseconds(1));
+        firing.Restart(TimeSpan.FromMilliseconds(1));
+
+        Assert.True(inWaiters.Wait(Patience));
+        restarted.Restart(TimeSpan.FromSeconds(30));
+        release.Set();
+        await Task.Delay(4 * TimeoutSweeper.TickMilliseconds);
+
+        Assert.True(firing.HasFired);
+        Assert.False(restarted.HasFired, "fired with its deadline moved 30 s away");
+    }
+
     private static Task WhenCancelledAsync(CancellationToken token) =>
         Task.Delay(Timeout.Infinite, token).ContinueWith(static _ => { }, TaskScheduler.Default).WaitAsync(Patience, CancellationToken.None);
 }
