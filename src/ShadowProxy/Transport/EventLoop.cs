@@ -94,6 +94,15 @@ internal sealed unsafe class EventLoop
         }
     }
 
+    /// <summary>Whether a slot still refers to the target (for tests and diagnostics: a closed socket must hold none).</summary>
+    internal bool Holds(IEventTarget target)
+    {
+        lock (_slotsGate)
+        {
+            return Array.Exists(_targets, held => ReferenceEquals(held, target));
+        }
+    }
+
     /// <summary>Takes a descriptor that stays open (a listener shared by the loops) out of this loop's set.</summary>
     public void Remove(SafeHandle descriptor, IEventTarget target)
     {

@@ -36,7 +36,10 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     private bool _disposed;
     private bool _noDelay;   // TCP_NODELAY is on (accepted sockets inherit it from the listener)
     private bool _hasSent;
-    private int _registered;   // in the loop's epoll set (1), or not yet (an accepted socket that has not waited)
+    private int _registered;   // NotRegistered (an accepted socket that has not waited), Registered, or RegistrationFailed
+    private const int NotRegistered = 0;
+    private const int Registered = 1;
+    private const int RegistrationFailed = 2;
 
     private LoopSocket(SocketDescriptor descriptor, EventLoop loop, bool connected, IPEndPoint? remote)
     {
@@ -50,6 +53,9 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     }
 
     public ulong RegistrationToken { get; set; }
+
+    /// <summary>The loop the socket's events come from.</summary>
+    internal EventLoop Loop => _loop;
 
     public IPEndPoint? RemoteEndPoint { get; }
 
@@ -277,9 +283,10 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     /// <summary>Joins the epoll set before a first wait (an accepted socket); false if the socket cannot be registered.</summary>
     private bool EnsureRegistered()
     {
-        if (Volatile.Read(ref _registered) != 0 || Interlocked.CompareExchange(ref _registered, 1, 0) != 0)
+        int state = Volatile.Read(ref _registered);
+        if (state != NotRegistered || (state = Interlocked.CompareExchange(ref _registered, Registered, NotRegistered)) != NotRegistered)
         {
-            return true;
+            return state == Registered;   // Park checks a failure that comes while this caller goes on to park
         }
 
         try
@@ -288,6 +295,20 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
+            // Closed meanwhile, or epoll refused it: no event will ever come, so whatever waits in the other direction
+            // fails too. Release gives back a slot that Register took before epoll_ctl failed.
+            _loop.Release(this);
+            SocketOperation? receiver;
+            SocketOperation? sender;
+            lock (_gate)
+            {
+                _registered = RegistrationFailed;
+                (receiver, _receiveWaiting) = (_receiveWaiting, null);
+                (sender, _sendWaiting) = (_sendWaiting, null);
+            }
+
+            receiver?.Fail(SocketErrors.FromErrno(Libc.BadDescriptor));
+            sender?.Fail(SocketErrors.FromErrno(Libc.BadDescriptor));
             return false;
         }
 
@@ -304,7 +325,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
     private void RegisterOrDispose()
     {
-        _registered = 1;
+        _registered = Registered;
         try
         {
             _loop.Register(_descriptor, this, RegisteredEvents);
@@ -568,7 +589,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         lock (_gate)
         {
-            if (_disposed)
+            if (_disposed || _registered == RegistrationFailed)
             {
                 return ParkResult.Disposed;
             }

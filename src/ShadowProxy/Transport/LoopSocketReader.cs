@@ -59,17 +59,20 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         }
 
         ValueTask<int> receiving;
+        _receivePending = true;   // before the receive can park on the buffer: Complete must not pool it from then on
         try
         {
             receiving = Receive(cancellationToken);
         }
         catch (Exception ex)
         {
+            _receivePending = false;
             return ValueTask.FromException<ReadResult>(ex);
         }
 
         if (receiving.IsCompleted)
         {
+            _receivePending = false;
             try
             {
                 Received(receiving.GetAwaiter().GetResult());
@@ -85,7 +88,6 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _core.Reset();
         _receiving = receiving;
         _readToken = cancellationToken;
-        _receivePending = true;
         receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
         if (Volatile.Read(ref _cancelPending) == CancelRequested)
         {
@@ -220,13 +222,14 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     {
         try
         {
+            _receivePending = true;
             ValueTask<int> receiving = Receive(_readToken);
             _receiving = receiving;
-            _receivePending = true;
             receiving.GetAwaiter().UnsafeOnCompleted(_onReceived!);
         }
         catch (Exception ex)
         {
+            _receivePending = false;
             _core.SetException(ex);
         }
     }

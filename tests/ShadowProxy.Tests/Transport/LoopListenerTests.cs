@@ -81,6 +81,37 @@ public sealed class LoopListenerTests
         Assert.Equal(4, await waiting.AsTask().WaitAsync(Patience));
     }
 
+    [Fact]
+    public async Task A_wait_on_an_accepted_socket_after_it_was_closed_fails_and_leaves_no_slot_behind()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        using var listener = new LoopListener(socket, accepted.Enqueue, _ => { });
+        listener.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync((IPEndPoint)socket.LocalEndPoint!).WaitAsync(Patience);
+        await client.SendAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray());
+        DateTime deadline = DateTime.UtcNow + Patience;
+        LoopSocket? server;
+        while (!accepted.TryPeek(out server) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.NotNull(server);
+        await Task.Delay(50);
+        byte[] buffer = new byte[64];
+        Assert.Equal(18, await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));   // a short read: drained
+
+        // Closed before its first wait registered it (as when Dispose wins the race with that registration): the wait
+        // fails, and the registration it tried must not keep a slot (and the socket) in the loop's table.
+        server.Dispose();
+        await Assert.ThrowsAsync<SocketException>(async () => await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+        Assert.False(server.Loop.Holds(server));
+    }
+
     private static async Task ConnectAndWaitForAcceptAsync(IPEndPoint endpoint, ConcurrentQueue<LoopSocket> accepted)
     {
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
