@@ -14,9 +14,7 @@ public sealed class LoopListenerTests
     [Fact]
     public async Task A_failing_accept_is_reported_about_every_100_ms_and_tried_again_not_retried_at_once()
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        socket.Listen();
+        Socket socket = LoopbackSockets.Listen();
         var accepted = new ConcurrentQueue<LoopSocket>();
         int failures = 0;
         using var listener = new LoopListener(socket, accepted.Enqueue, _ => Interlocked.Increment(ref failures));
@@ -50,25 +48,9 @@ public sealed class LoopListenerTests
     [Fact]
     public async Task An_accepted_socket_joins_the_epoll_set_only_when_it_first_has_to_wait()
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        socket.Listen();
-        var accepted = new ConcurrentQueue<LoopSocket>();
-        using var listener = new LoopListener(socket, accepted.Enqueue, _ => { });
-        listener.Start();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)socket.LocalEndPoint!).WaitAsync(Patience);
-        await client.SendAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray());
-        DateTime deadline = DateTime.UtcNow + Patience;
-        LoopSocket? server;
-        while (!accepted.TryPeek(out server) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.NotNull(server);
-        using LoopSocket accept = server;
-        await Task.Delay(50);   // the request is queued by now
+        using AcceptedClient connection = await AcceptClientWithRequestAsync();
+        LoopSocket accept = connection.Server;
+        Socket client = connection.Client;
         byte[] buffer = new byte[64];
         Assert.Equal(18, await accept.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
         await accept.SendAsync("HTTP/1.1 200 OK\r\n\r\n"u8.ToArray(), CancellationToken.None).AsTask().WaitAsync(Patience);
@@ -84,14 +66,27 @@ public sealed class LoopListenerTests
     [Fact]
     public async Task A_wait_on_an_accepted_socket_after_it_was_closed_fails_and_leaves_no_slot_behind()
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        socket.Listen();
+        using AcceptedClient connection = await AcceptClientWithRequestAsync();
+        LoopSocket server = connection.Server;
+        byte[] buffer = new byte[64];
+        Assert.Equal(18, await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));   // a short read: drained
+
+        // Closed before its first wait registered it (as when Dispose wins the race with that registration): the wait
+        // fails, and the registration it tried must not keep a slot (and the socket) in the loop's table.
+        server.Dispose();
+        await Assert.ThrowsAsync<SocketException>(async () => await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+        Assert.False(server.Loop.Holds(server));
+    }
+
+    /// <summary>A client connected through a started LoopListener, its 18-byte request sent and queued at the accepted socket.</summary>
+    private static async Task<AcceptedClient> AcceptClientWithRequestAsync()
+    {
         var accepted = new ConcurrentQueue<LoopSocket>();
-        using var listener = new LoopListener(socket, accepted.Enqueue, _ => { });
+        var listener = new LoopListener(LoopbackSockets.Listen(), accepted.Enqueue, _ => { });
         listener.Start();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)socket.LocalEndPoint!).WaitAsync(Patience);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var connection = new AcceptedClient(listener, client);
+        await client.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Patience);
         await client.SendAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray());
         DateTime deadline = DateTime.UtcNow + Patience;
         LoopSocket? server;
@@ -101,15 +96,9 @@ public sealed class LoopListenerTests
         }
 
         Assert.NotNull(server);
-        await Task.Delay(50);
-        byte[] buffer = new byte[64];
-        Assert.Equal(18, await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));   // a short read: drained
-
-        // Closed before its first wait registered it (as when Dispose wins the race with that registration): the wait
-        // fails, and the registration it tried must not keep a slot (and the socket) in the loop's table.
-        server.Dispose();
-        await Assert.ThrowsAsync<SocketException>(async () => await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
-        Assert.False(server.Loop.Holds(server));
+        connection.Server = server;
+        await Task.Delay(50);   // the request is queued by now
+        return connection;
     }
 
     private static async Task ConnectAndWaitForAcceptAsync(IPEndPoint endpoint, ConcurrentQueue<LoopSocket> accepted)
@@ -123,5 +112,19 @@ public sealed class LoopListenerTests
         }
 
         Assert.Single(accepted);
+    }
+
+    private sealed class AcceptedClient(LoopListener listener, Socket client) : IDisposable
+    {
+        public Socket Client { get; } = client;
+
+        public LoopSocket Server { get; set; } = null!;
+
+        public void Dispose()
+        {
+            Server?.Dispose();
+            Client.Dispose();
+            listener.Dispose();
+        }
     }
 }

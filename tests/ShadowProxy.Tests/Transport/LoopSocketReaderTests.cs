@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using ShadowProxy.Transport;
+using static ShadowProxy.Tests.Transport.LoopbackSockets;
 
 namespace ShadowProxy.Tests.Transport;
 
@@ -19,7 +20,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task Bytes_examined_but_not_consumed_stay_and_the_next_read_waits_for_more_then_returns_them_all()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
 
         await pair.Peer.SendAsync("GET / HT"u8.ToArray());
@@ -47,7 +49,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_message_larger_than_the_buffer_grows_it_and_arrives_whole_and_in_order()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
         byte[] payload = new byte[100_000];
         new Random(3).NextBytes(payload);
@@ -75,7 +78,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task The_end_of_the_stream_comes_with_the_last_bytes_and_stays()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
 
         await pair.Peer.SendAsync("bye"u8.ToArray());
@@ -100,7 +104,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task CancelPendingRead_ends_a_waiting_read_as_canceled_and_the_reader_goes_on()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
 
         ValueTask<ReadResult> waiting = reader.ReadAsync();
@@ -113,17 +118,15 @@ public sealed class LoopSocketReaderTests
         reader.AdvanceTo(canceled.Buffer.Start);
 
         await pair.Peer.SendAsync("after"u8.ToArray());
-        ReadResult next = await reader.ReadAsync().AsTask().WaitAsync(Patience);
-        Assert.False(next.IsCanceled);
-        Assert.Equal("after", Text(next.Buffer));
-        reader.AdvanceTo(next.Buffer.End);
+        await ReadAndConsumeAsync(reader, "after");
         reader.Complete();
     }
 
     [Fact]
     public async Task CancelPendingRead_with_no_read_waiting_cancels_the_next_one_once()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
         await pair.Peer.SendAsync("data"u8.ToArray());
 
@@ -132,17 +135,15 @@ public sealed class LoopSocketReaderTests
         Assert.True(canceled.IsCanceled);
         reader.AdvanceTo(canceled.Buffer.Start);
 
-        ReadResult next = await reader.ReadAsync().AsTask().WaitAsync(Patience);
-        Assert.False(next.IsCanceled);
-        Assert.Equal("data", Text(next.Buffer));
-        reader.AdvanceTo(next.Buffer.End);
+        await ReadAndConsumeAsync(reader, "data");
         reader.Complete();
     }
 
     [Fact]
     public async Task A_token_cancelled_while_waiting_throws_and_a_reset_is_an_IOException()
     {
-        await using var pair = await ConnectedPair.OpenAsync();
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
         var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
@@ -156,27 +157,14 @@ public sealed class LoopSocketReaderTests
         reader.Complete();
     }
 
-    private static string Text(ReadOnlySequence<byte> bytes) => Encoding.ASCII.GetString(bytes);
-
-    private sealed record ConnectedPair(LoopSocket Socket, Socket Peer, Socket Listener) : IAsyncDisposable
+    /// <summary>A read that is not canceled and returns the expected bytes, which are then consumed.</summary>
+    private static async Task ReadAndConsumeAsync(PipeReader reader, string expected)
     {
-        public static async Task<ConnectedPair> OpenAsync()
-        {
-            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            listener.Listen();
-            Task<Socket> accepting = listener.AcceptAsync();
-            LoopSocket socket = LoopSocket.Open((IPEndPoint)listener.LocalEndPoint!);
-            await socket.ConnectAsync(CancellationToken.None);
-            return new ConnectedPair(socket, await accepting.WaitAsync(Patience), listener);
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            Socket.Dispose();
-            Peer.Dispose();
-            Listener.Dispose();
-            return ValueTask.CompletedTask;
-        }
+        ReadResult next = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.False(next.IsCanceled);
+        Assert.Equal(expected, Text(next.Buffer));
+        reader.AdvanceTo(next.Buffer.End);
     }
+
+    private static string Text(ReadOnlySequence<byte> bytes) => Encoding.ASCII.GetString(bytes);
 }

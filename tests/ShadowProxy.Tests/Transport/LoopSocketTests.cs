@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using ShadowProxy.Proxy;
 using ShadowProxy.Transport;
+using static ShadowProxy.Tests.Transport.LoopbackSockets;
 
 namespace ShadowProxy.Tests.Transport;
 
@@ -239,36 +240,6 @@ public sealed class LoopSocketTests
         Assert.Equal("GET / HTTP/1.1\r\n\r\nmore", Encoding.ASCII.GetString(received, 0, total));
     }
 
-    private static Socket Listen()
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        return listener;
-    }
-
-    private static async ValueTask<LoopSocket> ConnectAsync(IPEndPoint endpoint)
-    {
-        LoopSocket socket = LoopSocket.Open(endpoint);
-        try
-        {
-            await socket.ConnectAsync(CancellationToken.None);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    private static async Task<ConnectedPair> ConnectAsync(Socket listener)
-    {
-        Task<Socket> accepting = listener.AcceptAsync();
-        LoopSocket socket = await ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
-        return new ConnectedPair(socket, await accepting.WaitAsync(Patience));
-    }
-
     private static async Task<string> ReceiveTextAsync(LoopSocket socket, byte[] buffer) =>
         Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
 
@@ -276,15 +247,5 @@ public sealed class LoopSocketTests
     {
         await socket.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
         return Thread.CurrentThread.Name;
-    }
-
-    private sealed record ConnectedPair(LoopSocket Socket, Socket Peer) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync()
-        {
-            Socket.Dispose();
-            Peer.Dispose();
-            return ValueTask.CompletedTask;
-        }
     }
 }
