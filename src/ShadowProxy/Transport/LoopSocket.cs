@@ -109,7 +109,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         SocketOperation operation = _receive ??= new SocketOperation(this, SocketDirection.Receive);
         operation.Prepare(buffer, streamErrors, cancellationToken);
-        ReceiveOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
+        AttemptOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask<int>(operation, operation.Version);
     }
 
@@ -139,7 +139,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         SocketOperation operation = _send ??= new SocketOperation(this, SocketDirection.Send);
         operation.Prepare(MemoryMarshal.AsMemory(buffer[sent..]), streamErrors, cancellationToken);
-        SendOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
+        AttemptOrPark(operation, seen, tryFirst: false);   // tried above, or known not ready
         return new ValueTask(operation, operation.Version);
     }
 
@@ -222,12 +222,12 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
         if (receiver is not null)
         {
-            ReceiveOrPark(receiver, Volatile.Read(ref _receiveEvents), tryFirst: true);
+            AttemptOrPark(receiver, Volatile.Read(ref _receiveEvents), tryFirst: true);
         }
 
         if (sender is not null)
         {
-            SendOrPark(sender, Volatile.Read(ref _sendEvents), tryFirst: true);
+            AttemptOrPark(sender, Volatile.Read(ref _sendEvents), tryFirst: true);
         }
     }
 
@@ -379,7 +379,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         SocketOperation operation = _send ??= new SocketOperation(this, SocketDirection.Send);
         operation.Prepare(Memory<byte>.Empty, streamErrors: false, cancellationToken);
         operation.IsConnect = true;
-        SendOrPark(operation, seen, tryFirst: false);
+        AttemptOrPark(operation, seen, tryFirst: false);
         return new ValueTask(operation, operation.Version);
     }
 
@@ -488,28 +488,17 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     }
 
     /// <summary>
-    /// Tries the receive (unless the caller just did and got EAGAIN) and parks it when the socket has nothing, until
-    /// it is settled or parked. <paramref name="seen"/> is the receive event count read before the last attempt.
+    /// Tries the operation (unless the caller just did and got EAGAIN) and parks it when the socket is not ready, until
+    /// it is settled or parked. <paramref name="seen"/> is its direction's event count read before the last attempt.
     /// </summary>
-    private void ReceiveOrPark(SocketOperation operation, int seen, bool tryFirst)
+    private void AttemptOrPark(SocketOperation operation, int seen, bool tryFirst)
     {
         operation.WatchCancellation();
         while (true)
         {
-            if (tryFirst)
+            if (tryFirst && Attempt(operation, seen))
             {
-                int received = TryReceive(operation.Buffer.Span, seen, out int error);
-                if (received >= 0)
-                {
-                    operation.Succeed(received);
-                    return;
-                }
-
-                if (error != Libc.WouldBlock)
-                {
-                    operation.Fail(SocketErrors.FromErrno(error));
-                    return;
-                }
+                return;
             }
 
             ParkResult parked = Park(operation, seen);
@@ -518,50 +507,49 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
                 return;
             }
 
-            seen = Volatile.Read(ref _receiveEvents);
+            seen = operation.Direction == SocketDirection.Receive ? Volatile.Read(ref _receiveEvents) : Volatile.Read(ref _sendEvents);
             tryFirst = true;
         }
     }
 
-    /// <summary>The same for a send (what is left of it) or a connect.</summary>
-    private void SendOrPark(SocketOperation operation, int seen, bool tryFirst)
+    /// <summary>One try of a receive, a send (what is left of it) or a connect; false when it has to wait for an event.</summary>
+    private bool Attempt(SocketOperation operation, int seen)
     {
-        operation.WatchCancellation();
-        while (true)
+        if (operation.IsConnect)
         {
-            if (tryFirst && operation.IsConnect)
-            {
-                SettleConnect(operation);
-                return;
-            }
-
-            if (tryFirst)
-            {
-                int sent = 0;
-                int error = TrySend(operation.Buffer.Span, ref sent, seen);
-                operation.Buffer = operation.Buffer[sent..];
-                if (error == 0)
-                {
-                    operation.Succeed(0);
-                    return;
-                }
-
-                if (error != Libc.WouldBlock)
-                {
-                    operation.Fail(SocketErrors.FromErrno(error));
-                    return;
-                }
-            }
-
-            ParkResult parked = Park(operation, seen);
-            if (parked == ParkResult.Parked || Settled(operation, parked))
-            {
-                return;
-            }
-
-            seen = Volatile.Read(ref _sendEvents);
-            tryFirst = true;
+            SettleConnect(operation);
+            return true;
         }
+
+        int error;
+        if (operation.Direction == SocketDirection.Receive)
+        {
+            int received = TryReceive(operation.Buffer.Span, seen, out error);
+            if (received >= 0)
+            {
+                operation.Succeed(received);
+                return true;
+            }
+        }
+        else
+        {
+            int sent = 0;
+            error = TrySend(operation.Buffer.Span, ref sent, seen);
+            operation.Buffer = operation.Buffer[sent..];
+            if (error == 0)
+            {
+                operation.Succeed(0);
+                return true;
+            }
+        }
+
+        if (error == Libc.WouldBlock)
+        {
+            return false;
+        }
+
+        operation.Fail(SocketErrors.FromErrno(error));
+        return true;
     }
 
     private static bool Settled(SocketOperation operation, ParkResult parked)
