@@ -76,7 +76,7 @@ internal sealed class RequestExchange
                     await _pools.Production.ReturnAsync(link, reusable: false).ConfigureAwait(false);
                 }
 
-                BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendConnector.Classify(ex, timedOut: false);
+                BackendError error = ex is OperationCanceledException ? BackendError.Timeout : BackendFailure.Classify(ex, timedOut: false);
                 return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }
 

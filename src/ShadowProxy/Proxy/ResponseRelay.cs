@@ -121,7 +121,7 @@ internal sealed class ResponseRelay
         }
         catch (Exception ex) when (ex is IOException or SocketException)
         {
-            return Outcome(head.StatusCode, BackendConnector.Classify(ex, timedOut: false), head.Body, announcedClose);
+            return Outcome(head.StatusCode, BackendFailure.Classify(ex, timedOut: false), head.Body, announcedClose);
         }
         finally
         {

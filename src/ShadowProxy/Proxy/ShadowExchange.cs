@@ -211,7 +211,7 @@ internal sealed class ShadowExchange
             return BackendResult.Failed(
                 abandoned is not BackendError.None ? abandoned
                 : _abort.IsCancellationRequested ? BackendError.Aborted
-                : BackendConnector.Classify(ex, timedOut: _cancel.HasFired));
+                : BackendFailure.Classify(ex, timedOut: _cancel.HasFired));
         }
         finally
         {

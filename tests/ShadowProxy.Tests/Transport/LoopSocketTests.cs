@@ -176,7 +176,7 @@ public sealed class LoopSocketTests
 
         SocketException error = await Assert.ThrowsAsync<SocketException>(() => ConnectAsync(closed).AsTask());
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
-        Assert.Equal(BackendError.Refused, BackendConnector.Classify(error, timedOut: false));
+        Assert.Equal(BackendError.Refused, BackendFailure.Classify(error, timedOut: false));
     }
 
     [Fact]

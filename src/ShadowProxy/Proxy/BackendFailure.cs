@@ -1,10 +1,9 @@
-using System.Net;
 using System.Net.Sockets;
 
 namespace ShadowProxy.Proxy;
 
 /// <summary>Classifies why a backend exchange failed.</summary>
-internal static class BackendConnector
+internal static class BackendFailure
 {
     /// <summary>The one place where an exception of a backend exchange becomes the contract's error word.</summary>
     public static BackendError Classify(Exception exception, bool timedOut) => exception switch
