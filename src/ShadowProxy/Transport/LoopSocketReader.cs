@@ -43,7 +43,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
-        if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+        if (TakeCancelRequest())
         {
             return new ValueTask<ReadResult>(Current(canceled: true));
         }
@@ -100,7 +100,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     public override bool TryRead(out ReadResult result)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
-        if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+        if (TakeCancelRequest())
         {
             result = Current(canceled: true);
             return true;
@@ -162,6 +162,10 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
+    /// <summary>Consumes a CancelPendingRead, if one came; a plain read first, so that a read costs no interlocked exchange.</summary>
+    private bool TakeCancelRequest() =>
+        Volatile.Read(ref _cancelPending) == CancelRequested && Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested;
+
     /// <summary>Bytes the caller has not examined yet, or the end of the stream, can be returned without receiving.</summary>
     private bool HasNews() => _ended || (_end > _start && !_examinedAll);
 
@@ -203,7 +207,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         }
         catch (OperationCanceledException) when (!_readToken.IsCancellationRequested)
         {
-            if (Interlocked.Exchange(ref _cancelPending, Idle) == CancelRequested)
+            if (TakeCancelRequest())
             {
                 _core.SetResult(Current(canceled: true));
                 return;
