@@ -173,13 +173,17 @@ wait_for_port "$SHADOW_PORT"
 wait_for_port "$MIRROR_PORT"
 
 # --- ShadowProxy, published Release, one process per variant --------------------------------------
+# Without publish arguments a row runs what deploy/ installs: the linux-x64 profile (self-contained single file,
+# trimmed, ReadyToRun).
+DEPLOYMENT_PUBLISH=-p:PublishProfile=linux-x64
 VARIANTS=("shadowproxy||" "${VARIANTS[@]}")
 SP_NAMES=()
 declare -A SP_PID SP_OUT PUBLISHED
 index=0
 for spec in "${VARIANTS[@]}"; do
     IFS='|' read -r name publish_args env_assignments <<< "$spec"
-    key=${publish_args:-default}
+    publish_args=${publish_args:-$DEPLOYMENT_PUBLISH}
+    key=$publish_args
     if [[ $publish_args == @* ]]; then
         PUBLISHED[$key]=${publish_args#@}   # '@DIR': an already published ShadowProxy (e.g. a Native AOT build)
     elif [[ -z ${PUBLISHED[$key]:-} ]]; then
