@@ -56,7 +56,9 @@ internal sealed class InactivityTimer : IDisposable
         }
         else
         {
-            Volatile.Write(ref _deadline, Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds));
+            long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+            Volatile.Write(ref _deadline, deadline);
+            TimeoutSweeper.NoteDeadline(deadline);
         }
     }
 

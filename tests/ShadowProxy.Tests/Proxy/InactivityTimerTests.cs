@@ -5,7 +5,8 @@ namespace ShadowProxy.Tests.Proxy;
 
 /// <summary>
 /// The inactivity timer on the shared sweeper: it fires once its deadline passes, a restart moves the deadline, a
-/// stop holds it, the parent's cancellation reaches it, and a disposed timer is never fired. Bounds are generous:
+/// stop holds it, the parent's cancellation reaches it, a disposed timer is never fired, and a deadline earlier than
+/// the sweeper's next walk brings the walk forward. Bounds are generous:
 /// the sweeper checks every few milliseconds, and the test host may be busy.
 /// </summary>
 public sealed class InactivityTimerTests
@@ -97,6 +98,34 @@ public sealed class InactivityTimerTests
 
         Assert.True(firing.HasFired);
         Assert.False(restarted.HasFired, "fired with its deadline moved 30 s away");
+    }
+
+    [Fact]
+    public async Task A_deadline_earlier_than_every_other_live_one_still_fires_on_time()
+    {
+        // The sweeper walks its timers only once the earliest deadline it knows of has come: an hour away here,
+        // until the short timer's start lowers it.
+        using var distant = new InactivityTimer(TimeSpan.FromHours(1), CancellationToken.None);
+        distant.Start();
+        await Task.Delay(3 * TimeoutSweeper.TickMilliseconds);
+        using var soon = new InactivityTimer(TimeSpan.FromMilliseconds(100), CancellationToken.None);
+        soon.Start();
+
+        await WhenCancelledAsync(soon.Token);
+        Assert.False(distant.HasFired);
+    }
+
+    [Fact]
+    public async Task A_timer_restarted_with_a_shorter_timeout_fires_by_the_new_deadline()
+    {
+        // As the production timer does when it waits for a connect: its connect timeout is shorter than the exchange's.
+        using var timer = new InactivityTimer(TimeSpan.FromHours(1), CancellationToken.None);
+        timer.Start();
+        await Task.Delay(3 * TimeoutSweeper.TickMilliseconds);
+
+        timer.Restart(TimeSpan.FromMilliseconds(100));
+        await WhenCancelledAsync(timer.Token);
+        Assert.True(timer.HasFired);
     }
 
     private static Task WhenCancelledAsync(CancellationToken token) =>
