@@ -56,8 +56,10 @@ internal sealed class InactivityTimer : IDisposable
         }
         else
         {
+            // A full fence (Interlocked), not a volatile write: the sweeper's check below must not be read before this
+            // write is visible, or a sweep walking meanwhile could miss the deadline while the check skips arming.
             long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
-            Volatile.Write(ref _deadline, deadline);
+            Interlocked.Exchange(ref _deadline, deadline);
             TimeoutSweeper.NoteDeadline(deadline);
         }
     }

@@ -1,22 +1,30 @@
 namespace ShadowProxy.Proxy;
 
 /// <summary>
-/// Fires the live <see cref="InactivityTimer"/>s whose deadline has passed, checking every
-/// <see cref="TickMilliseconds"/> ms while any timer exists. One shared timer instead of one per timer: a request
-/// restarts its timers several times, and each restart of a runtime timer takes the runtime's timer lock, where a
-/// restart here is one write. A timeout fires up to a tick late; the proxy's timeouts are whole seconds.
-/// A tick walks the timers only once the earliest deadline it knows of has come: each walk notes the earliest
-/// deadline still ahead, and a timer whose new deadline is earlier lowers that mark. With 10,000 idle keep-alive
-/// connections a tick is then one comparison, and a walk happens about once per timeout period (or when timers fire).
+/// Fires the live <see cref="InactivityTimer"/>s whose deadline has passed. One shared runtime timer instead of one
+/// per timer: a request restarts its timers several times, and each restart of a runtime timer takes the runtime's
+/// timer lock, where a restart here is one write.
+/// The runtime timer is armed for the earliest deadline the sweeper knows of. A sweep walks the timers, fires the
+/// due ones and arms for the earliest deadline still ahead; a timer whose new deadline is earlier than that
+/// (a shorter timeout, or a timer started after the walk) brings the sweep forward. Deadlines only move later as
+/// peers make progress, so with 10,000 idle keep-alive connections a sweep comes about once per timeout period, and
+/// a proxy with open but quiet connections is not woken every few milliseconds. Sweeps are at least
+/// <see cref="TickMilliseconds"/> apart, so a timeout fires up to that late (the proxy's timeouts are whole seconds)
+/// and many deadlines falling due one after another cost at most one walk per tick.
 /// </summary>
 internal static class TimeoutSweeper
 {
     public const int TickMilliseconds = 20;
 
+    private const long Unarmed = long.MaxValue;
+
     private static readonly Lock Gate = new();
+    private static readonly ITimer Ticker = TimeProvider.System.CreateTimer(
+        static _ => Sweep(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
     private static InactivityTimer? s_first;
-    private static ITimer? s_ticker;
-    private static long s_earliest = long.MaxValue;   // no live timer is due before this (Environment.TickCount64 ms)
+    private static long s_armedFor = Unarmed;   // when the next sweep runs (Environment.TickCount64 ms); read without the lock
+    private static long s_lastSweep;
 
     public static void Add(InactivityTimer timer)
     {
@@ -29,8 +37,6 @@ internal static class TimeoutSweeper
             }
 
             s_first = timer;
-            s_ticker ??= TimeProvider.System.CreateTimer(
-                static _ => Sweep(), null, TimeSpan.FromMilliseconds(TickMilliseconds), TimeSpan.FromMilliseconds(TickMilliseconds));
         }
     }
 
@@ -61,37 +67,47 @@ internal static class TimeoutSweeper
         }
     }
 
-    /// <summary>A timer's deadline was set: a sweep must come by then.</summary>
+    /// <summary>A timer's deadline was set (after the write): a sweep must come by then.</summary>
     public static void NoteDeadline(long deadline)
     {
-        long earliest = Volatile.Read(ref s_earliest);
-        while (deadline < earliest)
+        if (deadline >= Volatile.Read(ref s_armedFor))
         {
-            long seen = Interlocked.CompareExchange(ref s_earliest, deadline, earliest);
-            if (seen == earliest)
-            {
-                return;
-            }
-
-            earliest = seen;
+            return;   // the common case: a sweep comes earlier anyway
         }
+
+        lock (Gate)
+        {
+            ArmFor(deadline);
+        }
+    }
+
+    // Under the lock. Arms the runtime timer for the deadline (a tick after the last sweep at the earliest) unless
+    // it is armed for earlier already.
+    private static void ArmFor(long deadline)
+    {
+        long at = Math.Max(deadline, s_lastSweep + TickMilliseconds);
+        if (at >= s_armedFor)
+        {
+            return;
+        }
+
+        s_armedFor = at;
+        Ticker.Change(TimeSpan.FromMilliseconds(Math.Max(at - Environment.TickCount64, 1)), Timeout.InfiniteTimeSpan);
     }
 
     private static void Sweep()
     {
-        long now = Environment.TickCount64;
-        if (now < Volatile.Read(ref s_earliest) && Volatile.Read(ref s_first) is not null)
-        {
-            return;   // nothing can be due yet
-        }
-
         List<InactivityTimer>? due = null;
-        long earliestAhead = long.MaxValue;
+        long now;
         lock (Gate)
         {
-            // Forget the mark before reading the deadlines: a deadline set during the walk is either read by it or
-            // lowers the fresh mark itself (NoteDeadline after its write), and the walk's minimum is merged below.
-            Interlocked.Exchange(ref s_earliest, long.MaxValue);
+            // Disarmed before the deadlines are read, with a full fence (as InactivityTimer writes its deadline): a
+            // deadline written during the walk is either read by it, or its NoteDeadline sees the sweeper disarmed,
+            // waits for the lock and arms for it afterwards.
+            now = Environment.TickCount64;
+            s_lastSweep = now;
+            Interlocked.Exchange(ref s_armedFor, Unarmed);
+            long earliestAhead = long.MaxValue;
             for (InactivityTimer? timer = s_first; timer is not null; timer = timer.Next)
             {
                 long deadline = timer.Deadline;
@@ -105,18 +121,15 @@ internal static class TimeoutSweeper
                 }
             }
 
-            if (s_first is null)
+            if (earliestAhead != long.MaxValue)
             {
-                s_ticker?.Dispose();   // no timer left: stop ticking until the next one comes
-                s_ticker = null;
+                ArmFor(earliestAhead);
             }
         }
 
-        NoteDeadline(earliestAhead);
-
         // Outside the lock: cancelling runs the waiting operations' continuations. Each fires only if its deadline is
         // still past: one restarted meanwhile (while earlier ones ran their continuations) stays, and its restart
-        // noted its new deadline.
+        // armed the sweep for its new deadline.
         if (due is not null)
         {
             foreach (InactivityTimer timer in due)

@@ -7,7 +7,7 @@ namespace ShadowProxy.Tests.Proxy;
 /// The inactivity timer on the shared sweeper: it fires once its deadline passes, a restart moves the deadline, a
 /// stop holds it, the parent's cancellation reaches it, a disposed timer is never fired, and a deadline earlier than
 /// the sweeper's next walk brings the walk forward. Bounds are generous:
-/// the sweeper checks every few milliseconds, and the test host may be busy.
+/// the sweeper fires a timer up to a tick late, and the test host may be busy.
 /// </summary>
 public sealed class InactivityTimerTests
 {
