@@ -91,8 +91,10 @@ internal static class TimeoutSweeper
             return;
         }
 
-        s_armedFor = at;
-        Ticker.Change(TimeSpan.FromMilliseconds(Math.Max(at - Environment.TickCount64, 1)), Timeout.InfiniteTimeSpan);
+        // At most int.MaxValue ms ahead (the runtime timer takes up to 0xFFFFFFFE ms): a sweep that comes before
+        // every deadline fires nothing and arms again.
+        Volatile.Write(ref s_armedFor, at);
+        Ticker.Change(TimeSpan.FromMilliseconds(Math.Clamp(at - Environment.TickCount64, 1, int.MaxValue)), Timeout.InfiniteTimeSpan);
     }
 
     private static void Sweep()
@@ -119,6 +121,12 @@ internal static class TimeoutSweeper
                 {
                     earliestAhead = deadline;
                 }
+            }
+
+            if (due is { Count: > 1 })
+            {
+                // Each expiry runs its waiters inline: if one blocks, another sweep fires the rest.
+                earliestAhead = Math.Min(earliestAhead, now + TickMilliseconds);
             }
 
             if (earliestAhead != long.MaxValue)

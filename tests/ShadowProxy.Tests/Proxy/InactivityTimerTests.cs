@@ -128,6 +128,46 @@ public sealed class InactivityTimerTests
         Assert.True(timer.HasFired);
     }
 
+    [Fact]
+    public async Task A_timer_due_in_the_same_sweep_as_one_whose_waiters_block_still_fires_within_a_few_ticks()
+    {
+        // Both due in one sweep; the sweep expires them one by one on its own thread, and the first one's waiter
+        // blocks (a continuation doing slow synchronous work). No other deadline is ahead, so no other sweep is armed.
+        using var distant = new InactivityTimer(TimeSpan.FromHours(1), CancellationToken.None);
+        distant.Start();
+        using var second = new InactivityTimer(TimeSpan.FromSeconds(30), CancellationToken.None);
+        using var blocking = new InactivityTimer(TimeSpan.FromSeconds(30), CancellationToken.None);   // listed first
+        using var release = new ManualResetEventSlim();
+        using CancellationTokenRegistration waiter = blocking.Token.UnsafeRegister(_ => release.Wait(TimeSpan.FromSeconds(10)), null);
+        second.Restart(TimeSpan.FromMilliseconds(1));
+        blocking.Restart(TimeSpan.FromMilliseconds(1));
+        var clock = Stopwatch.StartNew();
+
+        while (!blocking.HasFired && clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(5);
+        }
+
+        await Task.Delay(10 * TimeoutSweeper.TickMilliseconds);
+        bool secondFired = second.HasFired;
+        release.Set();
+        Assert.True(secondFired, "stranded behind the blocked expiry: no sweep armed for it");
+    }
+
+    [Fact]
+    public async Task A_timeout_longer_than_a_runtime_timer_takes_neither_throws_nor_stops_the_others()
+    {
+        // 60 days: past the 49.7 days a runtime timer can be set for. The sweep that fires the short timer arms for it.
+        using var distant = new InactivityTimer(TimeSpan.FromDays(60), CancellationToken.None);
+        distant.Start();
+        using var soon = new InactivityTimer(TimeSpan.FromMilliseconds(50), CancellationToken.None);
+        soon.Start();
+
+        await WhenCancelledAsync(soon.Token);
+        await Task.Delay(3 * TimeoutSweeper.TickMilliseconds);
+        Assert.False(distant.HasFired);
+    }
+
     private static Task WhenCancelledAsync(CancellationToken token) =>
         Task.Delay(Timeout.Infinite, token).ContinueWith(static _ => { }, TaskScheduler.Default).WaitAsync(Patience, CancellationToken.None);
 }
