@@ -82,7 +82,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         {
             CheckForLoop(reader, listen, production, "--production");
             CheckForLoop(reader, listen, shadow, "--shadow");
-            if (metricsListen is not null && metricsListen.Port == listen.Port)
+            if (metricsListen is not null && Overlaps(metricsListen, listen))
             {
                 reader.Fail($"--metrics-listen {metricsListen} uses the proxy's own port");
             }
@@ -115,6 +115,14 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");
         }
     }
+
+    // Two listening sockets on one port collide when they share the address or either is a wildcard
+    // (127.0.0.1:9090 and 127.0.0.2:9090 do not; 0.0.0.0:9090 and 127.0.0.1:9090 do).
+    private static bool Overlaps(IPEndPoint first, IPEndPoint second) =>
+        first.Port == second.Port
+        && (first.Address.Equals(second.Address) || IsWildcard(first.Address) || IsWildcard(second.Address));
+
+    private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
 
     /// <summary>Reads one key after another; the first problem is kept and later reads return defaults.</summary>
     internal sealed class Reader(IConfigurationSection section)
