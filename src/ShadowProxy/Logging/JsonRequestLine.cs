@@ -53,19 +53,6 @@ internal sealed class JsonRequestLine : IDisposable
 
     public void Dispose() => _writer.Dispose();
 
-    /// <summary>The contract's one-word error names.</summary>
-    public static string? ErrorWord(BackendError error) => error switch
-    {
-        BackendError.None => null,
-        BackendError.Refused => "refused",
-        BackendError.Timeout => "timeout",
-        BackendError.Reset => "reset",
-        BackendError.InvalidResponse => "invalid_response",
-        BackendError.Overflow => "overflow",
-        BackendError.Aborted => "aborted",
-        _ => throw new ArgumentOutOfRangeException(nameof(error), error, null),
-    };
-
     /// <summary>The comparison keys: times to first byte, payload sizes and hashes, the matches, the diff and the skip reason.</summary>
     private void WriteComparison(in RequestRecord record)
     {
@@ -152,7 +139,7 @@ internal sealed class JsonRequestLine : IDisposable
 
     private void WriteError(ReadOnlySpan<byte> name, BackendError error)
     {
-        if (ErrorWord(error) is { } word)
+        if (error.Word() is { } word)
         {
             _writer.WriteString(name, word);
         }

@@ -101,7 +101,7 @@ internal sealed class ProxyMetrics : IDisposable
 
     private void RecordError(string side, BackendError error)
     {
-        if (JsonRequestLine.ErrorWord(error) is { } word)
+        if (error.Word() is { } word)
         {
             _errors.Add(1, new KeyValuePair<string, object?>("side", side), new KeyValuePair<string, object?>("error", word));
         }

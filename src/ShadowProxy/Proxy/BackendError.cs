@@ -23,3 +23,19 @@ internal enum BackendError : byte
     /// <summary>The request could not be forwarded whole (the client went away, or sent a malformed body).</summary>
     Aborted,
 }
+
+internal static class BackendErrorWords
+{
+    /// <summary>The contract's one-word name of an error, as the request line and the metrics give it; null for none.</summary>
+    public static string? Word(this BackendError error) => error switch
+    {
+        BackendError.None => null,
+        BackendError.Refused => "refused",
+        BackendError.Timeout => "timeout",
+        BackendError.Reset => "reset",
+        BackendError.InvalidResponse => "invalid_response",
+        BackendError.Overflow => "overflow",
+        BackendError.Aborted => "aborted",
+        _ => throw new ArgumentOutOfRangeException(nameof(error), error, null),
+    };
+}

@@ -72,7 +72,7 @@ public sealed class RequestLineFormatTests
     [InlineData("InvalidResponse", "invalid_response")]
     [InlineData("Overflow", "overflow")]
     [InlineData("Aborted", "aborted")]
-    public void Errors_are_one_word(string error, string word) => Assert.Equal(word, JsonRequestLine.ErrorWord(Enum.Parse<BackendError>(error)));
+    public void Errors_are_one_word(string error, string word) => Assert.Equal(word, Enum.Parse<BackendError>(error).Word());
 
     [Fact]
     public void Json_escapes_what_json_must_escape()
