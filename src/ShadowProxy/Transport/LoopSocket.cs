@@ -113,6 +113,31 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         return new ValueTask<int>(operation, operation.Version);
     }
 
+    /// <summary>
+    /// Completes when a receive may find bytes (or the end of the stream): at once unless the socket was drained
+    /// since its last event, else on its next event. Nothing is received and no buffer waits, so that a reader with
+    /// nothing buffered can wait for a quiet peer without holding memory (a kept-alive client between requests).
+    /// </summary>
+    public ValueTask WaitReadableAsync(CancellationToken cancellationToken, bool streamErrors = false)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        int seen = Volatile.Read(ref _receiveEvents);
+        if (Volatile.Read(ref _receiveReady))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        SocketOperation operation = _receive ??= new SocketOperation(this, SocketDirection.Receive);
+        operation.Prepare(Memory<byte>.Empty, streamErrors, cancellationToken);
+        operation.IsReadinessWait = true;
+        AttemptOrPark(operation, seen, tryFirst: false);
+        return new ValueTask(operation, operation.Version);
+    }
+
     /// <summary>Sends all of the buffer (waiting for room as needed), or fails.</summary>
     public ValueTask SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken, bool streamErrors = false)
     {
@@ -512,12 +537,18 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
     }
 
-    /// <summary>One try of a receive, a send (what is left of it) or a connect; false when it has to wait for an event.</summary>
+    /// <summary>One try of a receive, a send (what is left of it) or a connect, or a readiness wait's end; false when it has to wait for an event.</summary>
     private bool Attempt(SocketOperation operation, int seen)
     {
         if (operation.IsConnect)
         {
             SettleConnect(operation);
+            return true;
+        }
+
+        if (operation.IsReadinessWait)
+        {
+            operation.Succeed(0);   // an event came since the wait began: the caller's receive finds out what
             return true;
         }
 

@@ -8,8 +8,10 @@ namespace ShadowProxy.Transport;
 /// A <see cref="PipeReader"/> that receives straight from a <see cref="LoopSocket"/> into one pooled, contiguous
 /// buffer: no Stream in between, no buffer segments, and a read that has to wait completes through this object
 /// itself, so reading allocates nothing. The buffer is compacted or grown only when a caller has examined all of it
-/// and needs more (a head that spans reads), and goes back to the pool whenever everything in it is consumed, so an
-/// idle kept-alive connection holds none. Receive errors surface as IOException, as from a Stream-based reader.
+/// and needs more (a head that spans reads), and goes back to the pool whenever everything in it is consumed. A read
+/// with nothing buffered first waits for the socket to be readable, with no buffer (the buffer is rented once bytes
+/// are there), so an idle kept-alive connection holds none. Receive errors surface as IOException, as from a
+/// Stream-based reader.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2012:Use ValueTasks correctly", Justification = "Each receive's ValueTask is consumed once: at once when completed, else by its continuation (OnReceived).")]
 internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult>
@@ -21,6 +23,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     private readonly int _bufferSize;
     private readonly int _minimumReadSize;
     private Action? _onReceived;   // made on the first read that waits: a client's reads often never do
+    private Action? _onReadable;
     private byte[]? _buffer;
     private int _start;            // the first unconsumed byte
     private int _end;              // one past the last received byte
@@ -30,6 +33,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     private int _cancelPending;    // CancelPendingRead: the pending read, or else the next one, returns IsCanceled
     private ManualResetValueTaskSourceCore<ReadResult> _core;
     private ValueTask<int> _receiving;
+    private ValueTask _readable;
     private volatile bool _receivePending;   // a receive waits for the socket, into the buffer
     private CancellationToken _readToken;
 
@@ -39,6 +43,9 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _bufferSize = bufferSize;
         _minimumReadSize = minimumReadSize;
     }
+
+    /// <summary>Whether a pooled buffer is held now (for tests: a read waiting on a quiet peer holds none).</summary>
+    internal bool HoldsBuffer => _buffer is not null;
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -56,6 +63,43 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         if (HasNews())
         {
             return new ValueTask<ReadResult>(Current(canceled: false));
+        }
+
+        if (_buffer is null)
+        {
+            // Nothing buffered: wait for bytes without a buffer (completes at once unless the socket was drained).
+            ValueTask readable;
+            try
+            {
+                readable = _socket.WaitReadableAsync(cancellationToken, streamErrors: true);
+            }
+            catch (Exception ex)
+            {
+                return ValueTask.FromException<ReadResult>(ex);
+            }
+
+            if (!readable.IsCompleted)
+            {
+                _core.Reset();
+                _readable = readable;
+                _readToken = cancellationToken;
+                readable.GetAwaiter().UnsafeOnCompleted(_onReadable ??= OnReadable);
+                if (Volatile.Read(ref _cancelPending) == CancelRequested)
+                {
+                    _socket.CancelReceive();   // as for a parked receive, below
+                }
+
+                return new ValueTask<ReadResult>(this, _core.Version);
+            }
+
+            try
+            {
+                readable.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                return ValueTask.FromException<ReadResult>(ex);
+            }
         }
 
         ValueTask<int> receiving;
@@ -222,6 +266,67 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         }
     }
 
+    /// <summary>The continuation of a wait for readability (on the thread that saw the socket's event).</summary>
+    private void OnReadable()
+    {
+        ValueTask readable = _readable;
+        _readable = default;
+        try
+        {
+            readable.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (!_readToken.IsCancellationRequested)
+        {
+            if (TakeCancelRequest())
+            {
+                _core.SetResult(Current(canceled: true));
+                return;
+            }
+
+            RetryReceive();   // a late CancelPendingRead took this wait back: receive instead
+            return;
+        }
+        catch (Exception ex)
+        {
+            _core.SetException(ex);
+            return;
+        }
+
+        // Readable: the receive usually completes at once; if the event was spurious, it waits with the buffer.
+        ValueTask<int> receiving;
+        _receivePending = true;
+        try
+        {
+            receiving = Receive(_readToken);
+        }
+        catch (Exception ex)
+        {
+            _receivePending = false;
+            _core.SetException(ex);
+            return;
+        }
+
+        if (!receiving.IsCompleted)
+        {
+            _receiving = receiving;
+            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
+            return;
+        }
+
+        _receivePending = false;
+        try
+        {
+            Received(receiving.GetAwaiter().GetResult());
+        }
+        catch (Exception ex)
+        {
+            _core.SetException(ex);
+            return;
+        }
+
+        _core.SetResult(Current(canceled: false));
+    }
+
     private void RetryReceive()
     {
         try
@@ -229,7 +334,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             _receivePending = true;
             ValueTask<int> receiving = Receive(_readToken);
             _receiving = receiving;
-            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived!);
+            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
         }
         catch (Exception ex)
         {

@@ -4,7 +4,7 @@ using System.Threading.Tasks.Sources;
 namespace ShadowProxy.Transport;
 
 /// <summary>
-/// One direction's pending operation on a <see cref="LoopSocket"/> (a receive, a send, a connect), reused from one
+/// One direction's pending operation on a <see cref="LoopSocket"/> (a receive, a wait for readiness, a send, a connect), reused from one
 /// operation to the next so that waiting allocates nothing. Completes inline: the continuation runs on the thread
 /// that saw the event, as a proxy's continuations never block.
 /// </summary>
@@ -29,6 +29,9 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
 
     public bool IsConnect { get; set; }
 
+    /// <summary>A receive-side wait for readiness only: settled by the next event, with no buffer and no receive.</summary>
+    public bool IsReadinessWait { get; set; }
+
     public CancellationToken CancellationToken { get; private set; }
 
     public short Version => _core.Version;
@@ -42,6 +45,7 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
         CancellationToken = cancellationToken;
         _streamErrors = streamErrors;
         IsConnect = false;
+        IsReadinessWait = false;
     }
 
     /// <summary>Called before the operation is parked: a cancellation from then on takes it back from the socket.</summary>

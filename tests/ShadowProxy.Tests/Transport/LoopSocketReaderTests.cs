@@ -11,7 +11,8 @@ namespace ShadowProxy.Tests.Transport;
 /// <summary>
 /// The socket's own pipe reader against a .NET socket on loopback, with the PipeReader rules its callers rely on:
 /// examined-but-unconsumed bytes make the next read wait for more, a buffer that fills up grows, the end of the
-/// stream, CancelPendingRead (on a waiting read and ahead of the next one), a token's cancellation, a reset.
+/// stream, CancelPendingRead (on a waiting read and ahead of the next one), a token's cancellation, a reset, and a
+/// read with nothing buffered that waits without a buffer.
 /// </summary>
 public sealed class LoopSocketReaderTests
 {
@@ -154,6 +155,42 @@ public sealed class LoopSocketReaderTests
         pair.Peer.Close();
         IOException error = await Assert.ThrowsAsync<IOException>(() => waiting.AsTask().WaitAsync(Patience));
         Assert.IsType<SocketException>(error.InnerException);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_read_with_nothing_buffered_waits_for_a_quiet_peer_without_a_buffer_and_can_be_canceled()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await pair.Peer.SendAsync("first"u8.ToArray());
+        await ReadAndConsumeAsync(reader, "first");   // a short read: the socket is known to be drained
+
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        Assert.False(reader.HoldsBuffer, "a kept-alive connection between requests must not hold a buffer");
+        reader.CancelPendingRead();
+        ReadResult canceled = await waiting.WaitAsync(Patience);
+        Assert.True(canceled.IsCanceled);
+        reader.AdvanceTo(canceled.Buffer.Start);
+
+        waiting = reader.ReadAsync().AsTask();
+        await Task.Delay(50);
+        Assert.False(reader.HoldsBuffer);
+        await pair.Peer.SendAsync("second"u8.ToArray());
+        ReadResult second = await waiting.WaitAsync(Patience);
+        Assert.Equal("second", Text(second.Buffer));
+        Assert.True(reader.HoldsBuffer);
+        reader.AdvanceTo(second.Buffer.End);
+        Assert.False(reader.HoldsBuffer);
+
+        waiting = reader.ReadAsync().AsTask();
+        pair.Peer.Shutdown(SocketShutdown.Send);
+        ReadResult end = await waiting.WaitAsync(Patience);
+        Assert.True(end.IsCompleted);
+        Assert.True(end.Buffer.IsEmpty);
         reader.Complete();
     }
 
