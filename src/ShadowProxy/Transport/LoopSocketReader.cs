@@ -190,6 +190,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         if (!_completed)
         {
             _completed = true;
+            Interlocked.MemoryBarrier();   // see ReceiveWhenReadable: the loop's thread may be about to rent
             if (_receivePending)
             {
                 _buffer = null;   // a parked receive still holds it: it must not go back to the pool
@@ -283,7 +284,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
                 return;
             }
 
-            RetryReceive();   // a late CancelPendingRead took this wait back: receive instead
+            AwaitReadable();   // a late CancelPendingRead took this wait back: wait again, still without a buffer
             return;
         }
         catch (Exception ex)
@@ -292,9 +293,50 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
-        // Readable: the receive usually completes at once; if the event was spurious, it waits with the buffer.
-        ValueTask<int> receiving;
+        ReceiveWhenReadable();
+    }
+
+    private void AwaitReadable()
+    {
+        ValueTask readable;
+        try
+        {
+            readable = _socket.WaitReadableAsync(_readToken, streamErrors: true);
+        }
+        catch (Exception ex)
+        {
+            _core.SetException(ex);
+            return;
+        }
+
+        if (readable.IsCompleted)
+        {
+            _readable = readable;
+            OnReadable();
+            return;
+        }
+
+        _readable = readable;
+        readable.GetAwaiter().UnsafeOnCompleted(_onReadable!);
+        CancelIfRequested();
+    }
+
+    /// <summary>After a readiness wait: the receive usually completes at once; after an empty event it waits with the buffer.</summary>
+    private void ReceiveWhenReadable()
+    {
+        // Marked pending before Complete is looked for, as Complete marks itself before it looks at this flag (both
+        // with a full fence): either this sees the reader completed and rents nothing, or Complete sees the receive
+        // pending and leaves the buffer out of the pool.
         _receivePending = true;
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _completed))
+        {
+            _receivePending = false;
+            _core.SetException(new ObjectDisposedException(nameof(LoopSocketReader)));
+            return;
+        }
+
+        ValueTask<int> receiving;
         try
         {
             receiving = Receive(_readToken);
@@ -310,6 +352,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         {
             _receiving = receiving;
             receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
+            CancelIfRequested();
             return;
         }
 
@@ -327,6 +370,18 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _core.SetResult(Current(canceled: false));
     }
 
+    /// <summary>
+    /// After parking on the loop's thread: a CancelPendingRead that came while nothing was parked (its CancelReceive
+    /// found no operation to take) takes this one back now.
+    /// </summary>
+    private void CancelIfRequested()
+    {
+        if (Volatile.Read(ref _cancelPending) == CancelRequested)
+        {
+            _socket.CancelReceive();
+        }
+    }
+
     private void RetryReceive()
     {
         try
@@ -335,6 +390,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             ValueTask<int> receiving = Receive(_readToken);
             _receiving = receiving;
             receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
+            CancelIfRequested();
         }
         catch (Exception ex)
         {

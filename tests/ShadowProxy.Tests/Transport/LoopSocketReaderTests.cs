@@ -12,7 +12,8 @@ namespace ShadowProxy.Tests.Transport;
 /// The socket's own pipe reader against a .NET socket on loopback, with the PipeReader rules its callers rely on:
 /// examined-but-unconsumed bytes make the next read wait for more, a buffer that fills up grows, the end of the
 /// stream, CancelPendingRead (on a waiting read and ahead of the next one), a token's cancellation, a reset, and a
-/// read with nothing buffered that waits without a buffer.
+/// read with nothing buffered that waits without a buffer (through an empty event, a cancellation in the window
+/// before its receive parks, a late cancellation, a token, a reset).
 /// </summary>
 public sealed class LoopSocketReaderTests
 {
@@ -191,6 +192,119 @@ public sealed class LoopSocketReaderTests
         ReadResult end = await waiting.WaitAsync(Patience);
         Assert.True(end.IsCompleted);
         Assert.True(end.Buffer.IsEmpty);
+        reader.Complete();
+    }
+
+    /// <summary>Runs a posted continuation inline, after an action: stands for a thread that acts in the window.</summary>
+    private sealed class Before(Action action) : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            action();
+            d(state);
+        }
+    }
+
+    private static async Task DrainAsync(PipeReader reader, Socket peer)
+    {
+        await peer.SendAsync("first"u8.ToArray());
+        ReadResult r = await reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.Equal("first", Encoding.ASCII.GetString(r.Buffer));
+        reader.AdvanceTo(r.Buffer.End);
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_between_a_spurious_readiness_and_the_receive_parking_is_not_lost()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await DrainAsync(reader, pair.Peer);
+
+        Task<ReadResult> waiting;
+        SynchronizationContext? old = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(new Before(reader.CancelPendingRead));
+        try
+        {
+            waiting = reader.ReadAsync().AsTask();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(old);
+        }
+
+        Assert.False(waiting.IsCompleted);
+        pair.Socket.OnEvents(Libc.EpollIn);   // a read event with nothing to read (stale edge)
+        ReadResult result = await waiting.WaitAsync(Patience);   // lost before: the cancel found nothing to take
+        Assert.True(result.IsCanceled);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_spurious_readiness_then_data_returns_the_data()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await DrainAsync(reader, pair.Peer);
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        pair.Socket.OnEvents(Libc.EpollIn);
+        Assert.False(waiting.IsCompleted);
+        Assert.True(reader.HoldsBuffer);   // parked receive holds the buffer after a spurious edge
+        await pair.Peer.SendAsync("second"u8.ToArray());
+        ReadResult r = await waiting.WaitAsync(Patience);
+        Assert.Equal("second", Encoding.ASCII.GetString(r.Buffer));
+        reader.AdvanceTo(r.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_token_cancel_on_the_readiness_wait_throws_and_the_next_read_works()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await DrainAsync(reader, pair.Peer);
+        using var cts = new CancellationTokenSource();
+        Task<ReadResult> waiting = reader.ReadAsync(cts.Token).AsTask();
+        await Task.Delay(30);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(Patience));
+        Task<ReadResult> next = reader.ReadAsync().AsTask();
+        await pair.Peer.SendAsync("x"u8.ToArray());
+        ReadResult r = await next.WaitAsync(Patience);
+        Assert.Equal("x", Encoding.ASCII.GetString(r.Buffer));
+        reader.AdvanceTo(r.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_reset_or_dispose_while_waiting_without_a_buffer_fails_the_read()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await DrainAsync(reader, pair.Peer);
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        await Task.Delay(30);
+        pair.Peer.LingerState = new LingerOption(enable: true, seconds: 0);
+        pair.Peer.Close();
+        await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(Patience));
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task A_late_CancelPendingRead_that_takes_the_readiness_wait_leaves_the_read_waiting_without_a_buffer()
+    {
+        using var listener = Listen();
+        await using var pair = await ConnectAsync(listener);
+        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await DrainAsync(reader, pair.Peer);
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        await Task.Delay(30);
+        pair.Socket.CancelReceive();   // the second half of a CancelPendingRead whose flag an earlier read took
+        Assert.False(waiting.IsCompleted);
+        Assert.False(reader.HoldsBuffer, "an idle read must go on waiting without a buffer after a late cancel");
         reader.Complete();
     }
 
