@@ -108,8 +108,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     private static void CheckForLoop(Reader reader, IPEndPoint listen, IPEndPoint backend, string option)
     {
         bool samePort = listen.Port == backend.Port;
-        bool sameHost = listen.Address.Equals(backend.Address)
-            || ((listen.Address.Equals(IPAddress.Any) || listen.Address.Equals(IPAddress.IPv6Any)) && IPAddress.IsLoopback(backend.Address));
+        bool sameHost = listen.Address.Equals(backend.Address) || (IsWildcard(listen.Address) && IPAddress.IsLoopback(backend.Address));
         if (samePort && sameHost)
         {
             reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");
@@ -200,6 +199,28 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                     Fail($"{OptionName(key)}: '{text}' is not on or off");
                     return fallback;
             }
+        }
+
+        /// <summary>
+        /// A free-text key as given (null when empty or blank). A control character anywhere is refused, before any
+        /// trimming could quietly drop a line break at an edge; the error does not echo the value, whose line break
+        /// would split the one-line error.
+        /// </summary>
+        public string? Text(string key)
+        {
+            string? text = section[key];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return null;
+            }
+
+            if (text.Any(char.IsControl))
+            {
+                Fail($"{OptionName(key)}: the value holds a control character");
+                return null;
+            }
+
+            return text;
         }
 
         /// <summary>A list key (a JSON array, or one comma-separated string); a non-empty override from the command line replaces it whole.</summary>
