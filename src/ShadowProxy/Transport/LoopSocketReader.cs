@@ -81,14 +81,8 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             if (!readable.IsCompleted)
             {
                 _core.Reset();
-                _readable = readable;
                 _readToken = cancellationToken;
-                readable.GetAwaiter().UnsafeOnCompleted(_onReadable ??= OnReadable);
-                if (Volatile.Read(ref _cancelPending) == CancelRequested)
-                {
-                    _socket.CancelReceive();   // as for a parked receive, below
-                }
-
+                ParkUntilReadable(readable);
                 return new ValueTask<ReadResult>(this, _core.Version);
             }
 
@@ -130,13 +124,8 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         }
 
         _core.Reset();
-        _receiving = receiving;
         _readToken = cancellationToken;
-        receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
-        if (Volatile.Read(ref _cancelPending) == CancelRequested)
-        {
-            _socket.CancelReceive();   // CancelPendingRead ran while the receive was being parked, and found nothing to take
-        }
+        ParkReceive(receiving);
 
         return new ValueTask<ReadResult>(this, _core.Version);
     }
@@ -190,7 +179,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         if (!_completed)
         {
             _completed = true;
-            Interlocked.MemoryBarrier();   // see ReceiveWhenReadable: the loop's thread may be about to rent
+            Interlocked.MemoryBarrier();   // see ReceiveOnLoop: the loop's thread may be about to rent
             if (_receivePending)
             {
                 _buffer = null;   // a parked receive still holds it: it must not go back to the pool
@@ -259,7 +248,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             }
 
             // A CancelPendingRead that came late, after its own read had ended, took this one back: receive again.
-            RetryReceive();
+            ReceiveOnLoop();
         }
         catch (Exception ex)
         {
@@ -293,7 +282,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
-        ReceiveWhenReadable();
+        ReceiveOnLoop();
     }
 
     private void AwaitReadable()
@@ -316,13 +305,14 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
-        _readable = readable;
-        readable.GetAwaiter().UnsafeOnCompleted(_onReadable!);
-        CancelIfRequested();
+        ParkUntilReadable(readable);
     }
 
-    /// <summary>After a readiness wait: the receive usually completes at once; after an empty event it waits with the buffer.</summary>
-    private void ReceiveWhenReadable()
+    /// <summary>
+    /// A receive started by a continuation, for the read that waits: after a readiness wait (it usually completes at
+    /// once; after an empty event it waits with the buffer), or again after a late cancel took a parked receive back.
+    /// </summary>
+    private void ReceiveOnLoop()
     {
         // Marked pending before Complete is looked for, as Complete marks itself before it looks at this flag (both
         // with a full fence): either this sees the reader completed and rents nothing, or Complete sees the receive
@@ -350,9 +340,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
 
         if (!receiving.IsCompleted)
         {
-            _receiving = receiving;
-            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
-            CancelIfRequested();
+            ParkReceive(receiving);
             return;
         }
 
@@ -370,32 +358,29 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         _core.SetResult(Current(canceled: false));
     }
 
+    private void ParkReceive(ValueTask<int> receiving)
+    {
+        _receiving = receiving;
+        receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
+        CancelIfRequested();
+    }
+
+    private void ParkUntilReadable(ValueTask readable)
+    {
+        _readable = readable;
+        readable.GetAwaiter().UnsafeOnCompleted(_onReadable ??= OnReadable);
+        CancelIfRequested();
+    }
+
     /// <summary>
-    /// After parking on the loop's thread: a CancelPendingRead that came while nothing was parked (its CancelReceive
-    /// found no operation to take) takes this one back now.
+    /// After parking: a CancelPendingRead that ran while the wait was being parked (its CancelReceive found no
+    /// operation to take) takes this one back now.
     /// </summary>
     private void CancelIfRequested()
     {
         if (Volatile.Read(ref _cancelPending) == CancelRequested)
         {
             _socket.CancelReceive();
-        }
-    }
-
-    private void RetryReceive()
-    {
-        try
-        {
-            _receivePending = true;
-            ValueTask<int> receiving = Receive(_readToken);
-            _receiving = receiving;
-            receiving.GetAwaiter().UnsafeOnCompleted(_onReceived ??= OnReceived);
-            CancelIfRequested();
-        }
-        catch (Exception ex)
-        {
-            _receivePending = false;
-            _core.SetException(ex);
         }
     }
 
