@@ -22,9 +22,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task Bytes_examined_but_not_consumed_stay_and_the_next_read_waits_for_more_then_returns_them_all()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
 
         await pair.Peer.SendAsync("GET / HT"u8.ToArray());
         ReadResult first = await reader.ReadAsync().AsTask().WaitAsync(Patience);
@@ -51,9 +50,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_message_larger_than_the_buffer_grows_it_and_arrives_whole_and_in_order()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
         byte[] payload = new byte[100_000];
         new Random(3).NextBytes(payload);
         Task sending = pair.Peer.SendAsync(payload);
@@ -80,9 +78,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task The_end_of_the_stream_comes_with_the_last_bytes_and_stays()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
 
         await pair.Peer.SendAsync("bye"u8.ToArray());
         pair.Peer.Shutdown(SocketShutdown.Send);
@@ -106,9 +103,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task CancelPendingRead_ends_a_waiting_read_as_canceled_and_the_reader_goes_on()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
 
         ValueTask<ReadResult> waiting = reader.ReadAsync();
         await Task.Delay(50);
@@ -127,9 +123,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task CancelPendingRead_with_no_read_waiting_cancels_the_next_one_once()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
         await pair.Peer.SendAsync("data"u8.ToArray());
 
         reader.CancelPendingRead();
@@ -144,9 +139,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_token_cancelled_while_waiting_throws_and_a_reset_is_an_IOException()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        await using var pair = await ReaderPair.OpenAsync();
+        LoopSocketReader reader = pair.Reader;
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reader.ReadAsync(timeout.Token).AsTask().WaitAsync(Patience));
@@ -162,11 +156,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_read_with_nothing_buffered_waits_for_a_quiet_peer_without_a_buffer_and_can_be_canceled()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await pair.Peer.SendAsync("first"u8.ToArray());
-        await ReadAndConsumeAsync(reader, "first");   // a short read: the socket is known to be drained
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
 
         Task<ReadResult> waiting = reader.ReadAsync().AsTask();
         await Task.Delay(50);
@@ -205,21 +196,11 @@ public sealed class LoopSocketReaderTests
         }
     }
 
-    private static async Task DrainAsync(PipeReader reader, Socket peer)
-    {
-        await peer.SendAsync("first"u8.ToArray());
-        ReadResult r = await reader.ReadAsync().AsTask().WaitAsync(Patience);
-        Assert.Equal("first", Encoding.ASCII.GetString(r.Buffer));
-        reader.AdvanceTo(r.Buffer.End);
-    }
-
     [Fact]
     public async Task CancelPendingRead_between_a_spurious_readiness_and_the_receive_parking_is_not_lost()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await DrainAsync(reader, pair.Peer);
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
 
         Task<ReadResult> waiting;
         SynchronizationContext? old = SynchronizationContext.Current;
@@ -243,10 +224,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_spurious_readiness_then_data_returns_the_data()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await DrainAsync(reader, pair.Peer);
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
         Task<ReadResult> waiting = reader.ReadAsync().AsTask();
         pair.Socket.OnEvents(Libc.EpollIn);
         Assert.False(waiting.IsCompleted);
@@ -261,10 +240,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_token_cancel_on_the_readiness_wait_throws_and_the_next_read_works()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await DrainAsync(reader, pair.Peer);
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
         using var cts = new CancellationTokenSource();
         Task<ReadResult> waiting = reader.ReadAsync(cts.Token).AsTask();
         await Task.Delay(30);
@@ -281,10 +258,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_reset_or_dispose_while_waiting_without_a_buffer_fails_the_read()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await DrainAsync(reader, pair.Peer);
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
         Task<ReadResult> waiting = reader.ReadAsync().AsTask();
         await Task.Delay(30);
         pair.Peer.LingerState = new LingerOption(enable: true, seconds: 0);
@@ -296,10 +271,8 @@ public sealed class LoopSocketReaderTests
     [Fact]
     public async Task A_late_CancelPendingRead_that_takes_the_readiness_wait_leaves_the_read_waiting_without_a_buffer()
     {
-        using var listener = Listen();
-        await using var pair = await ConnectAsync(listener);
-        var reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
-        await DrainAsync(reader, pair.Peer);
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
         Task<ReadResult> waiting = reader.ReadAsync().AsTask();
         await Task.Delay(30);
         pair.Socket.CancelReceive();   // the second half of a CancelPendingRead whose flag an earlier read took
@@ -315,6 +288,63 @@ public sealed class LoopSocketReaderTests
         Assert.False(next.IsCanceled);
         Assert.Equal(expected, Text(next.Buffer));
         reader.AdvanceTo(next.Buffer.End);
+    }
+
+    /// <summary>A reader on a LoopSocket connected over loopback, and the .NET socket at the other end.</summary>
+    private sealed class ReaderPair : IAsyncDisposable
+    {
+        private readonly Socket _listener;
+        private readonly ConnectedPair _pair;
+
+        private ReaderPair(Socket listener, ConnectedPair pair)
+        {
+            _listener = listener;
+            _pair = pair;
+            Reader = new LoopSocketReader(pair.Socket, bufferSize: 64, minimumReadSize: 16);
+        }
+
+        public LoopSocketReader Reader { get; }
+
+        public LoopSocket Socket => _pair.Socket;
+
+        public Socket Peer => _pair.Peer;
+
+        public static async Task<ReaderPair> OpenAsync()
+        {
+            Socket listener = Listen();
+            try
+            {
+                return new ReaderPair(listener, await ConnectAsync(listener));
+            }
+            catch
+            {
+                listener.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Opened, and one short message read and consumed: the socket is then known to be drained.</summary>
+        public static async Task<ReaderPair> OpenDrainedAsync()
+        {
+            ReaderPair pair = await OpenAsync();
+            try
+            {
+                await pair.Peer.SendAsync("first"u8.ToArray());
+                await ReadAndConsumeAsync(pair.Reader, "first");
+                return pair;
+            }
+            catch
+            {
+                await pair.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _pair.DisposeAsync();
+            _listener.Dispose();
+        }
     }
 
     private static string Text(ReadOnlySequence<byte> bytes) => Encoding.ASCII.GetString(bytes);
