@@ -104,7 +104,8 @@ internal sealed class ProxyConnection
                     int length = HeadRewriter.Rewrite(
                         head.AsSpan(0, read.Length),
                         request.IsUpgrade ? HeadRewriter.ConnectionUpgrade
-                            : _options.BackendKeepAlive && !tunnel ? HeadRewriter.ConnectionKeepAlive
+                            : request.IsConnect ? default   // a CONNECT's connection becomes the tunnel: neither close nor keep-alive describes it
+                            : _options.BackendKeepAlive ? HeadRewriter.ConnectionKeepAlive
                             : HeadRewriter.ConnectionClose,
                         rewritten);
                     mirror = _shadows.Launch(
