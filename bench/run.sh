@@ -343,10 +343,25 @@ measure() {   # $1 round, $2 scenario, $3 target
 TARGETS=(direct nginx-mirror "${SP_NAMES[@]}")
 IFS=',' read -r -a SCENARIO_LIST <<< "$SCENARIOS"
 
+# Waits (at most 5 s) until neither backend's log has grown for 0.3 s: the requests a warm-up left in flight must
+# not land in the first measurement's counts. With thousands of connections they are hundreds.
+wait_for_backends_quiet() {
+    local before now quiet=0
+    before=$(( $(lines_of "$WORK/production/access.log") + $(lines_of "$WORK/shadow/access.log") ))
+    for _ in $(seq 50); do
+        sleep 0.1
+        now=$(( $(lines_of "$WORK/production/access.log") + $(lines_of "$WORK/shadow/access.log") ))
+        if [[ $now == "$before" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+        [[ $quiet -ge 3 ]] && return 0
+        before=$now
+    done
+}
+
 log "warming up (JIT, caches): ${WARMUP}s per proxy"
 for target in "${TARGETS[@]:1}"; do
     run_wrk "$target" "${SCENARIO_LIST[0]}" "$WARMUP" >/dev/null
 done
+wait_for_backends_quiet
 
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
