@@ -7,8 +7,9 @@
 
 Starts one loopback backend process (answers every request with 200 and closes) and the proxy in front of it (production and
 shadow both that backend), opens N client connections, sends one keep-alive request on each and reads the answer,
-then leaves them idle and prints the proxy's CPU time (utime + stime from /proc) over S seconds. Each connection
-holds one descriptor in this script and one in the proxy: N must stay under `ulimit -n`. Loopback only.
+then leaves them idle and prints the proxy's CPU time (utime + stime from /proc) over S seconds, and its resident
+memory at the end. Each connection holds one descriptor in this script and one in the proxy: N must stay under
+`ulimit -n`. Loopback only.
 """
 import argparse
 import multiprocessing
@@ -97,12 +98,23 @@ def main() -> int:
         time.sleep(args.seconds)
         used, elapsed = cpu_ms(proxy.pid) - before, time.monotonic() - started
         still_open = sum(1 for client in clients if not closed(client))
+        rss, anon = memory_mib(proxy.pid)
         print(f"{args.connections} idle keep-alive connections ({still_open} still open): proxy CPU {used:.0f} ms "
-              f"in {elapsed:.1f} s = {used / elapsed / 10:.2f} % of a core")
+              f"in {elapsed:.1f} s = {used / elapsed / 10:.2f} % of a core; RSS {rss:.1f} MiB (anonymous {anon:.1f})")
         return 0
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """The proxy's resident memory now, and the anonymous part of it (heap and buffers, not the mapped program)."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            fields[name] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)) / 1024, int(fields.get("RssAnon", 0)) / 1024
 
 
 def tail(diagnostics) -> str:

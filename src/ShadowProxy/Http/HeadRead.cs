@@ -2,7 +2,7 @@ namespace ShadowProxy.Http;
 
 /// <summary>The outcome of <see cref="MessageHeadReader.ReadAsync"/>.</summary>
 /// <param name="Grown">
-/// When the head did not fit the caller's scratch: a larger array from the caller's pool that holds it. The caller
-/// returns its old scratch and keeps this one.
+/// When the head did not fit the caller's scratch (or the scratch was empty): an array from the caller's pool that
+/// holds it. The caller returns its old scratch, if it had one, and keeps this one.
 /// </param>
 internal readonly record struct HeadRead(HeadReadStatus Status, int Length, long FirstByteTimestamp, byte[]? Grown = null);

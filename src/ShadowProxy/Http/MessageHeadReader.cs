@@ -12,8 +12,9 @@ internal static class MessageHeadReader
     /// <summary>Reads a head of at most <paramref name="maxHeadBytes"/> bytes into <paramref name="scratch"/>.</summary>
     /// <param name="firstByte">Called once, when the head's first byte is seen (e.g. to start a head timeout).</param>
     /// <param name="growFrom">
-    /// When given, <paramref name="scratch"/> may be smaller than <paramref name="maxHeadBytes"/>: a head that does not
-    /// fit is copied into an array rented from this pool instead (<see cref="HeadRead.Grown"/>).
+    /// When given, <paramref name="scratch"/> may be smaller than <paramref name="maxHeadBytes"/>, even empty: a head that
+    /// does not fit is copied into an array rented from this pool, at the head's size (<see cref="HeadRead.Grown"/>).
+    /// An empty scratch means nothing is held while the head is awaited.
     /// </param>
     /// <returns>The outcome, the head's length in <paramref name="scratch"/>, and when its first byte was seen.</returns>
     public static async ValueTask<HeadRead> ReadAsync(

@@ -20,7 +20,6 @@ internal sealed class ProxyConnection
     private const int MinimumReadBytes = 2 * 1024;
 
     /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
-    private const int InitialHeadBytes = 4 * 1024;
 
     private readonly LoopSocket _socket;
     private readonly ProxyOptions _options;
@@ -55,8 +54,9 @@ internal sealed class ProxyConnection
     {
         var stream = new LoopSocketStream(_socket);   // CloseAsync closes the socket
         PipeReader input = new LoopSocketReader(_socket, ReadBufferBytes, MinimumReadBytes);
-        // Sized for a usual head, not for the limit: a larger head grows it (MessageHeadReader's growFrom).
-        byte[] head = ArrayPool<byte>.Shared.Rent(InitialHeadBytes);
+        // Rented per request at the head's own size (MessageHeadReader's growFrom) and given back when the request is
+        // done: a kept-alive connection waiting for its next request holds no head buffer.
+        byte[] head = [];
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
         try
@@ -77,7 +77,6 @@ internal sealed class ProxyConnection
 
                 if (read.Grown is { } grown)
                 {
-                    ArrayPool<byte>.Shared.Return(head);
                     head = grown;
                 }
 
@@ -117,6 +116,7 @@ internal sealed class ProxyConnection
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(rewritten);
+                    ReturnHead(ref head);
                 }
 
                 keepAlive = result.KeepClientOpen;
@@ -144,7 +144,7 @@ internal sealed class ProxyConnection
         {
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(head);
+            ReturnHead(ref head);
             clientClosed();
         }
 
@@ -152,6 +152,15 @@ internal sealed class ProxyConnection
         if (_pendingLines is not null)
         {
             await Task.WhenAll(_pendingLines).ConfigureAwait(false);
+        }
+    }
+
+    private static void ReturnHead(ref byte[] head)
+    {
+        if (head.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(head);
+            head = [];
         }
     }
 

@@ -12,9 +12,6 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ResponseRelay
 {
-    /// <summary>Most response heads are well under 4 KiB; the buffer grows for a larger one, up to the limit.</summary>
-    private const int InitialHeadBytes = 4 * 1024;
-
     /// <summary>Client writes are gathered up to this size while the backend's next bytes are already here.</summary>
     private const int CoalesceBytes = 16 * 1024;
 
@@ -23,7 +20,7 @@ internal sealed class ResponseRelay
 
     private readonly PipeReader _backend;
     private readonly Stream? _client;
-    private byte[] _headScratch;
+    private byte[] _headScratch = [];   // rented once a head has arrived, at its size: a relay waiting on a slow backend holds none
     private readonly int _maxHeadBytes;
     private readonly TimeProvider _time;
     private long _bytes;
@@ -42,7 +39,6 @@ internal sealed class ResponseRelay
         _client = client;
         _maxHeadBytes = maxHeadBytes;
         _time = time;
-        _headScratch = ArrayPool<byte>.Shared.Rent(Math.Min(InitialHeadBytes, maxHeadBytes));
     }
 
     /// <summary>Called after every read from the backend: an inactivity timeout restarts here.</summary>
@@ -76,7 +72,7 @@ internal sealed class ResponseRelay
                     _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
                 if (read.Grown is { } grown)
                 {
-                    ArrayPool<byte>.Shared.Return(_headScratch);
+                    ReturnHeadScratch();
                     _headScratch = grown;
                 }
 
@@ -125,7 +121,7 @@ internal sealed class ResponseRelay
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(_headScratch);
+            ReturnHeadScratch();
             ReturnPending();
         }
     }
@@ -318,6 +314,15 @@ internal sealed class ResponseRelay
             // Production's timer ran down while the client would not take the bytes (production is not being read
             // during this write, and its progress restarts the timer): the client's doing, not a production timeout.
             throw new ClientWriteException(ex);
+        }
+    }
+
+    private void ReturnHeadScratch()
+    {
+        if (_headScratch.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_headScratch);
+            _headScratch = [];
         }
     }
 

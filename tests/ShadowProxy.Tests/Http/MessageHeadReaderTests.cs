@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using ShadowProxy.Http;
@@ -79,5 +80,58 @@ public sealed class MessageHeadReaderTests
         HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, scratch, 1024, TimeProvider.System, CancellationToken.None);
 
         Assert.Equal(Head, Encoding.ASCII.GetString(scratch, 0, read.Length));
+    }
+
+    [Fact]
+    public async Task With_an_empty_scratch_the_head_is_rented_from_the_pool_only_once_it_is_whole()
+    {
+        var pool = new CountingPool();
+        var pipe = new Pipe();
+        ValueTask<HeadRead> reading = MessageHeadReader.ReadAsync(pipe.Reader, [], 1024, TimeProvider.System, CancellationToken.None, growFrom: pool);
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes(Head[..10]));
+        Assert.False(reading.IsCompleted);
+        Assert.Equal(0, pool.Rented);   // nothing held while the head is still arriving
+
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes(Head[10..] + "BODY"));
+        HeadRead read = await reading;
+
+        Assert.Equal(HeadReadStatus.Complete, read.Status);
+        Assert.NotNull(read.Grown);
+        Assert.Equal(1, pool.Rented);
+        Assert.Equal(Head, Encoding.ASCII.GetString(read.Grown, 0, read.Length));
+        ReadResult rest = await pipe.Reader.ReadAsync();
+        Assert.Equal("BODY", Encoding.ASCII.GetString(rest.Buffer));
+    }
+
+    [Theory]
+    [InlineData("GET / HTTP/1.1\r\nHost: h\r\n", "Truncated")]
+    [InlineData("GET / HTTP/1.1\nHost: h\n\n", "Malformed")]
+    public async Task A_head_that_does_not_complete_rents_nothing(string input, string expected)
+    {
+        var pool = new CountingPool();
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Encoding.ASCII.GetBytes(input));
+        await pipe.Writer.CompleteAsync();
+
+        HeadRead read = await MessageHeadReader.ReadAsync(pipe.Reader, [], 1024, TimeProvider.System, CancellationToken.None, growFrom: pool);
+
+        Assert.Equal(Enum.Parse<HeadReadStatus>(expected), read.Status);
+        Assert.Null(read.Grown);
+        Assert.Equal(0, pool.Rented);
+    }
+
+    private sealed class CountingPool : ArrayPool<byte>
+    {
+        public int Rented { get; private set; }
+
+        public override byte[] Rent(int minimumLength)
+        {
+            Rented++;
+            return new byte[minimumLength];
+        }
+
+        public override void Return(byte[] array, bool clearArray = false)
+        {
+        }
     }
 }
