@@ -67,9 +67,8 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
         string? error = _fileLoad?.TakeReloadError();
         if (error is null)
         {
-            IConfigurationSection section = _configuration.GetSection(ProxySettings.Section);
-            var reader = new ProxySettings.Reader(section);
-            MirrorPolicy policy = MirrorSettings.Read(reader, section, _excludeOverride);
+            var reader = new ProxySettings.Reader(_configuration.GetSection(ProxySettings.Section));
+            MirrorPolicy policy = MirrorSettings.Read(reader, _excludeOverride);
             error = reader.Error;
             if (error is null)
             {

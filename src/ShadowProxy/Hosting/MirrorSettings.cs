@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Microsoft.Extensions.Configuration;
 using ShadowProxy.Http;
 using ShadowProxy.Mirroring;
 using ShadowProxy.Proxy;
@@ -9,16 +8,17 @@ namespace ShadowProxy.Hosting;
 
 /// <summary>
 /// Reads the mirroring keys of the <c>ShadowProxy</c> section into a <see cref="MirrorPolicy"/>: at start-up, and
-/// again each time the settings file changes. Problems are reported through the reader, one line naming the option.
+/// again each time the settings file changes. Every key is read through the reader, which refuses a control character
+/// in any of them; problems are reported through it, one line naming the option.
 /// </summary>
 internal static class MirrorSettings
 {
-    public static MirrorPolicy Read(ProxySettings.Reader reader, IConfigurationSection section, string[]? excludeOverride)
+    public static MirrorPolicy Read(ProxySettings.Reader reader, string[]? excludeOverride)
     {
         var policy = new MirrorPolicy
         {
-            Percent = Percent(reader, section, "ShadowPercent"),
-            Sticky = Sticky(reader, section["ShadowSticky"]),
+            Percent = Percent(reader, reader.Text("ShadowPercent")),
+            Sticky = Sticky(reader, reader.Text("ShadowSticky")),
             Methods = Methods(reader, reader.List("ShadowMethods", null)),
             MaxInflight = reader.Integer("ShadowMaxInflight", 0, 0, 1_000_000),
             MaxBody = reader.Integer("ShadowMaxBody", -1, 0, int.MaxValue),
@@ -29,10 +29,9 @@ internal static class MirrorSettings
         return policy;
     }
 
-    private static double Percent(ProxySettings.Reader reader, IConfigurationSection section, string key)
+    private static double Percent(ProxySettings.Reader reader, string? text)
     {
-        string? text = section[key];
-        if (string.IsNullOrWhiteSpace(text))
+        if (text is null)
         {
             return 100;
         }
@@ -48,7 +47,7 @@ internal static class MirrorSettings
 
     private static StickyKey? Sticky(ProxySettings.Reader reader, string? text)
     {
-        if (string.IsNullOrWhiteSpace(text))
+        if (text is null)
         {
             return null;
         }

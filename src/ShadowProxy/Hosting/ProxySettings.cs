@@ -56,7 +56,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             Listen = listen,
             Production = production,
             Shadow = shadow ?? defaults.Shadow,
-            Mirror = new MirrorPolicySource(MirrorSettings.Read(reader, section, excludeOverride)),
+            Mirror = new MirrorPolicySource(MirrorSettings.Read(reader, excludeOverride)),
             ProductionTimeout = reader.Seconds("ProductionTimeout", defaults.ProductionTimeout),
             ShadowTimeout = reader.Seconds("ShadowTimeout", defaults.ShadowTimeout),
             ConnectTimeout = reader.Seconds("ConnectTimeout", defaults.ConnectTimeout),
