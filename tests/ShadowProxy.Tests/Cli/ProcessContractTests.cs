@@ -45,40 +45,33 @@ public sealed class ProcessContractTests
         await using var production = LoopbackBackend.Start(Ok);
         await using var shadow = LoopbackBackend.Start(Ok);
         int port = ProxyProcess.FreePort();
-        string directory = Directory.CreateTempSubdirectory("shadowproxy-test").FullName;
-        string logFile = Path.Combine(directory, "requests.log");
-        try
+        using var directory = new TempDirectory();
+        string logFile = directory.File("requests.log");
+        await using ProxyProcess proxy = ProxyProcess.Start(
+            "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
+            "--format", "json", "--log-file", logFile);
+        await proxy.WaitUntilListeningAsync();
+        var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
+        for (int i = 0; i < 5; i++)
         {
-            await using ProxyProcess proxy = ProxyProcess.Start(
-                "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
-                "--format", "json", "--log-file", logFile);
-            await proxy.WaitUntilListeningAsync();
-            var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
-            for (int i = 0; i < 5; i++)
-            {
-                await RawHttp.SendAsync(endpoint, $"POST /orders/{i} HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
-            }
-
-            proxy.Signal("INT");
-            Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-
-            Assert.Equal(5, proxy.StdoutLines.Count);
-            foreach (string line in proxy.StdoutLines)
-            {
-                using JsonDocument json = JsonDocument.Parse(line);
-                Assert.Equal("POST", json.RootElement.GetProperty("method").GetString());
-                Assert.Equal(200, json.RootElement.GetProperty("shadow_status").GetInt32());
-            }
-
-            // Serilog's rolling sink names the day's file after the path given.
-            string[] files = Directory.GetFiles(directory, "requests*.log");
-            string written = File.ReadAllText(Assert.Single(files));
-            Assert.Equal(proxy.StdoutLines.Order(), written.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+            await RawHttp.SendAsync(endpoint, $"POST /orders/{i} HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
         }
-        finally
+
+        proxy.Signal("INT");
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(5, proxy.StdoutLines.Count);
+        foreach (string line in proxy.StdoutLines)
         {
-            Directory.Delete(directory, recursive: true);
+            using JsonDocument json = JsonDocument.Parse(line);
+            Assert.Equal("POST", json.RootElement.GetProperty("method").GetString());
+            Assert.Equal(200, json.RootElement.GetProperty("shadow_status").GetInt32());
         }
+
+        // Serilog's rolling sink names the day's file after the path given.
+        string[] files = Directory.GetFiles(directory.Path, "requests*.log");
+        string written = File.ReadAllText(Assert.Single(files));
+        Assert.Equal(proxy.StdoutLines.Order(), written.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
     }
 
     [Fact]
@@ -87,25 +80,19 @@ public sealed class ProcessContractTests
         await using var production = LoopbackBackend.Start(Ok);
         await using var shadow = LoopbackBackend.Start(Ok);
         int port = ProxyProcess.FreePort();
-        string settings = Path.GetTempFileName();
-        try
-        {
-            await File.WriteAllTextAsync(settings, $$"""
-                { "ShadowProxy": { "Listen": "127.0.0.1:1", "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", "Format": "json" } }
-                """);
-            await using ProxyProcess proxy = ProxyProcess.Start("--config", settings, "--listen", $"127.0.0.1:{port}", "--format", "text");
-            await proxy.WaitUntilListeningAsync();
-            await RawHttp.SendAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), "GET /s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-            proxy.Signal("TERM");
-            Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        using var directory = new TempDirectory();
+        string settings = directory.File("settings.json");
+        await File.WriteAllTextAsync(settings, $$"""
+            { "ShadowProxy": { "Listen": "127.0.0.1:1", "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", "Format": "json" } }
+            """);
+        await using ProxyProcess proxy = ProxyProcess.Start("--config", settings, "--listen", $"127.0.0.1:{port}", "--format", "text");
+        await proxy.WaitUntilListeningAsync();
+        await RawHttp.SendAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), "GET /s HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        proxy.Signal("TERM");
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
 
-            Assert.Matches(TextLine, Assert.Single(proxy.StdoutLines));
-            Assert.Single(production.Requests);
-        }
-        finally
-        {
-            File.Delete(settings);
-        }
+        Assert.Matches(TextLine, Assert.Single(proxy.StdoutLines));
+        Assert.Single(production.Requests);
     }
 
     [Fact]

@@ -22,76 +22,62 @@ public sealed class HotReloadTests
             }
         });
         await using var shadow = LoopbackBackend.Start(Ok);
-        string directory = Directory.CreateTempSubdirectory("shadowproxy-reload").FullName;
-        string file = Path.Combine(directory, "settings.json");
-        try
-        {
-            await File.WriteAllTextAsync(file, Settings(production, shadow, """ "ShadowPercent": 100 """));
-            Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-            using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
-            await watcher.StartAsync(CancellationToken.None);
-            MirrorPolicySource source = settings.Options.Mirror;
-            await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { Mirror = source });
-            await using RawConnection client = await RawConnection.OpenAsync(proxy.EndPoint);
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, Settings(production, shadow, """ "ShadowPercent": 100 """));
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+        await watcher.StartAsync(CancellationToken.None);
+        MirrorPolicySource source = settings.Options.Mirror;
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { Mirror = source });
+        await using RawConnection client = await RawConnection.OpenAsync(proxy.EndPoint);
 
-            await client.SendAsync("GET /before HTTP/1.1\r\nHost: h\r\n\r\n");
-            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await client.SendAsync("GET /before HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
 
-            await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 0, "ShadowHeader": "X-Shadow: 1", "Exclude": [ "/hidden" ] """),
-                watcher, () => source.Current.Percent == 0);
-            await client.SendAsync("GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
-            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
-            await client.SendAsync("GET /hidden HTTP/1.1\r\nHost: h\r\n\r\n");
-            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 0, "ShadowHeader": "X-Shadow: 1", "Exclude": [ "/hidden" ] """),
+            watcher, () => source.Current.Percent == 0);
+        await client.SendAsync("GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await client.SendAsync("GET /hidden HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
 
-            MirrorPolicy applied = source.Current;
-            // Until the reload that read the whole file: one that caught it half-written fails too, with "cannot read".
-            await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 250 """), watcher,
-                () => watcher.LastError?.Contains("--shadow-percent", StringComparison.Ordinal) == true);
-            Assert.Same(applied, source.Current);
-            Assert.Contains("--shadow-percent: '250'", watcher.LastError, StringComparison.Ordinal);
-            await client.SendAsync("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
-            Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
-            await proxy.StopAsync();
+        MirrorPolicy applied = source.Current;
+        // Until the reload that read the whole file: one that caught it half-written fails too, with "cannot read".
+        await ChangeAsync(file, Settings(production, shadow, """ "ShadowPercent": 250 """), watcher,
+            () => watcher.LastError?.Contains("--shadow-percent", StringComparison.Ordinal) == true);
+        Assert.Same(applied, source.Current);
+        Assert.Contains("--shadow-percent: '250'", watcher.LastError, StringComparison.Ordinal);
+        await client.SendAsync("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("ok", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.StopAsync();
 
-            Assert.Equal(4, production.Requests.Count);   // all four on the client's one connection, answered across both reloads
-            Assert.Equal(["/before:None", "/after:SampledOut", "/still:SampledOut"], proxy.Records.Select(record => $"{record.Url}:{record.ShadowSkipped}"));
-            Assert.Single(shadow.Requests);
-            Assert.Equal("X-Shadow: 1", applied.ShadowHeader);
-            await watcher.StopAsync(CancellationToken.None);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        Assert.Equal(4, production.Requests.Count);   // all four on the client's one connection, answered across both reloads
+        Assert.Equal(["/before:None", "/after:SampledOut", "/still:SampledOut"], proxy.Records.Select(record => $"{record.Url}:{record.ShadowSkipped}"));
+        Assert.Single(shadow.Requests);
+        Assert.Equal("X-Shadow: 1", applied.ShadowHeader);
+        await watcher.StopAsync(CancellationToken.None);
     }
 
     [Fact]
     public async Task An_unreadable_settings_file_keeps_the_policy_in_force_and_a_fixed_file_applies()
     {
-        string directory = Directory.CreateTempSubdirectory("shadowproxy-reload").FullName;
-        string file = Path.Combine(directory, "settings.json");
-        try
-        {
-            await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
-            Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-            using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
-            await watcher.StartAsync(CancellationToken.None);
-            MirrorPolicySource source = settings.Options.Mirror;
-            MirrorPolicy initial = source.Current;
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+        await watcher.StartAsync(CancellationToken.None);
+        MirrorPolicySource source = settings.Options.Mirror;
+        MirrorPolicy initial = source.Current;
 
-            await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
-            Assert.Same(initial, source.Current);
-            Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
+        await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
+        Assert.Same(initial, source.Current);
+        Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
 
-            await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
-            Assert.Null(watcher.LastError);
-            await watcher.StopAsync(CancellationToken.None);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
+        Assert.Null(watcher.LastError);
+        await watcher.StopAsync(CancellationToken.None);
     }
 
     private static string Settings(LoopbackBackend production, LoopbackBackend shadow, string mirroring) =>

@@ -49,26 +49,20 @@ public sealed class MirrorSettingsTests
     [Fact]
     public async Task The_settings_file_keys_fill_the_policy_and_the_command_line_wins()
     {
-        string file = Path.GetTempFileName();
-        try
-        {
-            await File.WriteAllTextAsync(file, """
-                { "ShadowProxy": { "ShadowPercent": 30, "ShadowMethods": [ "GET", "POST" ], "ShadowMaxBody": 99, "Exclude": [ "/a", "/b" ], "CompareIgnoreFields": [ "timestamp" ] } }
-                """);
-            ProxySettings settings = Load(new CommandLineSettings(Config: file, ShadowPercent: "40"));
-            MirrorPolicy policy = settings.Options.Mirror.Current;
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """
+            { "ShadowProxy": { "ShadowPercent": 30, "ShadowMethods": [ "GET", "POST" ], "ShadowMaxBody": 99, "Exclude": [ "/a", "/b" ], "CompareIgnoreFields": [ "timestamp" ] } }
+            """);
+        ProxySettings settings = Load(new CommandLineSettings(Config: file, ShadowPercent: "40"));
+        MirrorPolicy policy = settings.Options.Mirror.Current;
 
-            Assert.Equal(40, policy.Percent);
-            Assert.Equal(["GET", "POST"], policy.Methods!.Order(StringComparer.Ordinal));
-            Assert.Equal(["POST"], policy.UnsafeMethodsMirrored);
-            Assert.Equal(99, policy.MaxBody);
-            Assert.Equal(2, policy.Exclude.Count);
-            Assert.Equal(["timestamp"], settings.Options.Comparison.IgnoredFields);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        Assert.Equal(40, policy.Percent);
+        Assert.Equal(["GET", "POST"], policy.Methods!.Order(StringComparer.Ordinal));
+        Assert.Equal(["POST"], policy.UnsafeMethodsMirrored);
+        Assert.Equal(99, policy.MaxBody);
+        Assert.Equal(2, policy.Exclude.Count);
+        Assert.Equal(["timestamp"], settings.Options.Comparison.IgnoredFields);
     }
 
     [Theory]

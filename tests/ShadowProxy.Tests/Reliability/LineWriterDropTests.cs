@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using ShadowProxy.Logging;
 using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Reliability;
 
@@ -34,32 +35,25 @@ public sealed class LineWriterDropTests
     [Fact]
     public async Task A_closed_stdout_is_reported_once_and_the_log_file_still_gets_every_line()
     {
-        string directory = Directory.CreateTempSubdirectory("shadowproxy-lines").FullName;
-        try
+        using var directory = new TempDirectory();
+        var diagnostics = new RecordingLogger();
+        var writer = new RequestLineWriter(new BrokenPipeStream(), LineFormat.Text, directory.File("requests.log"), diagnostics);
+        var record = new RequestRecord(
+            DateTimeOffset.UnixEpoch, "GET", "/x", new BackendResult(200, TimeSpan.FromMilliseconds(5), 10, BackendError.None), default);
+
+        writer.Write(record);
+        Assert.True(SpinWait.SpinUntil(() => diagnostics.Errors.Count == 1, TimeSpan.FromSeconds(10)), "the failed stdout is reported");
+        for (int i = 0; i < 4; i++)
         {
-            var diagnostics = new RecordingLogger();
-            var writer = new RequestLineWriter(new BrokenPipeStream(), LineFormat.Text, Path.Combine(directory, "requests.log"), diagnostics);
-            var record = new RequestRecord(
-                DateTimeOffset.UnixEpoch, "GET", "/x", new BackendResult(200, TimeSpan.FromMilliseconds(5), 10, BackendError.None), default);
-
-            writer.Write(record);
-            Assert.True(SpinWait.SpinUntil(() => diagnostics.Errors.Count == 1, TimeSpan.FromSeconds(10)), "the failed stdout is reported");
-            for (int i = 0; i < 4; i++)
-            {
-                writer.Write(record);   // after stdout failed: these must still reach the file
-            }
-
-            await writer.DisposeAsync();
-
-            string[] lines = File.ReadAllLines(Assert.Single(Directory.GetFiles(directory)));
-            Assert.Equal(5, lines.Length);
-            Assert.All(lines, line => Assert.Equal("/x 0.005 - - 200 -", line));
-            Assert.Single(diagnostics.Errors);
+            writer.Write(record);   // after stdout failed: these must still reach the file
         }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+
+        await writer.DisposeAsync();
+
+        string[] lines = File.ReadAllLines(Assert.Single(Directory.GetFiles(directory.Path)));
+        Assert.Equal(5, lines.Length);
+        Assert.All(lines, line => Assert.Equal("/x 0.005 - - 200 -", line));
+        Assert.Single(diagnostics.Errors);
     }
 
     /// <summary>stdout whose reader has gone away: every write fails, as with EPIPE.</summary>

@@ -21,33 +21,26 @@ public sealed class ProcessShutdownTests
             await connection.SendAsync(FaultyBackends.ProductionOk);
         });
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
-        string logDirectory = Directory.CreateTempSubdirectory("shadowproxy-shutdown-").FullName;
-        try
-        {
-            await using var proxy = await ProxyProcess.StartAsync(
-                production.EndPoint, shadow.EndPoint, "--log-file", Path.Combine(logDirectory, "lines.log"), "--drain-timeout", "60");
-            Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
-            await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        using var logDirectory = new TempDirectory();
+        await using var proxy = await ProxyProcess.StartAsync(
+            production.EndPoint, shadow.EndPoint, "--log-file", logDirectory.File("lines.log"), "--drain-timeout", "60");
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-            await proxy.SignalAsync("TERM");
-            await proxy.WaitForStderrAsync("Stopping");
-            SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
-            Assert.False(proxy.HasExited, "the process must wait for the request in flight");
-            release.SetResult();
-            int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        await proxy.SignalAsync("TERM");
+        await proxy.WaitForStderrAsync("Stopping");
+        SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        Assert.False(proxy.HasExited, "the process must wait for the request in flight");
+        release.SetResult();
+        int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60));
 
-            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
-            Assert.Equal(FaultyBackends.ProductionOk, await response);
-            Assert.Equal(0, exitCode);
-            string line = Assert.Single(proxy.StdoutLines);
-            Assert.Matches(@"^/in-flight\?x=1 \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", line);
-            string logFile = Assert.Single(Directory.GetFiles(logDirectory, "lines*.log"));
-            Assert.Equal([line], await File.ReadAllLinesAsync(logFile));
-        }
-        finally
-        {
-            Directory.Delete(logDirectory, recursive: true);
-        }
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        Assert.Equal(FaultyBackends.ProductionOk, await response);
+        Assert.Equal(0, exitCode);
+        string line = Assert.Single(proxy.StdoutLines);
+        Assert.Matches(@"^/in-flight\?x=1 \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", line);
+        string logFile = Assert.Single(Directory.GetFiles(logDirectory.Path, "lines*.log"));
+        Assert.Equal([line], await File.ReadAllLinesAsync(logFile));
     }
 
     [Theory]
