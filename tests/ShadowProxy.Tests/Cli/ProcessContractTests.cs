@@ -31,7 +31,7 @@ public sealed class ProcessContractTests
         int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(0, exitCode);
-        Assert.Equal(20, proxy.StdoutLines.Count);
+        Assert.Equal(20, proxy.StdoutLineCount);
         Assert.All(proxy.StdoutLines, line => Assert.Matches(TextLine, line));
         Assert.All(proxy.StdoutLines, line => Assert.EndsWith(" 200 500", line, StringComparison.Ordinal));
         Assert.DoesNotContain(proxy.StdoutLines, line => line.StartsWith("/health", StringComparison.Ordinal));
@@ -60,7 +60,7 @@ public sealed class ProcessContractTests
         proxy.Signal("INT");
         Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
 
-        Assert.Equal(5, proxy.StdoutLines.Count);
+        Assert.Equal(5, proxy.StdoutLineCount);
         foreach (string line in proxy.StdoutLines)
         {
             using JsonDocument json = JsonDocument.Parse(line);

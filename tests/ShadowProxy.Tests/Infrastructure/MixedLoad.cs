@@ -61,11 +61,11 @@ internal static class MixedLoad
         {
             (int threads, long residentKb) = proxy.Status();
             var figures = new ResourceFigures(proxy.OpenDescriptors(), proxy.OpenSockets(), threads, residentKb);
-            bool linesOut = proxy.StdoutLines.Count >= expectedLines;
+            bool linesOut = proxy.StdoutLineCount >= expectedLines;
             bool descriptorsDown = figures.Sockets <= idleSockets;
             if ((linesOut && descriptorsDown) || deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
-                Assert.True(linesOut, $"expected {expectedLines} lines, got {proxy.StdoutLines.Count}");
+                Assert.True(linesOut, $"expected {expectedLines} lines, got {proxy.StdoutLineCount}");
                 return figures;
             }
 

@@ -128,7 +128,7 @@ public sealed partial class ProxyMetricsTests
         Assert.Equal(4, stats.Sum(line => int.Parse(line.Groups["requests"].Value, System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Equal(3, stats.Sum(line => int.Parse(line.Groups["mismatches"].Value, System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Equal(1, stats.Sum(line => int.Parse(line.Groups["skips"].Value, System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.Equal(4, proxy.StdoutLines.Count);   // the metrics endpoint and stats lines never touch stdout
+        Assert.Equal(4, proxy.StdoutLineCount);   // the metrics endpoint and stats lines never touch stdout
     }
 
     [Fact]

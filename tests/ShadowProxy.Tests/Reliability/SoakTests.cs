@@ -28,7 +28,7 @@ public sealed class SoakTests
         await MixedLoad.RunAsync(proxy, requests: 600, clientFaults: 12);
         long expectedLines = 600 + 8;
         ResourceFigures start = await MixedLoad.SettledAsync(proxy, (int)expectedLines, idleSockets);
-        report.WriteLine($"start (after a 600-request warm-up): {start}; lines {proxy.StdoutLines.Count}");
+        report.WriteLine($"start (after a 600-request warm-up): {start}; lines {proxy.StdoutLineCount}");
         var watch = Stopwatch.StartNew();
         long requests = 0, failures = 0;
         var statuses = new SortedDictionary<int, long>();
@@ -45,15 +45,15 @@ public sealed class SoakTests
 
             (int threads, long residentKb) = proxy.Status();
             report.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{watch.Elapsed.TotalSeconds,6:F0} s: {requests} requests ({requests / watch.Elapsed.TotalSeconds:F0}/s), {proxy.StdoutLines.Count} lines, {proxy.OpenDescriptors()} fds ({proxy.OpenSockets()} sockets), {threads} threads, {residentKb / 1024} MB RSS"));
+                $"{watch.Elapsed.TotalSeconds,6:F0} s: {requests} requests ({requests / watch.Elapsed.TotalSeconds:F0}/s), {proxy.StdoutLineCount} lines, {proxy.OpenDescriptors()} fds ({proxy.OpenSockets()} sockets), {threads} threads, {residentKb / 1024} MB RSS"));
         }
 
         ResourceFigures end = await MixedLoad.SettledAsync(proxy, (int)expectedLines, idleSockets);
-        report.WriteLine($"end (settled): {end}; lines {proxy.StdoutLines.Count} of {expectedLines} expected; responses {requests}, failed {failures}; statuses {string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}"))}");
+        report.WriteLine($"end (settled): {end}; lines {proxy.StdoutLineCount} of {expectedLines} expected; responses {requests}, failed {failures}; statuses {string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}"))}");
         report.WriteLine($"dropped lines reported on stderr: {(proxy.Stderr.Contains("dropped", StringComparison.Ordinal) ? "YES" : "none")}");
 
         Assert.Equal(0, failures);
-        Assert.Equal(expectedLines, proxy.StdoutLines.Count);
+        Assert.Equal(expectedLines, proxy.StdoutLineCount);
         Assert.True(end.Sockets <= start.Sockets, $"sockets: start {start}, end {end}");
         Assert.True(end.Descriptors <= start.Descriptors + 8, $"descriptors: start {start}, end {end}");
         Assert.True(end.Threads <= start.Threads + 16, $"threads: start {start}, end {end}");
