@@ -37,6 +37,12 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// <summary>How many lines stdout has had so far, without copying them (the soak asks after every 5,000 requests).</summary>
     public int StdoutLineCount => Volatile.Read(ref _stdoutLineCount);
 
+    /// <summary>
+    /// Whether the lines themselves are kept (<see cref="StdoutLines"/>, <see cref="Stdout"/>) or only counted: a
+    /// 30-minute soak writes six million, and keeping them grew its test host by gigabytes.
+    /// </summary>
+    public bool KeepStdoutLines { get; set; } = true;
+
     public string Stderr
     {
         get
@@ -148,7 +154,11 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
             }
             else
             {
-                proxy._stdout.Enqueue(e.Data);
+                if (proxy.KeepStdoutLines)
+                {
+                    proxy._stdout.Enqueue(e.Data);
+                }
+
                 Interlocked.Increment(ref proxy._stdoutLineCount);
             }
         };
