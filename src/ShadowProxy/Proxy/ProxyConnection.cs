@@ -19,8 +19,6 @@ internal sealed class ProxyConnection
     private const int ReadBufferBytes = 8 * 1024;
     private const int MinimumReadBytes = 2 * 1024;
 
-    /// <summary>Browsers' heads are usually 0.5-2 KiB; the buffer grows for a larger one, up to the limit.</summary>
-
     private readonly LoopSocket _socket;
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
