@@ -91,13 +91,14 @@ internal static class MirrorSettings
             return null;
         }
 
+        // Control characters were refused by the reader already (ProxySettings.Reader.Text).
         int colon = text.IndexOf(':', StringComparison.Ordinal);
         string name = colon > 0 ? text[..colon] : "";
         string value = colon > 0 ? text[(colon + 1)..].Trim() : "";
-        if (name.Length == 0 || !Ascii.IsValid(text) || Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token)
-            || value.Any(char.IsControl) || FieldNames.IsConnectionScoped(Encoding.ASCII.GetBytes(name))
-            || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.ContentLength) || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.TransferEncoding)
-            || FieldNames.Is(Encoding.ASCII.GetBytes(name), FieldNames.Host))
+        byte[] nameBytes = Encoding.ASCII.GetBytes(name);
+        if (name.Length == 0 || !Ascii.IsValid(text) || nameBytes.AsSpan().ContainsAnyExcept(HttpChars.Token)
+            || FieldNames.IsConnectionScoped(nameBytes) || FieldNames.Is(nameBytes, FieldNames.ContentLength)
+            || FieldNames.Is(nameBytes, FieldNames.TransferEncoding) || FieldNames.Is(nameBytes, FieldNames.Host))
         {
             reader.Fail($"--shadow-header: '{text}' is not a header 'Name: value' the proxy may add (not Host, framing or connection fields)");
             return null;
@@ -113,8 +114,8 @@ internal static class MirrorSettings
             return null;
         }
 
-        string host = text.Trim();
-        if (!Ascii.IsValid(host) || host.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c is '/' or '?' or '#' or '@' or ','))
+        string host = text.Trim();   // control characters were refused by the reader already
+        if (!Ascii.IsValid(host) || host.Any(c => char.IsWhiteSpace(c) || c is '/' or '?' or '#' or '@' or ','))
         {
             reader.Fail($"--shadow-host: '{text}' is not a host name (host or host:port)");
             return null;
