@@ -75,9 +75,9 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 reader.Integer("CompareJsonMaxBytes", BodyComparison.DefaultJsonMaxBytes, 0, 64 * 1024 * 1024)),
         };
         LineFormat format = reader.Format("Format");
-        TimeSpan? statsInterval = string.IsNullOrWhiteSpace(section["StatsInterval"]) ? null : reader.Seconds("StatsInterval", TimeSpan.Zero);
+        TimeSpan? statsInterval = reader.Seconds("StatsInterval");
         IPEndPoint? metricsListen = reader.EndPoint("MetricsListen", null, allowAnyPort: false);
-        string? logFile = section["LogFile"] is { Length: > 0 } path ? path : null;
+        string? logFile = reader.Text("LogFile");
         if (reader.Error is null && shadow is not null)
         {
             CheckForLoop(reader, listen, production, "--production");
@@ -150,18 +150,21 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             return endpoint;
         }
 
-        public TimeSpan Seconds(string key, TimeSpan fallback)
+        public TimeSpan Seconds(string key, TimeSpan fallback) => Seconds(key) ?? fallback;
+
+        /// <summary>A number of seconds, or null when the key is not set (or is not a number: see <see cref="Error"/>).</summary>
+        public TimeSpan? Seconds(string key)
         {
             string? text = section[key];
             if (string.IsNullOrWhiteSpace(text))
             {
-                return fallback;
+                return null;
             }
 
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds <= 0 || seconds > 86_400)
             {
                 Fail($"{OptionName(key)}: '{text}' is not a number of seconds between 0 and 86400");
-                return fallback;
+                return null;
             }
 
             return TimeSpan.FromSeconds(seconds);
