@@ -13,7 +13,8 @@ namespace ShadowProxy.Tests.Transport;
 /// examined-but-unconsumed bytes make the next read wait for more, a buffer that fills up grows, the end of the
 /// stream, CancelPendingRead (on a waiting read and ahead of the next one), a token's cancellation, a reset, and a
 /// read with nothing buffered that waits without a buffer (through an empty event, a cancellation in the window
-/// before its receive parks, a late cancellation, a token, a reset).
+/// before its receive parks, a late cancellation, a token, a reset), and Complete under a waiting read (the read ends,
+/// and a buffer a parked receive still holds is never pooled).
 /// </summary>
 public sealed class LoopSocketReaderTests
 {
@@ -275,6 +276,49 @@ public sealed class LoopSocketReaderTests
         Assert.False(waiting.IsCompleted);
         Assert.False(reader.HoldsBuffer, "an idle read must go on waiting without a buffer after a late cancel");
         reader.Complete();
+    }
+
+    [Fact]
+    public async Task Complete_while_a_read_waits_without_a_buffer_ends_that_read_when_bytes_come_and_rents_nothing()
+    {
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        Assert.False(waiting.IsCompleted);
+
+        reader.Complete();   // as a connection closing under a read does
+        await pair.Peer.SendAsync("late"u8.ToArray());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(Patience));
+        Assert.False(reader.HoldsBuffer, "a completed reader must not rent a buffer for bytes nobody will read");
+    }
+
+    [Fact]
+    public async Task Complete_while_a_receive_is_parked_keeps_its_buffer_out_of_the_pool()
+    {
+        await using var pair = await ReaderPair.OpenDrainedAsync();
+        LoopSocketReader reader = pair.Reader;
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        pair.Socket.OnEvents(Libc.EpollIn);   // an empty edge: the receive parks, holding the buffer
+        Assert.True(reader.HoldsBuffer);
+
+        // The kernel may still write into the parked receive's buffer. Had Complete pooled it, this thread's next
+        // rental of that size would get it back (the pool keeps the last array returned on a thread first).
+        reader.Complete();
+        byte[] rentedNext = ArrayPool<byte>.Shared.Rent(64);
+        try
+        {
+            rentedNext.AsSpan().Clear();
+            await pair.Peer.SendAsync("late"u8.ToArray());
+            ReadResult result = await waiting.WaitAsync(Patience);
+
+            Assert.True(result.Buffer.IsEmpty);   // nothing is handed to a reader its caller has completed
+            Assert.DoesNotContain("late", Encoding.ASCII.GetString(rentedNext), StringComparison.Ordinal);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rentedNext);
+        }
     }
 
     /// <summary>A read that is not canceled and returns the expected bytes, which are then consumed.</summary>
