@@ -20,6 +20,8 @@ internal sealed class LoopbackBackend : IAsyncDisposable
     private readonly List<Task> _connections = [];
     private readonly Task _accepting;
     private int _connectionCount;
+    private int _requestCount;
+    private int _pruneConnectionsAt = 1024;
 
     private LoopbackBackend(Func<BackendConnection, Task> handler)
     {
@@ -37,6 +39,15 @@ internal sealed class LoopbackBackend : IAsyncDisposable
 
     public int ConnectionCount => Volatile.Read(ref _connectionCount);
 
+    /// <summary>
+    /// Whether each request is kept for <see cref="Requests"/> (the default), or only counted: a soak sends millions,
+    /// and keeping them all would grow the test host by gigabytes and slow its own load.
+    /// </summary>
+    public bool KeepsRequests { get; set; } = true;
+
+    /// <summary>Requests received so far, kept or not.</summary>
+    public int RequestCount => Volatile.Read(ref _requestCount);
+
     /// <summary>Reads each request whole, then sends <paramref name="response"/> and closes.</summary>
     public static LoopbackBackend Start(string response) => Start(async connection =>
     {
@@ -50,7 +61,7 @@ internal sealed class LoopbackBackend : IAsyncDisposable
     public async Task WaitForRequestsAsync(int count, TimeSpan? timeout = null)
     {
         using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
-        while (_requests.Count < count)
+        while (RequestCount < count)
         {
             await Task.Delay(10, limit.Token);
         }
@@ -71,7 +82,15 @@ internal sealed class LoopbackBackend : IAsyncDisposable
         _stop.Dispose();
     }
 
-    internal void Record(string request) => _requests.Enqueue(request);
+    internal void Record(string request)
+    {
+        if (KeepsRequests)
+        {
+            _requests.Enqueue(request);
+        }
+
+        Interlocked.Increment(ref _requestCount);
+    }
 
     private async Task AcceptAsync()
     {
@@ -83,6 +102,14 @@ internal sealed class LoopbackBackend : IAsyncDisposable
                 Interlocked.Increment(ref _connectionCount);
                 lock (_connections)
                 {
+                    // Only the connections still being served are waited for at the end: finished ones are dropped
+                    // now and then, so a long run does not keep every connection it ever had.
+                    if (_connections.Count >= _pruneConnectionsAt)
+                    {
+                        _connections.RemoveAll(static connection => connection.IsCompleted);
+                        _pruneConnectionsAt = Math.Max(1024, _connections.Count * 2);
+                    }
+
                     _connections.Add(ServeAsync(socket));
                 }
             }

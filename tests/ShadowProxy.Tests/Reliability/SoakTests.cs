@@ -20,6 +20,7 @@ public sealed class SoakTests
         var duration = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable(SecondsVariable)!, CultureInfo.InvariantCulture));
         using var report = new StreamWriter(Environment.GetEnvironmentVariable(ReportVariable) ?? Path.Combine(Path.GetTempPath(), "shadowproxy-soak.txt")) { AutoFlush = true };
         await using var backends = new FaultyBackends();
+        backends.Production.KeepsRequests = backends.Shadow.KeepsRequests = false;   // nothing here reads them
         await using var proxy = await ProxyProcess.StartAsync(
             backends.Production.EndPoint, backends.Shadow.EndPoint, "--shadow-timeout", "1", "--client-timeout", "5");
         proxy.KeepStdoutLines = false;   // counted, not kept: nothing here reads them
