@@ -55,6 +55,13 @@ internal sealed class ProxyServer : BackgroundService
         var listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            if (_options.Listen.Address.Equals(IPAddress.IPv6Any))
+            {
+                // [::] takes IPv4 clients too (as IPv4-mapped addresses), whatever net.ipv6.bindv6only says: one
+                // socket for a box whose port 80 is redirected from both iptables and ip6tables.
+                listener.DualMode = true;
+            }
+
             // No ReuseAddress: on Linux .NET turns it into SO_REUSEPORT too, and a second proxy started by mistake would
             // then silently share the port (and half the redirected traffic) instead of failing.
             listener.Bind(_options.Listen);

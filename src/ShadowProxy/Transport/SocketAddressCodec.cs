@@ -38,9 +38,15 @@ internal static class SocketAddressCodec
         return BitConverter.ToUInt16(address) switch
         {
             Libc.AddressFamilyInet => new IPEndPoint(new IPAddress(address[4..8]), port),
+            // An IPv4 client of a dual-stack listener ([::]) arrives as ::ffff:a.b.c.d; it is logged as a.b.c.d.
+            Libc.AddressFamilyInet6 when address.Length >= MaxLength && IsIPv4Mapped(address[8..24]) =>
+                new IPEndPoint(new IPAddress(address[20..24]), port),
             Libc.AddressFamilyInet6 when address.Length >= MaxLength =>
                 new IPEndPoint(new IPAddress(address[8..24], BinaryPrimitives.ReadUInt32LittleEndian(address[24..])), port),
             _ => null,
         };
     }
+
+    private static bool IsIPv4Mapped(ReadOnlySpan<byte> address) =>
+        address[..10].IndexOfAnyExcept((byte)0) < 0 && address[10] == 0xFF && address[11] == 0xFF;
 }

@@ -13,7 +13,7 @@ internal static class RawHttp
     /// <summary>Sends each piece as its own write, a moment apart, so that the proxy sees them in separate reads.</summary>
     public static async Task<string> SendPiecesAsync(IPEndPoint endpoint, IEnumerable<byte[]> pieces, TimeSpan? pause = null)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endpoint);
         using var stream = new NetworkStream(socket);
         bool firstPiece = true;

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using ShadowProxy.Tests.Infrastructure;
 
@@ -24,6 +26,27 @@ public sealed class MirroringTests
         Assert.Equal(Expected, Assert.Single(production.Requests));
         Assert.Equal(Expected, Assert.Single(shadow.Requests));
         Assert.Matches(@"^/products\?id=7 \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 500$", Assert.Single(proxy.RequestLines));
+    }
+
+    [Fact]
+    public async Task A_client_over_IPv6_is_served_and_mirrored_like_any_other()
+    {
+        // The box's ip6tables redirect brings IPv6 clients to a proxy listening on [::]; here on [::1], loopback only.
+        await using var production = LoopbackBackend.Start(ProductionOk);
+        await using var shadow = LoopbackBackend.Start(ShadowFails);
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint, shadow.EndPoint, options => options with { Listen = new IPEndPoint(IPAddress.IPv6Loopback, 0) });
+
+        IPEndPoint listening = proxy.EndPoint;
+        string response = await RawHttp.SendAsync(listening, "GET /v6 HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n");
+        await proxy.StopAsync();
+
+        Assert.Equal(AddressFamily.InterNetworkV6, listening.AddressFamily);
+        Assert.Equal(ProductionOk, response);
+        const string Expected = "GET /v6 HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n";
+        Assert.Equal(Expected, Assert.Single(production.Requests));
+        Assert.Equal(Expected, Assert.Single(shadow.Requests));
+        Assert.Matches(@"^/v6 \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 500$", Assert.Single(proxy.RequestLines));
     }
 
     [Fact]
