@@ -86,10 +86,13 @@ install_proxy() {
         cp -a "$etc/appsettings.json" "$etc/appsettings.json.bak"
         say "kept the previous settings as $etc/appsettings.json.bak"
     fi
+    # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
+    local listen_address=0.0.0.0
+    [[ ! -e /proc/net/if_inet6 ]] || listen_address=[::]
     cat >"$etc/appsettings.json" <<JSON
 {
   "ShadowProxy": {
-    "Listen": "0.0.0.0:$listen_port",
+    "Listen": "$listen_address:$listen_port",
     "Production": "$production",
     "Shadow": "$shadow",
     "Format": "text"

@@ -13,9 +13,10 @@
 # Topology (every address is private to namespaces this script creates; nothing has a route out of them):
 #
 #   client ns             box ns ("the production box")                        shadow ns
-#   c0 10.200.1.1 ----- out0 10.200.1.2   [nat PREROUTING -i out0 tcp/80 -> 8001]
-#                         ShadowProxy 0.0.0.0:8001 -> production 127.0.0.1:80
-#                         production app  0.0.0.0:80
+#   c0 10.200.1.1 ----- out0 10.200.1.2   [nat PREROUTING -i out0 tcp/80 -> 8001, iptables and ip6tables]
+#      fd00:200:1::1         fd00:200:1::2
+#                         ShadowProxy [::]:8001 (IPv4 and IPv6) -> production 127.0.0.1:80
+#                         production app  0.0.0.0:80 and [::]:80
 #                         sh0 10.200.2.1 ------------------------------------ sh0 10.200.2.2, shadow app :8080
 #
 # The box is set up with deploy/install.sh (SHADOWPROXY_ROOT: into a scratch directory, not /), and the proxy is
@@ -111,7 +112,15 @@ check() {   # check "description" command...: PASS when the command succeeds
 
 # ---- the small apps: production, shadow, client --------------------------------------------------------------------
 cat >"$work/app.py" <<'PY'
-import http.server, sys, urllib.request
+import http.server, socket, sys, urllib.request
+
+class IPv6OnlyServer(http.server.ThreadingHTTPServer):
+    # Beside a 0.0.0.0 server on the same port: IPv6 clients only, so that the log shows each peer as it is.
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
 
 def serve(name, host, port, log, status):
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -129,7 +138,8 @@ def serve(name, host, port, log, status):
         def log_message(self, *args):
             pass
 
-    http.server.ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
+    server = IPv6OnlyServer if ":" in host else http.server.ThreadingHTTPServer
+    server((host, int(port)), Handler).serve_forever()
 
 def get(url):
     try:
@@ -194,6 +204,7 @@ wait_port() {   # wait_port NS-RUNNER HOST PORT: until a TCP connect succeeds (1
 }
 
 get() { in_client "$python" "$work/app.py" get "http://10.200.1.2$1"; }   # from the client, to the box's port 80
+get6() { in_client "$python" "$work/app.py" get "http://[fd00:200:1::2]$1"; }   # the same, over IPv6
 
 # requests_from LOG PATH: the peer addresses that LOG recorded for PATH, one per line
 requests_from() { awk -v path="$2" '$3 == path { print $1 }' "$1"; }
@@ -212,6 +223,9 @@ ip -n "$box" link add sh0 type veth peer name sh0 netns "$shadow"
 ip -n "$client" addr add 10.200.1.1/24 dev c0
 ip -n "$box" addr add 10.200.1.2/24 dev out0
 ip -n "$box" addr add 10.200.2.1/24 dev sh0
+# nodad: usable at once, without waiting for duplicate address detection.
+ip -n "$client" addr add fd00:200:1::1/64 dev c0 nodad
+ip -n "$box" addr add fd00:200:1::2/64 dev out0 nodad
 ip -n "$shadow" addr add 10.200.2.2/24 dev sh0
 for ns in "$client" "$box" "$shadow"; do
     ip -n "$ns" link set lo up
@@ -224,16 +238,23 @@ ip -n "$shadow" link set sh0 up
 # "ip netns exec" execs the program, so $! is the program itself.
 ip netns exec "$box" "$python" "$work/app.py" serve production 0.0.0.0 80 "$work/production.log" 200 &
 pids+=($!)
+ip netns exec "$box" "$python" "$work/app.py" serve production :: 80 "$work/production.log" 200 &
+pids+=($!)
 ip netns exec "$shadow" "$python" "$work/app.py" serve shadow 10.200.2.2 8080 "$work/shadow.log" 202 &
 pids+=($!)
 touch "$work/production.log" "$work/shadow.log"
-wait_port in_box 127.0.0.1 80 && wait_port in_shadow 10.200.2.2 8080 || { echo "netns-e2e: the test apps did not start" >&2; exit 2; }
+wait_port in_box 127.0.0.1 80 && wait_port in_box ::1 80 && wait_port in_shadow 10.200.2.2 8080 || { echo "netns-e2e: the test apps did not start" >&2; exit 2; }
 
 echo "netns-e2e: proxy command: ${proxy_cmd[*]}"
 if [[ $(get /before) == '200 production /before' && $(requests_from "$work/production.log" /before) == 10.200.1.1 ]]; then
     pass "topology: client reaches production directly before anything is installed"
 else
     fail "topology: client reaches production directly before anything is installed"
+fi
+if [[ $(get6 /before6) == '200 production /before6' && $(requests_from "$work/production.log" /before6) == fd00:200:1::1 ]]; then
+    pass "topology: the client reaches production directly over IPv6 too"
+else
+    fail "topology: the client reaches production directly over IPv6 too" "$(tail -2 "$work/production.log")"
 fi
 
 # ---- install, the way an operator does (into the scratch root) -----------------------------------------------------
@@ -244,6 +265,7 @@ if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_di
         -f $root/etc/systemd/system/shadowproxy.service && -f $root/etc/logrotate.d/shadowproxy &&
         -d $root/var/log/shadowproxy ]] &&
     grep -q '"Shadow": "10.200.2.2:8080"' "$root/etc/shadowproxy/appsettings.json" &&
+    grep -q '"Listen": "\[::\]:8001"' "$root/etc/shadowproxy/appsettings.json" &&
     grep -q '^REDIRECT_INTERFACE=out0$' "$root/etc/shadowproxy/redirect.env"; then
     pass "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory"
 else
@@ -300,10 +322,11 @@ start_service() {
     run_unit_commands ExecStartPost 2>>"$work/redirect.log"
 }
 rule_count() { in_box iptables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
+rule_count6() { in_box ip6tables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
 
 # ---- 1. a failed start adds no redirect ----------------------------------------------------------------------------
 if ! READY_TIMEOUT=2 in_box bash -c 'set -a; . "$1"; set +a; READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
-    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 ]] &&
+    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 && $(rule_count6) == 0 ]] &&
     grep -q 'does not answer on 127.0.0.1:8001 after 2s; no redirect' "$work/redirect.log" &&
     [[ $(get /no-proxy-yet) == '200 production /no-proxy-yet' ]]; then
     pass "fail-safe: ExecStartPost refuses to add the redirect while nothing answers on 8001; production still served"
@@ -312,13 +335,36 @@ else
         "rules: $(rule_count)" "$(tail -3 "$work/redirect.log")"
 fi
 
-# ---- 2. running: through the proxy ---------------------------------------------------------------------------------
-if start_service && [[ $(rule_count) == 1 ]] &&
-    in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- '-A PREROUTING -i out0 -p tcp -m tcp --dport 80 .*REDIRECT --to-ports 8001'; then
-    pass "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001, on out0 only, once the proxy answers"
+# ---- 1b. a proxy that takes no IPv6 clients gets no IPv6 redirect ---------------------------------------------------
+# Listening on 0.0.0.0 only (an operator's own settings): an ip6tables rule would send IPv6 clients to a port where
+# nothing takes them, so add leaves IPv6 alone and those clients keep reaching production.
+read -r -a ipv4_only_args <<<"$(unit_value ExecStart | rooted)"
+ip netns exec "$box" "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0:8001 \
+    >>"$work/ipv4-only.log" 2>"$work/proxy-ipv4-only.err" &
+ipv4_only_pid=$!
+pids+=("$ipv4_only_pid")
+if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count6) == 0 ]] &&
+    grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\]): no IPv6 redirect' "$work/redirect.log" &&
+    [[ $(get6 /ipv4-only-proxy) == '200 production /ipv4-only-proxy' ]] &&
+    [[ $(requests_from "$work/production.log" /ipv4-only-proxy) == fd00:200:1::1 ]]; then
+    pass "fail-safe: with the proxy on 0.0.0.0 only, ExecStartPost adds the IPv4 redirect and no IPv6 one; IPv6 clients reach production"
 else
-    fail "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001, on out0 only, once the proxy answers" \
-        "$(in_box iptables -t nat -S PREROUTING)" "$(tail -5 "$work/redirect.log")" "$(tail -5 "$work/proxy-1.err")"
+    fail "fail-safe: with the proxy on 0.0.0.0 only, ExecStartPost adds the IPv4 redirect and no IPv6 one; IPv6 clients reach production" \
+        "rules: $(rule_count) IPv4, $(rule_count6) IPv6" "$(tail -3 "$work/redirect.log")" "$(tail -3 "$work/proxy-ipv4-only.err")"
+fi
+run_unit_commands ExecStop 2>>"$work/redirect.log"
+kill -TERM "$ipv4_only_pid"
+wait "$ipv4_only_pid" 2>/dev/null
+
+# ---- 2. running: through the proxy ---------------------------------------------------------------------------------
+redirect_rule='-A PREROUTING -i out0 -p tcp -m tcp --dport 80 .*REDIRECT --to-ports 8001'
+if start_service && [[ $(rule_count) == 1 && $(rule_count6) == 1 ]] &&
+    in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- "$redirect_rule" &&
+    in_box ip6tables -w 5 -t nat -S PREROUTING | grep -q -- "$redirect_rule"; then
+    pass "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001 for IPv4 and one for IPv6, on out0 only, once the proxy answers"
+else
+    fail "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001 for IPv4 and one for IPv6, on out0 only, once the proxy answers" \
+        "$(in_box iptables -t nat -S PREROUTING)" "$(in_box ip6tables -t nat -S PREROUTING)" "$(tail -5 "$work/redirect.log")" "$(tail -5 "$work/proxy-1.err")"
 fi
 
 answers=ok
@@ -354,6 +400,23 @@ else
         "$(cat "$work/requests.log")" "parsed: $parsed"
 fi
 
+# An IPv6 client: through the ip6tables rule to the same proxy socket ([::]), mirrored and logged like the others.
+if [[ $(get6 /mirror6) == '200 production /mirror6' ]] &&
+    [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 ]] &&
+    [[ $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]]; then
+    for ((i = 0; i < 50; i++)); do
+        grep -q '^/mirror6 ' "$work/requests.log" && break
+        sleep 0.1
+    done
+fi
+if [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 && $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]] &&
+    grep -Eq '^/mirror6 [0-9.]+ [0-9.]+ -?[0-9.]+ 200 202$' "$work/requests.log"; then
+    pass "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line"
+else
+    fail "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line" \
+        "$(grep mirror6 "$work/production.log" "$work/shadow.log" "$work/requests.log")"
+fi
+
 # The rule is on out0 only: the shadow's side of the box, and the box itself, reach production on port 80 directly.
 if [[ $(in_shadow "$python" "$work/app.py" get http://10.200.2.1/side-door) == '200 production /side-door' ]] &&
     [[ $(requests_from "$work/production.log" /side-door) == 10.200.2.2 ]] &&
@@ -382,12 +445,14 @@ fi
 # A crash after a successful start: systemd runs ExecStop=, then ExecStopPost=. ExecStopPost= alone must suffice
 # (a start that failed runs only that one), so only it runs here.
 run_unit_commands ExecStopPost 2>>"$work/redirect.log"
-if [[ $(rule_count) == 0 ]] && [[ $(get /after-crash) == '200 production /after-crash' ]] &&
-    [[ $(requests_from "$work/production.log" /after-crash) == 10.200.1.1 ]]; then
-    pass "fail-safe: ExecStopPost removes the redirect; the client gets production directly (peer 10.200.1.1)"
+if [[ $(rule_count) == 0 && $(rule_count6) == 0 ]] && [[ $(get /after-crash) == '200 production /after-crash' ]] &&
+    [[ $(requests_from "$work/production.log" /after-crash) == 10.200.1.1 ]] &&
+    [[ $(get6 /after-crash6) == '200 production /after-crash6' ]] &&
+    [[ $(requests_from "$work/production.log" /after-crash6) == fd00:200:1::1 ]]; then
+    pass "fail-safe: ExecStopPost removes both redirects; the client gets production directly (peers 10.200.1.1, fd00:200:1::1)"
 else
-    fail "fail-safe: ExecStopPost removes the redirect; the client gets production directly (peer 10.200.1.1)" \
-        "rules: $(rule_count)" "$(tail -3 "$work/redirect.log")"
+    fail "fail-safe: ExecStopPost removes both redirects; the client gets production directly (peers 10.200.1.1, fd00:200:1::1)" \
+        "rules: $(rule_count) IPv4, $(rule_count6) IPv6" "$(tail -3 "$work/redirect.log")"
 fi
 
 # ---- 4. Restart=on-failure: back through the proxy -----------------------------------------------------------------
@@ -401,7 +466,7 @@ fi
 
 # ---- 5. systemctl stop: ExecStop removes the redirect, then SIGTERM drains and exits 0 -----------------------------
 run_unit_commands ExecStop 2>>"$work/redirect.log"
-stop_rules=$(rule_count)
+stop_rules=$(($(rule_count) + $(rule_count6)))
 direct=$(get /stopping)
 kill -TERM "$proxy_pid"
 wait "$proxy_pid"
@@ -419,7 +484,7 @@ fi
 start_service
 through=$(requests_from "$work/production.log" /before-rollback; get /before-rollback >/dev/null; requests_from "$work/production.log" /before-rollback)
 if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --uninstall >>"$install_log" 2>&1 &&
-    [[ $through == 127.0.0.1 && $(rule_count) == 0 ]] &&
+    [[ $through == 127.0.0.1 && $(rule_count) == 0 && $(rule_count6) == 0 ]] &&
     [[ $(get /after-rollback) == '200 production /after-rollback' ]] &&
     [[ $(requests_from "$work/production.log" /after-rollback) == 10.200.1.1 ]] &&
     [[ ! -e $root/usr/local/lib/shadowproxy && ! -e $root/etc/systemd/system/shadowproxy.service ]]; then
