@@ -5,15 +5,16 @@
 #                     [--port 80] [--listen-port 8001]
 #       DIR: the output of `dotnet publish -p:PublishProfile=linux-x64` (it holds the ShadowProxy executable).
 #       Installs the program (/usr/local/lib/shadowproxy), the settings (/etc/shadowproxy), the systemd unit, the
-#       logrotate config and the log directory, then starts the unit. The unit adds the iptables redirect of
-#       IFACE's TCP port 80 to the proxy only once the proxy answers, and removes it whenever the proxy stops.
+#       logrotate config and the log directory, then starts the unit. The unit adds the iptables (and ip6tables)
+#       redirect of IFACE's TCP port 80 to the proxy only once the proxy answers, and removes it whenever the proxy
+#       stops.
 #
 #   deploy/install.sh --uninstall [--purge]
 #       The rollback. Removes the redirect FIRST (clients reach production directly from that moment), then stops
 #       and removes the unit and the program. Keeps /etc/shadowproxy and /var/log/shadowproxy unless --purge.
 #
 # SHADOWPROXY_ROOT=DIR installs into DIR instead of / and leaves systemd alone (deploy/test/netns-e2e.sh uses it).
-# The iptables rule is always the current network namespace's.
+# The iptables and ip6tables rules are always the current network namespace's.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -155,8 +156,10 @@ uninstall_proxy() {
         rm -rf "$etc" "$logs"
     fi
 
-    if "$here/systemd/shadowproxy-redirect" status >/dev/null 2>&1; then
-        die "a redirect is still in place: iptables -t nat -S PREROUTING"
+    local state=0
+    "$here/systemd/shadowproxy-redirect" status >/dev/null 2>&1 || state=$?
+    if ((state != 1)); then   # 0: a rule is still there; 2: a table could not be listed
+        die "a redirect may still be in place: iptables -t nat -S PREROUTING; ip6tables -t nat -S PREROUTING"
     fi
     say "rolled back: no redirect, clients reach production directly"
 }

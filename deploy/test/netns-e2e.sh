@@ -230,6 +230,9 @@ ip -n "$shadow" addr add 10.200.2.2/24 dev sh0
 for ns in "$client" "$box" "$shadow"; do
     ip -n "$ns" link set lo up
 done
+# The box's IPv6 sockets are IPv6-only unless they ask otherwise (some distributions ship this): the proxy's [::]
+# listener must still take IPv4 clients. The setting is the namespace's own.
+ip netns exec "$box" sysctl -qw net.ipv6.bindv6only=1
 ip -n "$client" link set c0 up
 ip -n "$box" link set out0 up
 ip -n "$box" link set sh0 up
@@ -344,7 +347,7 @@ ip netns exec "$box" "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0
 ipv4_only_pid=$!
 pids+=("$ipv4_only_pid")
 if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count6) == 0 ]] &&
-    grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\]): no IPv6 redirect' "$work/redirect.log" &&
+    grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\], or ::1 is not configured): no IPv6 redirect' "$work/redirect.log" &&
     [[ $(get6 /ipv4-only-proxy) == '200 production /ipv4-only-proxy' ]] &&
     [[ $(requests_from "$work/production.log" /ipv4-only-proxy) == fd00:200:1::1 ]]; then
     pass "fail-safe: with the proxy on 0.0.0.0 only, ExecStartPost adds the IPv4 redirect and no IPv6 one; IPv6 clients reach production"
