@@ -136,4 +136,18 @@ public sealed class CommandLineTests
         Assert.Equal(TimeSpan.FromSeconds(9), settings.Options.ProductionTimeout);
         Assert.Equal(TimeSpan.FromSeconds(3), settings.Options.ShadowTimeout);
     }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("  ", " ")]
+    public void A_log_file_and_a_stats_interval_left_blank_are_not_set(string? logFile, string? statsInterval)
+    {
+        var environment = new System.Collections.Hashtable();
+
+        Assert.True(ShadowProxy.Hosting.ProxyCommand.TryLoadSettings(
+            new ShadowProxy.Hosting.CommandLineSettings(Shadow: "127.0.0.1:9", LogFile: logFile, StatsInterval: statsInterval),
+            out var settings, out string error, environment), error);
+        Assert.Null(settings.LogFile);   // not a file named with spaces
+        Assert.Null(settings.StatsInterval);
+    }
 }

@@ -35,7 +35,9 @@ internal sealed class LoopbackBackend : IAsyncDisposable
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndPoint!;
 
     /// <summary>Each request as received, head and body, decoded byte for byte (Latin-1).</summary>
-    public IReadOnlyList<string> Requests => [.. _requests];
+    public IReadOnlyList<string> Requests => KeepsRequests
+        ? [.. _requests]
+        : throw new InvalidOperationException("This backend counts requests without keeping them (KeepsRequests is false).");
 
     public int ConnectionCount => Volatile.Read(ref _connectionCount);
 
@@ -106,7 +108,7 @@ internal sealed class LoopbackBackend : IAsyncDisposable
                     // now and then, so a long run does not keep every connection it ever had.
                     if (_connections.Count >= _pruneConnectionsAt)
                     {
-                        _connections.RemoveAll(static connection => connection.IsCompleted);
+                        _connections.RemoveAll(static connection => connection.IsCompletedSuccessfully);   // a failed one still fails the dispose
                         _pruneConnectionsAt = Math.Max(1024, _connections.Count * 2);
                     }
 
