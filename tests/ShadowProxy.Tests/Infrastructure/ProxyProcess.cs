@@ -112,7 +112,9 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         }
     }
 
-    private static ProxyProcess Start(Output output, string? file, params string[] arguments)
+    private static ProxyProcess Start(Output output, string? file, params string[] arguments) => Start(output, file, environment: null, arguments);
+
+    private static ProxyProcess Start(Output output, string? file, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         string? published = PublishedProgram;
         string program = published ?? ProgramPath;
@@ -127,6 +129,11 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         if (output == Output.IntoFile)
         {
             // The shell opens the file once for both descriptors (`>` then `2>&1`), then becomes the program.
@@ -186,9 +193,15 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the program on 127.0.0.1 (a free port) and waits until it says where it listens.</summary>
-    public static async Task<ProxyProcess> StartAsync(IPEndPoint production, IPEndPoint shadow, params string[] options)
+    public static Task<ProxyProcess> StartAsync(IPEndPoint production, IPEndPoint shadow, params string[] options) =>
+        StartAsync(environment: null, production, shadow, options);
+
+    /// <summary>The same, with these variables added to the program's environment.</summary>
+    public static async Task<ProxyProcess> StartAsync(
+        IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, params string[] options)
     {
-        ProxyProcess proxy = Start(["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
+        ProxyProcess proxy = Start(
+            Output.Read, null, environment, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
         try
         {
             await proxy.WaitUntilListeningAsync();
@@ -272,6 +285,10 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
 
         return string.Join(", ", kinds.Select(kind => $"{kind.Value} {kind.Key}"));
     }
+
+    /// <summary>The names of the process's threads (/proc/PID/task/*/comm: the kernel keeps 15 characters of each).</summary>
+    public IReadOnlyList<string> ThreadNames() =>
+        [.. Directory.EnumerateDirectories($"/proc/{Pid}/task").Select(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n'))];
 
     /// <summary>Threads and resident memory, from /proc/PID/status.</summary>
     public (int Threads, long ResidentKb) Status()

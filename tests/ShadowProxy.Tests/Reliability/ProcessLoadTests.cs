@@ -44,6 +44,34 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task With_three_event_loops_faults_and_concurrent_clients_lose_no_response_no_line_and_no_socket()
+    {
+        // deploy/README.md tells a busy site to add loops (SHADOWPROXY_IO_THREADS): more loops than this box has
+        // cores, so that connections accepted by different loops, their backends and the shared timer sweep and line
+        // writer really run side by side.
+        var threeLoops = new Dictionary<string, string> { ["SHADOWPROXY_IO_THREADS"] = "3" };
+        await using var backends = new FaultyBackends();
+        await using var proxy = await ProxyProcess.StartAsync(
+            threeLoops, backends.Production.EndPoint, backends.Shadow.EndPoint, "--shadow-timeout", "1", "--client-timeout", "5");
+        int idleSockets = proxy.OpenSockets();
+
+        LoadClient load = await MixedLoad.RunAsync(proxy, requests: 6_000, clientFaults: 90);
+        ResourceFigures end = await MixedLoad.SettledAsync(proxy, expectedLines: 6_000 + 60, idleSockets);
+        int ioThreads = proxy.ThreadNames().Count(name => name.StartsWith("ShadowProxy I/O", StringComparison.Ordinal));
+        output.WriteLine($"6,000 requests on {ioThreads} loops; end {end}; statuses {string.Join(", ", load.Statuses.OrderBy(s => s.Key))}");
+
+        Assert.Equal(3, ioThreads);
+        Assert.Equal(0, load.Failures);
+        Assert.Equal(6_000, load.Responses);
+        Assert.Equal(6_000 - (6_000 / 20 * 4), load.Statuses[200]);
+        Assert.Equal(6_000 / 20 * 3, load.Statuses[502]);
+        Assert.Equal(6_000 / 20, load.Statuses[413]);
+        Assert.True(end.Sockets <= idleSockets, $"sockets: idle {idleSockets}, end {end}; open now: {proxy.DescribeDescriptors()}");
+        Assert.DoesNotContain("dropped", proxy.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unexpected error", proxy.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Under_64_concurrent_clients_every_response_gets_exactly_one_line_and_none_is_dropped()
     {
         await using var backends = new FaultyBackends();
