@@ -9,7 +9,8 @@ namespace ShadowProxy.Tests.Transport;
 
 /// <summary>
 /// The event-loop socket against .NET's own sockets on loopback: readiness kept and cleared correctly (a short read,
-/// data with the FIN, data that comes later), back-pressure on send, cancellation, close while waiting, refusal.
+/// data with the FIN, data that comes later), back-pressure on send, cancellation, close while waiting, refusal, and
+/// an accepted socket that epoll will not take.
 /// </summary>
 public sealed class LoopSocketTests
 {
@@ -146,6 +147,35 @@ public sealed class LoopSocketTests
     }
 
     [Fact]
+    public async Task An_accepted_socket_that_epoll_refuses_fails_its_wait_and_then_a_wait_in_the_other_direction()
+    {
+        // An accepted socket joins the epoll set only when it first has to wait. If epoll refuses it there (here:
+        // EEXIST, the descriptor put in the set beforehand), no event will ever come: the wait must fail at once, and
+        // so must a later wait in the other direction, instead of hanging until a timeout.
+        using var listener = Listen();
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        LoopSocket socket = AcceptRaw(listener, out int descriptor);
+        var sameDescriptor = new SafeSocketHandle(descriptor, ownsHandle: false);
+        var squatter = new Squatter();
+        socket.Loop.Register(sameDescriptor, squatter, Libc.EpollIn);
+        try
+        {
+            ValueTask<int> receiving = socket.ReceiveAsync(new byte[64], CancellationToken.None);   // nothing sent: must wait
+            await Assert.ThrowsAsync<SocketException>(() => receiving.AsTask().WaitAsync(Patience));
+
+            ValueTask sending = socket.SendAsync(new byte[16 * 1024 * 1024], CancellationToken.None);   // the peer reads nothing
+            await Assert.ThrowsAsync<SocketException>(() => sending.AsTask().WaitAsync(Patience));
+            Assert.False(socket.Loop.Holds(socket), "a socket epoll refused must not keep a slot in the loop");
+        }
+        finally
+        {
+            socket.Loop.Remove(sameDescriptor, squatter);
+            socket.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task Operations_racing_a_close_from_other_threads_always_complete()
     {
         using var listener = Listen();
@@ -247,5 +277,25 @@ public sealed class LoopSocketTests
     {
         await socket.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
         return Thread.CurrentThread.Name;
+    }
+
+    /// <summary>Accepts one pending connection and hands its descriptor to a LoopSocket, as the proxy's listener does.</summary>
+    private static LoopSocket AcceptRaw(Socket listener, out int descriptor)
+    {
+        Socket accepted = listener.Accept();
+        accepted.Blocking = false;
+        descriptor = (int)accepted.SafeHandle.DangerousGetHandle();
+        accepted.SafeHandle.SetHandleAsInvalid();   // the LoopSocket owns the descriptor from here and closes it
+        return LoopSocket.Accepted(descriptor, EventLoops.All[0], remote: null);
+    }
+
+    /// <summary>Holds the descriptor's place in the epoll set; never expects an event.</summary>
+    private sealed class Squatter : IEventTarget
+    {
+        public ulong RegistrationToken { get; set; }
+
+        public void OnEvents(uint events)
+        {
+        }
     }
 }
