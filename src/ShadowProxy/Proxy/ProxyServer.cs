@@ -114,17 +114,18 @@ internal sealed class ProxyServer : BackgroundService
         // idle ExecuteAsync has noticed the stop: that takes a trip through the thread pool.
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        _logger.Draining(_options.DrainTimeout, _connections.Count);
-        Task drained = Task.WhenAll(_connections.Values);
+        Task[] open = OpenConnections();
+        _logger.Draining(_options.DrainTimeout, open.Length);
+        Task drained = Task.WhenAll(open);
         try
         {
             await drained.WaitAsync(_options.DrainTimeout, _time, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            _logger.DrainTimedOut(_connections.Count);
+            _logger.DrainTimedOut(OpenConnections().Length);
             await _abort.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+            await Task.WhenAll(OpenConnections()).ConfigureAwait(false);
         }
 
         await _pools.DisposeAsync().ConfigureAwait(false);
@@ -137,6 +138,22 @@ internal sealed class ProxyServer : BackgroundService
         _shutdown.Dispose();
         _abort.Dispose();
         base.Dispose();
+    }
+
+    /// <summary>
+    /// The connections' tasks, by enumerating the dictionary: its Count and Values take every lock, and the first
+    /// time they do, also start the collections' EventSource (its reflection-heavy start-up failed once under arm64
+    /// emulation and took the drain down with it).
+    /// </summary>
+    private Task[] OpenConnections()
+    {
+        var open = new List<Task>();
+        foreach (KeyValuePair<long, Task> connection in _connections)
+        {
+            open.Add(connection.Value);
+        }
+
+        return [.. open];
     }
 
     /// <param name="endsConnection">Whether the task's end is also the end of the client's connection (a rejection).</param>

@@ -86,7 +86,7 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
         int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60));
         output.WriteLine($"{load.Responses} responses, {proxy.StdoutLineCount} lines");
 
-        Assert.Equal(0, exitCode);
+        Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {proxy.Stderr}");
         Assert.Equal(0, load.Failures);
         Assert.True(load.Responses > 64, "the load should have run");
         Assert.Equal(load.Responses, proxy.StdoutLineCount);
