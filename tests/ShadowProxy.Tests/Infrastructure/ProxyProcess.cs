@@ -43,6 +43,12 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// </summary>
     public bool KeepStdoutLines { get; set; } = true;
 
+    /// <summary>
+    /// Which stderr lines <see cref="Stderr"/> keeps (all by default). A soak's proxy writes a warning for every
+    /// fault, millions in an hour; it keeps only the ones its checks look for. Waiters still see every line.
+    /// </summary>
+    public Func<string, bool>? KeepStderrLine { get; set; }
+
     public string Stderr
     {
         get
@@ -387,7 +393,11 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
 
         lock (_stderr)
         {
-            _stderr.AppendLine(line);
+            if (KeepStderrLine?.Invoke(line) ?? true)
+            {
+                _stderr.AppendLine(line);
+            }
+
             foreach ((string text, TaskCompletionSource seen) in _stderrWaiters)
             {
                 if (line.Contains(text, StringComparison.Ordinal))

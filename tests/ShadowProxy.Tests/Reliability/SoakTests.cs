@@ -24,6 +24,7 @@ public sealed class SoakTests
         await using var proxy = await ProxyProcess.StartAsync(
             backends.Production.EndPoint, backends.Shadow.EndPoint, "--shadow-timeout", "1", "--client-timeout", "5");
         proxy.KeepStdoutLines = false;   // counted, not kept: nothing here reads them
+        proxy.KeepStderrLine = static line => line.Contains("dropped", StringComparison.Ordinal);   // what the checks below look for
         int idleSockets = proxy.OpenSockets();
         report.WriteLine($"soak: {duration.TotalSeconds:F0} s of mixed load (16 keep-alive clients; 1 request in 20 with each backend fault; client faults alongside), proxy pid {proxy.Pid}");
 
