@@ -76,6 +76,19 @@ internal static class MessageHeadReader
         }
     }
 
+    /// <summary>
+    /// Gives a scratch that came from the pool (a <see cref="HeadRead.Grown"/> the caller kept) back to it, and leaves
+    /// the caller an empty one; an empty scratch is left as it is. For callers that hold a head only while they use it.
+    /// </summary>
+    public static void ReturnScratch(ref byte[] scratch, ArrayPool<byte> pool)
+    {
+        if (scratch.Length > 0)
+        {
+            pool.Return(scratch);
+            scratch = [];
+        }
+    }
+
     /// <summary>An LF not preceded by CR (RFC 9112 §2.2 lets a server reject it; a proxy must, or it reads a head differently than its backends).</summary>
     private static bool HasBareLineFeed(ReadOnlySequence<byte> buffer)
     {

@@ -114,7 +114,7 @@ internal sealed class ProxyConnection
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(rewritten);
-                    ReturnHead(ref head);
+                    MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
                 }
 
                 keepAlive = result.KeepClientOpen;
@@ -142,7 +142,7 @@ internal sealed class ProxyConnection
         {
             await input.CompleteAsync().ConfigureAwait(false);
             await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
-            ReturnHead(ref head);
+            MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();
         }
 
@@ -150,15 +150,6 @@ internal sealed class ProxyConnection
         if (_pendingLines is not null)
         {
             await Task.WhenAll(_pendingLines).ConfigureAwait(false);
-        }
-    }
-
-    private static void ReturnHead(ref byte[] head)
-    {
-        if (head.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(head);
-            head = [];
         }
     }
 

@@ -72,7 +72,7 @@ internal sealed class ResponseRelay
                     _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
                 if (read.Grown is { } grown)
                 {
-                    ReturnHeadScratch();
+                    MessageHeadReader.ReturnScratch(ref _headScratch, ArrayPool<byte>.Shared);
                     _headScratch = grown;
                 }
 
@@ -121,7 +121,7 @@ internal sealed class ResponseRelay
         }
         finally
         {
-            ReturnHeadScratch();
+            MessageHeadReader.ReturnScratch(ref _headScratch, ArrayPool<byte>.Shared);
             ReturnPending();
         }
     }
@@ -314,15 +314,6 @@ internal sealed class ResponseRelay
             // Production's timer ran down while the client would not take the bytes (production is not being read
             // during this write, and its progress restarts the timer): the client's doing, not a production timeout.
             throw new ClientWriteException(ex);
-        }
-    }
-
-    private void ReturnHeadScratch()
-    {
-        if (_headScratch.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(_headScratch);
-            _headScratch = [];
         }
     }
 

@@ -120,9 +120,24 @@ public sealed class MessageHeadReaderTests
         Assert.Equal(0, pool.Rented);
     }
 
+    [Fact]
+    public void ReturnScratch_gives_a_grown_head_back_once_and_leaves_an_empty_scratch()
+    {
+        var pool = new CountingPool();
+        byte[] scratch = pool.Rent(200);
+
+        MessageHeadReader.ReturnScratch(ref scratch, pool);
+        MessageHeadReader.ReturnScratch(ref scratch, pool);   // nothing held any more: nothing given back twice
+
+        Assert.Empty(scratch);
+        Assert.Equal(1, pool.Returned);
+    }
+
     private sealed class CountingPool : ArrayPool<byte>
     {
         public int Rented { get; private set; }
+
+        public int Returned { get; private set; }
 
         public override byte[] Rent(int minimumLength)
         {
@@ -130,8 +145,6 @@ public sealed class MessageHeadReaderTests
             return new byte[minimumLength];
         }
 
-        public override void Return(byte[] array, bool clearArray = false)
-        {
-        }
+        public override void Return(byte[] array, bool clearArray = false) => Returned++;
     }
 }
