@@ -114,8 +114,8 @@ internal sealed class ProxyServer : BackgroundService
         // idle ExecuteAsync has noticed the stop: that takes a trip through the thread pool.
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        Task[] open = OpenConnections();
-        _logger.Draining(_options.DrainTimeout, open.Length);
+        List<Task> open = OpenConnections();
+        _logger.Draining(_options.DrainTimeout, open.Count);
         Task drained = Task.WhenAll(open);
         try
         {
@@ -123,9 +123,10 @@ internal sealed class ProxyServer : BackgroundService
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            _logger.DrainTimedOut(OpenConnections().Length);
+            List<Task> left = OpenConnections();   // nothing is accepted any more: these are all that can remain
+            _logger.DrainTimedOut(left.Count);
             await _abort.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(OpenConnections()).ConfigureAwait(false);
+            await Task.WhenAll(left).ConfigureAwait(false);
         }
 
         await _pools.DisposeAsync().ConfigureAwait(false);
@@ -145,7 +146,7 @@ internal sealed class ProxyServer : BackgroundService
     /// time they do, also start the collections' EventSource (its reflection-heavy start-up failed once under arm64
     /// emulation and took the drain down with it).
     /// </summary>
-    private Task[] OpenConnections()
+    private List<Task> OpenConnections()
     {
         var open = new List<Task>();
         foreach (KeyValuePair<long, Task> connection in _connections)
@@ -153,7 +154,7 @@ internal sealed class ProxyServer : BackgroundService
             open.Add(connection.Value);
         }
 
-        return [.. open];
+        return open;
     }
 
     /// <param name="endsConnection">Whether the task's end is also the end of the client's connection (a rejection).</param>
