@@ -324,12 +324,12 @@ start_service() {
     ready+=("run $proxy_runs: READY=1")
     run_unit_commands ExecStartPost 2>>"$work/redirect.log"
 }
-rule_count() { in_box iptables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
-rule_count6() { in_box ip6tables -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
+# rule_count [ip6tables]: the helper's rules in the box's nat table (iptables unless said)
+rule_count() { in_box "${1:-iptables}" -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
 
 # ---- 1. a failed start adds no redirect ----------------------------------------------------------------------------
 if ! READY_TIMEOUT=2 in_box bash -c 'set -a; . "$1"; set +a; READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
-    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 && $(rule_count6) == 0 ]] &&
+    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" && [[ $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'does not answer on 127.0.0.1:8001 after 2s; no redirect' "$work/redirect.log" &&
     [[ $(get /no-proxy-yet) == '200 production /no-proxy-yet' ]]; then
     pass "fail-safe: ExecStartPost refuses to add the redirect while nothing answers on 8001; production still served"
@@ -346,14 +346,14 @@ ip netns exec "$box" "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0
     >>"$work/ipv4-only.log" 2>"$work/proxy-ipv4-only.err" &
 ipv4_only_pid=$!
 pids+=("$ipv4_only_pid")
-if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count6) == 0 ]] &&
+if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\], or ::1 is not configured): no IPv6 redirect' "$work/redirect.log" &&
     [[ $(get6 /ipv4-only-proxy) == '200 production /ipv4-only-proxy' ]] &&
     [[ $(requests_from "$work/production.log" /ipv4-only-proxy) == fd00:200:1::1 ]]; then
     pass "fail-safe: with the proxy on 0.0.0.0 only, ExecStartPost adds the IPv4 redirect and no IPv6 one; IPv6 clients reach production"
 else
     fail "fail-safe: with the proxy on 0.0.0.0 only, ExecStartPost adds the IPv4 redirect and no IPv6 one; IPv6 clients reach production" \
-        "rules: $(rule_count) IPv4, $(rule_count6) IPv6" "$(tail -3 "$work/redirect.log")" "$(tail -3 "$work/proxy-ipv4-only.err")"
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")" "$(tail -3 "$work/proxy-ipv4-only.err")"
 fi
 run_unit_commands ExecStop 2>>"$work/redirect.log"
 kill -TERM "$ipv4_only_pid"
@@ -361,7 +361,7 @@ wait "$ipv4_only_pid" 2>/dev/null
 
 # ---- 2. running: through the proxy ---------------------------------------------------------------------------------
 redirect_rule='-A PREROUTING -i out0 -p tcp -m tcp --dport 80 .*REDIRECT --to-ports 8001'
-if start_service && [[ $(rule_count) == 1 && $(rule_count6) == 1 ]] &&
+if start_service && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 1 ]] &&
     in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- "$redirect_rule" &&
     in_box ip6tables -w 5 -t nat -S PREROUTING | grep -q -- "$redirect_rule"; then
     pass "start: ExecStartPost adds one REDIRECT tcp/80 -> 8001 for IPv4 and one for IPv6, on out0 only, once the proxy answers"
@@ -404,20 +404,18 @@ else
 fi
 
 # An IPv6 client: through the ip6tables rule to the same proxy socket ([::]), mirrored and logged like the others.
-if [[ $(get6 /mirror6) == '200 production /mirror6' ]] &&
-    [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 ]] &&
-    [[ $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]]; then
-    for ((i = 0; i < 50; i++)); do
-        grep -q '^/mirror6 ' "$work/requests.log" && break
-        sleep 0.1
-    done
-fi
-if [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 && $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]] &&
+answer6=$(get6 /mirror6)
+for ((i = 0; i < 50; i++)); do   # the line is written once both backends have answered
+    grep -q '^/mirror6 ' "$work/requests.log" && break
+    sleep 0.1
+done
+if [[ $answer6 == '200 production /mirror6' ]] &&
+    [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 && $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]] &&
     grep -Eq '^/mirror6 [0-9.]+ [0-9.]+ -?[0-9.]+ 200 202$' "$work/requests.log"; then
     pass "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line"
 else
     fail "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line" \
-        "$(grep mirror6 "$work/production.log" "$work/shadow.log" "$work/requests.log")"
+        "client: $answer6" "$(grep mirror6 "$work/production.log" "$work/shadow.log" "$work/requests.log")"
 fi
 
 # The rule is on out0 only: the shadow's side of the box, and the box itself, reach production on port 80 directly.
@@ -448,14 +446,14 @@ fi
 # A crash after a successful start: systemd runs ExecStop=, then ExecStopPost=. ExecStopPost= alone must suffice
 # (a start that failed runs only that one), so only it runs here.
 run_unit_commands ExecStopPost 2>>"$work/redirect.log"
-if [[ $(rule_count) == 0 && $(rule_count6) == 0 ]] && [[ $(get /after-crash) == '200 production /after-crash' ]] &&
+if [[ $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] && [[ $(get /after-crash) == '200 production /after-crash' ]] &&
     [[ $(requests_from "$work/production.log" /after-crash) == 10.200.1.1 ]] &&
     [[ $(get6 /after-crash6) == '200 production /after-crash6' ]] &&
     [[ $(requests_from "$work/production.log" /after-crash6) == fd00:200:1::1 ]]; then
     pass "fail-safe: ExecStopPost removes both redirects; the client gets production directly (peers 10.200.1.1, fd00:200:1::1)"
 else
     fail "fail-safe: ExecStopPost removes both redirects; the client gets production directly (peers 10.200.1.1, fd00:200:1::1)" \
-        "rules: $(rule_count) IPv4, $(rule_count6) IPv6" "$(tail -3 "$work/redirect.log")"
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")"
 fi
 
 # ---- 4. Restart=on-failure: back through the proxy -----------------------------------------------------------------
@@ -469,7 +467,7 @@ fi
 
 # ---- 5. systemctl stop: ExecStop removes the redirect, then SIGTERM drains and exits 0 -----------------------------
 run_unit_commands ExecStop 2>>"$work/redirect.log"
-stop_rules=$(($(rule_count) + $(rule_count6)))
+stop_rules=$(($(rule_count) + $(rule_count ip6tables)))
 direct=$(get /stopping)
 kill -TERM "$proxy_pid"
 wait "$proxy_pid"
@@ -487,7 +485,7 @@ fi
 start_service
 through=$(requests_from "$work/production.log" /before-rollback; get /before-rollback >/dev/null; requests_from "$work/production.log" /before-rollback)
 if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --uninstall >>"$install_log" 2>&1 &&
-    [[ $through == 127.0.0.1 && $(rule_count) == 0 && $(rule_count6) == 0 ]] &&
+    [[ $through == 127.0.0.1 && $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] &&
     [[ $(get /after-rollback) == '200 production /after-rollback' ]] &&
     [[ $(requests_from "$work/production.log" /after-rollback) == 10.200.1.1 ]] &&
     [[ ! -e $root/usr/local/lib/shadowproxy && ! -e $root/etc/systemd/system/shadowproxy.service ]]; then
