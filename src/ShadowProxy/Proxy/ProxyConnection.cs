@@ -19,6 +19,10 @@ internal sealed class ProxyConnection
     private const int ReadBufferBytes = 8 * 1024;
     private const int MinimumReadBytes = 2 * 1024;
 
+    /// <summary>After an answer that left request bytes unread: how long, and how much of them, to read away before closing.</summary>
+    private const int LingerBytes = 1024 * 1024;
+    private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(1);
+
     private readonly LoopSocket _socket;
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
@@ -50,7 +54,7 @@ internal sealed class ProxyConnection
     /// <param name="abort">The drain timeout passed: cut everything.</param>
     public async Task RunAsync(Action clientClosed, CancellationToken shutdown, CancellationToken abort)
     {
-        var stream = new LoopSocketStream(_socket);   // CloseAsync closes the socket
+        var stream = new LoopSocketStream(_socket);   // LingeringClose closes the socket
         PipeReader input = new LoopSocketReader(_socket, ReadBufferBytes, MinimumReadBytes);
         // Rented per request at the head's own size (MessageHeadReader's growFrom) and given back when the request is
         // done: a kept-alive connection waiting for its next request holds no head buffer.
@@ -141,7 +145,7 @@ internal sealed class ProxyConnection
         finally
         {
             await input.CompleteAsync().ConfigureAwait(false);
-            await CloseAsync(stream, drainBeforeClose).ConfigureAwait(false);
+            await LingeringClose.CloseAsync(_socket, drainBeforeClose, LingerTime, LingerBytes).ConfigureAwait(false);
             MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();
         }
@@ -197,49 +201,5 @@ internal sealed class ProxyConnection
         _logger.RequestRejected(_remote, status, status == HeadReadStatus.TooLarge ? 431 : 400);
         await stream.WriteAsync(answer).ConfigureAwait(false);
         return true;
-    }
-
-    /// <summary>
-    /// Closes after the last answer. When request bytes may still be arriving, the send side is shut first and the
-    /// rest is read away for a moment: closing with unread bytes sends a reset, which can destroy the answer in flight.
-    /// </summary>
-    private static async Task CloseAsync(LoopSocketStream stream, bool drain)
-    {
-        LoopSocket socket = stream.Socket;
-        try
-        {
-            if (drain)
-            {
-                socket.ShutdownSend();
-                using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                byte[] discard = ArrayPool<byte>.Shared.Rent(4096);
-                try
-                {
-                    for (int total = 0; total < 1024 * 1024;)
-                    {
-                        int read = await socket.ReceiveAsync(discard, linger.Token).ConfigureAwait(false);
-                        if (read == 0)
-                        {
-                            break;
-                        }
-
-                        total += read;
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(discard);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The client is gone or slow to go: close regardless.
-        }
-        finally
-        {
-            // Without unread bytes close(2) sends a FIN after the answer, as shutdown would: one system call, not two.
-            socket.Dispose();
-        }
     }
 }

@@ -14,6 +14,10 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class ProxyServer : BackgroundService
 {
+    /// <summary>A rejected client's lingering close: enough for a request already sent, short since it still counts against the limit.</summary>
+    private const int RejectLingerBytes = 64 * 1024;
+    private static readonly TimeSpan RejectLingerTime = TimeSpan.FromMilliseconds(250);
+
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
     private readonly ILogger<ProxyServer> _logger;
@@ -180,19 +184,24 @@ internal sealed class ProxyServer : BackgroundService
 
     private void OnClientClosed() => Interlocked.Decrement(ref _active);
 
+    /// <summary>
+    /// The 503, then a short lingering close: the client has usually sent its request already, and closing over it
+    /// unread would reset the connection under the answer. Short, because rejected clients keep counting against the
+    /// limit until they are closed.
+    /// </summary>
     private static async Task RejectAsync(LoopSocket client)
     {
-        using (client)
+        bool answered = false;
+        try
         {
-            try
-            {
-                await client.SendAsync(ErrorResponses.ServiceUnavailable, CancellationToken.None).ConfigureAwait(false);
-                client.ShutdownSend();
-            }
-            catch (SocketException)
-            {
-                // The client is gone already.
-            }
+            await client.SendAsync(ErrorResponses.ServiceUnavailable, CancellationToken.None).ConfigureAwait(false);
+            answered = true;
         }
+        catch (SocketException)
+        {
+            // The client is gone already.
+        }
+
+        await LingeringClose.CloseAsync(client, drain: answered, RejectLingerTime, RejectLingerBytes).ConfigureAwait(false);
     }
 }

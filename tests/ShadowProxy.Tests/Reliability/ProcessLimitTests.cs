@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Reliability;
@@ -28,6 +30,39 @@ public sealed class ProcessLimitTests
         Assert.StartsWith("HTTP/1.1 503 ", overLimit, StringComparison.Ordinal);
         Assert.True(idleClosed, "--client-timeout 3 should close a connection that sends nothing");
         Assert.True(idleFor < TimeSpan.FromSeconds(15), $"closed after {idleFor}");
+    }
+
+    [Fact]
+    public async Task A_client_past_the_limit_whose_request_had_arrived_gets_its_503_and_a_clean_close_not_a_reset()
+    {
+        // Closing a socket over unread bytes sends a reset. Linux still hands the client the 503 and the end that came
+        // first, but the connection is failed (SO_ERROR), and a client on another system may lose the 503 to it.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await ProxyProcess.StartAsync(backends.Production.EndPoint, backends.Shadow.EndPoint, "--max-connections", "1");
+        await using var holder = await RawConnection.OpenAsync(proxy.EndPoint);
+        await holder.SendAsync("GET /holder HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", await holder.ReadResponseAsync(), StringComparison.Ordinal);   // served, so counted
+
+        // Stopped, the proxy cannot accept: the kernel completes the connection and queues the request, so the request
+        // is there, unread, when the proxy turns the client away.
+        await proxy.SignalAsync("STOP");
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await client.ConnectAsync(proxy.EndPoint);
+            await client.SendAsync(Encoding.ASCII.GetBytes("GET /over HTTP/1.1\r\nHost: h\r\n\r\n"));
+        }
+        finally
+        {
+            await proxy.SignalAsync("CONT");
+        }
+
+        string answer = await RawHttp.ReadToEndAsync(new NetworkStream(client), TimeSpan.FromSeconds(20));
+        await Task.Delay(100);   // a reset, if any, follows the close at once
+
+        Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", answer, StringComparison.Ordinal);
+        Assert.Equal(0, (int)client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!);
+        Assert.DoesNotContain(backends.Production.Requests, request => request.StartsWith("GET /over", StringComparison.Ordinal));
     }
 
     [Theory]
