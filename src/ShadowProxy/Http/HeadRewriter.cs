@@ -17,14 +17,26 @@ internal static class HeadRewriter
     public const int MaxGrowth = 32;
 
     /// <summary>Rewrites a validated head; an empty <paramref name="connectionField"/> adds no field. Returns the bytes written.</summary>
-    public static int Rewrite(ReadOnlySpan<byte> head, ReadOnlySpan<byte> connectionField, Span<byte> destination)
+    /// <param name="dropContentLength">Leave out Content-Length too: a response's length that its Transfer-Encoding overrides.</param>
+    public static int Rewrite(ReadOnlySpan<byte> head, ReadOnlySpan<byte> connectionField, Span<byte> destination, bool dropContentLength = false) =>
+        Copy(head, connectionField, destination, replaceConnection: true, dropContentLength);
+
+    /// <summary>
+    /// Copies a validated head as it is, its own connection fields included, but without Content-Length: a response
+    /// forwarded verbatim whose length its Transfer-Encoding overrides (RFC 9112 §6.3 item 3).
+    /// </summary>
+    public static int RemoveContentLength(ReadOnlySpan<byte> head, Span<byte> destination) =>
+        Copy(head, [], destination, replaceConnection: false, dropContentLength: true);
+
+    private static int Copy(
+        ReadOnlySpan<byte> head, ReadOnlySpan<byte> connectionField, Span<byte> destination, bool replaceConnection, bool dropContentLength)
     {
         var lines = new HeadLines(head);
         int written = 0;
         bool isStartLine = true;
         while (lines.TryNext(out ReadOnlySpan<byte> line) && !line.IsEmpty)
         {
-            if (!isStartLine && IsConnectionScoped(line))
+            if (!isStartLine && IsDropped(line, replaceConnection, dropContentLength))
             {
                 continue;
             }
@@ -42,9 +54,10 @@ internal static class HeadRewriter
         return written + 2;
     }
 
-    private static bool IsConnectionScoped(ReadOnlySpan<byte> line)
+    private static bool IsDropped(ReadOnlySpan<byte> line, bool connectionScoped, bool contentLength)
     {
         int colon = line.IndexOf((byte)':');
-        return colon > 0 && FieldNames.IsConnectionScoped(line[..colon]);
+        ReadOnlySpan<byte> name = colon > 0 ? line[..colon] : default;
+        return (connectionScoped && FieldNames.IsConnectionScoped(name)) || (contentLength && FieldNames.Is(name, FieldNames.ContentLength));
     }
 }

@@ -15,7 +15,7 @@ internal static class ResponseHeadParser
         }
 
         long contentLength = -1;
-        bool chunked = false, close = false, keepAlive = false;
+        bool transferEncoded = false, chunked = false, close = false, keepAlive = false;
         while (true)
         {
             if (!lines.TryNext(out ReadOnlySpan<byte> line))
@@ -44,6 +44,7 @@ internal static class ResponseHeadParser
             }
             else if (FieldNames.Is(name, FieldNames.TransferEncoding))
             {
+                transferEncoded = true;
                 int lastComma = value.LastIndexOf((byte)',');
                 chunked = System.Text.Ascii.EqualsIgnoreCase(value[(lastComma + 1)..].Trim(HttpChars.OptionalWhitespace), "chunked"u8);
                 close |= !chunked;   // another final coding: the body runs to the close
@@ -56,14 +57,18 @@ internal static class ResponseHeadParser
             }
         }
 
+        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 item 3): chunked last frames the body, any other
+        // final coding runs it to the close, and the length is dropped when the head is forwarded.
         BodyKind body = answersHeadRequest || status is < 200 or 204 or 304 || (answersConnect && status is >= 200 and < 300)
             ? BodyKind.None
             : chunked ? BodyKind.Chunked
+            : transferEncoded ? BodyKind.CloseDelimited
             : contentLength > 0 ? BodyKind.ContentLength
             : contentLength == 0 ? BodyKind.None
             : BodyKind.CloseDelimited;
         bool serverWantsClose = close || body == BodyKind.CloseDelimited || (version == HttpVersion.Http10 && !keepAlive);
-        response = new ResponseHead(status, body, Math.Max(contentLength, 0), serverWantsClose);
+        response = new ResponseHead(
+            status, body, Math.Max(contentLength, 0), serverWantsClose, LengthOverridden: transferEncoded && contentLength >= 0);
         return true;
     }
 

@@ -153,18 +153,21 @@ internal sealed class ResponseRelay
             return false;
         }
 
-        if (ClientConnection is null)
+        if (ClientConnection is null && !head.LengthOverridden)
         {
             await WriteToClientAsync(_headScratch.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             return true;
         }
 
-        ClientConnectionField field = head.IsInterim ? ClientConnectionField.None : ClientConnection(head);
+        ClientConnectionField field = head.IsInterim || ClientConnection is null ? ClientConnectionField.None : ClientConnection(head);
         // Sized to this head, not to the limit: a small rental the shared pool keeps.
         byte[] rewritten = ArrayPool<byte>.Shared.Rent(length + HeadRewriter.MaxGrowth);
         try
         {
-            int written = HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, rewritten);
+            // A length that Transfer-Encoding overrides is not passed on: the client must frame the body as the proxy did.
+            int written = ClientConnection is null
+                ? HeadRewriter.RemoveContentLength(_headScratch.AsSpan(0, length), rewritten)
+                : HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, rewritten, dropContentLength: head.LengthOverridden);
             await WriteToClientAsync(rewritten.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -172,7 +175,7 @@ internal sealed class ResponseRelay
             ArrayPool<byte>.Shared.Return(rewritten);
         }
 
-        return field.Closes;
+        return ClientConnection is null || field.Closes;
     }
 
     private async ValueTask<BackendError> CopyLengthAsync(long remaining, CancellationToken cancellationToken)

@@ -16,6 +16,8 @@ public sealed class ResponseHeadParserTests
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "Chunked")]
     [InlineData("HTTP/1.1 200 OK\r\n\r\n", "CloseDelimited")]
     [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "CloseDelimited")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n", "CloseDelimited")]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "Chunked")]
     [InlineData("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", "None")]
     [InlineData("HTTP/1.1 304 Not Modified\r\n\r\n", "None")]
     [InlineData("HTTP/1.1 100 Continue\r\n\r\n", "None")]

@@ -1,0 +1,52 @@
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Proxy;
+
+/// <summary>
+/// Production's responses as the client gets them when their framing fields disagree or describe the connection
+/// (RFC 9112 §6.3, §9.6): the client must be able to frame what it gets exactly as the proxy did.
+/// </summary>
+public sealed class ResponseFramingTests
+{
+    [Fact]
+    public async Task A_chunked_response_that_also_has_a_Content_Length_reaches_the_client_without_the_length()
+    {
+        // Transfer-Encoding overrides Content-Length; a proxy forwarding such a response must drop the length
+        // (RFC 9112 §6.3 item 3), or a client or cache that trusts it reads 3 bytes and takes the rest for the next response.
+        await using var production = LoopbackBackend.Start(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /both HTTP/1.1\r\nHost: h\r\n\r\n");
+        string first = await client.ReadResponseAsync();
+        await client.SendAsync("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+        string second = await client.ReadResponseAsync();
+        await proxy.StopAsync();
+
+        const string Expected = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        Assert.Equal(Expected, first);
+        Assert.Equal(Expected, second);
+        Assert.All(proxy.RequestLines, line => Assert.EndsWith(" 200 200", line, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_response_whose_final_coding_is_not_chunked_runs_to_the_close_whatever_its_Content_Length_says()
+    {
+        // With Transfer-Encoding present and chunked not last, the body ends at the close (RFC 9112 §6.3 item 3):
+        // framing it by Content-Length cuts the client's answer short and leaves its connection open for more.
+        await using var production = LoopbackBackend.Start(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\nConnection: close\r\n\r\n0123456789");
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /gzip HTTP/1.1\r\nHost: h\r\n\r\n");
+        string? response = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(5));
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n0123456789", response);
+        Assert.Equal(10, Assert.Single(proxy.Records).Production.Facts.BodyBytes);
+    }
+}
