@@ -129,7 +129,7 @@ internal sealed class RequestExchange
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
             Progress = productionTimer.Start,
-            ClientConnection = _options.ClientKeepAlive && !IsTunnel(_request) ? DecideClientConnection : null,
+            ClientConnection = IsTunnel(_request) ? null : DecideClientConnection,
             RequestStart = firstByte,
             Comparison = _options.Comparison,
         };
@@ -216,10 +216,13 @@ internal sealed class RequestExchange
         }
     }
 
-    /// <summary>Production's own Connection: close answers the proxy's request; the client's connection follows its own rules.</summary>
+    /// <summary>
+    /// Production's own Connection: close answers the proxy's request; the client's connection follows its own rules.
+    /// Without client keep-alive every answer says close (RFC 9112 §9.6), whatever production said about its connection.
+    /// </summary>
     private ClientConnectionField DecideClientConnection(ResponseHead response)
     {
-        bool close = _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
+        bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
             || _shutdown.IsCancellationRequested;
         return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
     }

@@ -49,4 +49,24 @@ public sealed class ResponseFramingTests
         Assert.Equal("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n0123456789", response);
         Assert.Equal(10, Assert.Single(proxy.Records).Production.Facts.BodyBytes);
     }
+
+    [Theory]
+    [InlineData(false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+    [InlineData(true, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5, max=100\r\n\r\nok")]
+    public async Task With_client_keep_alive_off_every_answer_tells_the_client_its_connection_closes(bool backendKeepAlive, string answer)
+    {
+        // A server that does not keep connections must send "close" in every final response (RFC 9112 §9.6); what
+        // production says about the proxy's own connection (nothing, or keep-alive) does not describe the client's.
+        await using var production = LoopbackBackend.Start(answer);
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ClientKeepAlive = false, BackendKeepAlive = backendKeepAlive });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /once HTTP/1.1\r\nHost: h\r\n\r\n");
+        string? response = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(5));
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
+    }
 }
