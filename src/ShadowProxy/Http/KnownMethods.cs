@@ -15,6 +15,14 @@ internal static class KnownMethods
     public const string Connect = "CONNECT";
     public const string Trace = "TRACE";
 
+    /// <summary>
+    /// GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 §9.2.2): sending one twice has the effect of sending it
+    /// once, so one lost on a connection that failed before its answer may be sent again. Never any other method.
+    /// </summary>
+    public static bool IsIdempotent(string method) =>
+        ReferenceEquals(method, Get) || ReferenceEquals(method, Head) || ReferenceEquals(method, Options)
+        || ReferenceEquals(method, Trace) || ReferenceEquals(method, Put) || ReferenceEquals(method, Delete);
+
     public static string Name(ReadOnlySpan<byte> method) => method.Length switch
     {
         3 when method.SequenceEqual("GET"u8) => Get,

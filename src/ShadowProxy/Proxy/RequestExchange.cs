@@ -57,7 +57,8 @@ internal sealed class RequestExchange
         productionTimer.Start();
 
         // A reused connection that the backend closed at the moment it was taken fails before any answer: a request
-        // without a body is then sent once more on a new connection (one with a body has been consumed already).
+        // without a body is then sent once more on a new connection (one with a body has been consumed already). Only
+        // an idempotent one: the backend may have acted on it before it failed (RFC 9110 §9.2.2).
         for (int attempt = 1; ; attempt++)
         {
             BackendLink? link = null;
@@ -80,7 +81,7 @@ internal sealed class RequestExchange
                 return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }
 
-            bool retryable = link.Reused && attempt == 1 && _request.Body == BodyKind.None;
+            bool retryable = link.Reused && attempt == 1 && _request.Body == BodyKind.None && KnownMethods.IsIdempotent(_request.Method);
             bool reusable = false;
             try
             {

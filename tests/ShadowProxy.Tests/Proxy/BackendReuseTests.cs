@@ -179,4 +179,48 @@ public sealed class BackendReuseTests
 
         Assert.Equal(3, production.ConnectionCount);
     }
+
+    [Fact]
+    public async Task A_non_idempotent_request_that_a_reused_connection_lost_is_not_sent_again()
+    {
+        // Production takes the POST on a reused connection, acts on it, and dies before answering. The proxy cannot
+        // know it was not done: sending it again on a new connection would pay twice (RFC 9110 §9.2.2: a proxy
+        // must not retry a non-idempotent request on its own). A GET lost the same way may be, and is, retried
+        // (A_backend_that_silently_drops_idle_connections_costs_no_request).
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            for (int served = 0; ; served++)
+            {
+                string? request = await connection.ReadRequestAsync();
+                if (request is null)
+                {
+                    return;
+                }
+
+                if (served > 0)
+                {
+                    connection.Reset();
+                    return;
+                }
+
+                string target = request.Split(' ')[1];
+                await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {target.Length}\r\n\r\n{target}");
+            }
+        });
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);
+        await client.SendAsync("POST /pay HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        string paid = await client.ReadResponseAsync();
+        string after = await RawHttp.SendAsync(proxy.EndPoint, "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.StopAsync();
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", paid, StringComparison.Ordinal);
+        Assert.Single(production.Requests, request => request.StartsWith("POST /pay ", StringComparison.Ordinal));
+        Assert.EndsWith("/after", after, StringComparison.Ordinal);
+    }
 }
