@@ -15,7 +15,7 @@ internal struct ChunkedBodyScanner
     /// <summary>The whole trailer section; the same bound as a head.</summary>
     public const int MaxTrailerBytes = 32 * 1024;
 
-    private const int MaxSizeDigits = 15;   // 15 hex digits stay far below long.MaxValue
+    private const long MaxChunkSize = (1L << 60) - 1;   // 15 significant hex digits: far below long.MaxValue
 
     private State _state;
     private long _remaining;
@@ -92,8 +92,15 @@ internal struct ChunkedBodyScanner
                 int digit = HexValue(b);
                 if (digit >= 0)
                 {
+                    // Only the value can overflow: zeros in front are still a valid size (chunk-size is 1*HEXDIG); the
+                    // digits themselves are bounded as the size line is.
+                    if (_remaining > MaxChunkSize >> 4)
+                    {
+                        return State.Invalid;
+                    }
+
                     _remaining = (_remaining << 4) | (uint)digit;
-                    return ++_sizeDigits > MaxSizeDigits ? State.Invalid : State.Size;
+                    return ++_sizeDigits > MaxSizeLineBytes ? State.Invalid : State.Size;
                 }
 
                 if (_sizeDigits == 0)

@@ -49,12 +49,24 @@ public sealed class ChunkedBodyScannerTests
     }
 
     [Theory]
+    [InlineData("00000000000000000005\r\nhello\r\n0\r\n\r\n")]    // 20 digits, the value 5
+    [InlineData("0000000000000000000000\r\n\r\n")]                // a last chunk of 22 zeros
+    [InlineData("0000000FFFFFFFFFFFFFFF\r\n")]                    // 15 significant digits after the zeros
+    public void Leading_zeros_do_not_count_towards_the_size_limit(string body)
+    {
+        var scanner = new ChunkedBodyScanner();
+        scanner.Scan(Encoding.ASCII.GetBytes(body));
+        Assert.False(scanner.IsInvalid, body);
+    }
+
+    [Theory]
     [InlineData("x\r\n")]                       // not hex
     [InlineData("\r\n")]                        // no size
     [InlineData("4\nWiki\r\n0\r\n\r\n")]        // bare LF after size
     [InlineData("4\r\nWikiX\r\n")]              // data longer than its size
     [InlineData("4\r\nWiki\n0\r\n\r\n")]        // bare LF after data
     [InlineData("1000000000000000\r\n")]        // overflows
+    [InlineData("0001000000000000000\r\n")]     // overflows after leading zeros
     [InlineData("0\r\n X: folded\r\n\r\n")]     // obs-fold in trailer
     [InlineData("0\r\nX: 1\n\r\n")]             // bare LF in trailer
     [InlineData("4;a=\u0001\r\n")]              // control in extension
@@ -70,10 +82,13 @@ public sealed class ChunkedBodyScannerTests
     {
         var longExtension = new ChunkedBodyScanner();
         longExtension.Scan(Encoding.ASCII.GetBytes("1;" + new string('e', ChunkedBodyScanner.MaxSizeLineBytes) + "\r\n"));
+        var longZeros = new ChunkedBodyScanner();
+        longZeros.Scan(Encoding.ASCII.GetBytes(new string('0', ChunkedBodyScanner.MaxSizeLineBytes + 1) + "1\r\n"));
         var longTrailer = new ChunkedBodyScanner();
         longTrailer.Scan(Encoding.ASCII.GetBytes("0\r\nX: " + new string('t', ChunkedBodyScanner.MaxTrailerBytes) + "\r\n\r\n"));
 
         Assert.True(longExtension.IsInvalid);
+        Assert.True(longZeros.IsInvalid);
         Assert.True(longTrailer.IsInvalid);
     }
 }

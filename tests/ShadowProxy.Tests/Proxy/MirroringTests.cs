@@ -86,6 +86,24 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task Chunk_sizes_padded_with_leading_zeros_are_valid_and_forwarded_untouched()
+    {
+        // chunk-size is 1*HEXDIG (RFC 9112 §7.1): zeros in front do not make a size large. Only its value can overflow.
+        await using var production = LoopbackBackend.Start(ProductionOk);
+        await using var shadow = LoopbackBackend.Start(ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        string body = new string('0', 20) + "5\r\nhello\r\n" + new string('0', 16) + "\r\n\r\n";
+        string request = "POST /padded HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body;
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, request);
+        await proxy.StopAsync();
+
+        Assert.Equal(ProductionOk, response);
+        Assert.Equal(request, Assert.Single(production.Requests));
+        Assert.Equal(request, Assert.Single(shadow.Requests));
+    }
+
+    [Fact]
     public async Task A_request_split_at_every_byte_position_is_framed_identically()
     {
         await using var production = LoopbackBackend.Start(ProductionOk);
