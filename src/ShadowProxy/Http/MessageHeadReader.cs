@@ -9,7 +9,11 @@ namespace ShadowProxy.Http;
 /// </summary>
 internal static class MessageHeadReader
 {
-    /// <summary>Reads a head of at most <paramref name="maxHeadBytes"/> bytes into <paramref name="scratch"/>.</summary>
+    /// <summary>
+    /// Reads a head of at most <paramref name="maxHeadBytes"/> bytes into <paramref name="scratch"/>. A canceled read
+    /// (<see cref="PipeReader.CancelPendingRead"/>) ends it as <see cref="HeadReadStatus.ClientClosed"/> only while no
+    /// byte of the head has arrived.
+    /// </summary>
     /// <param name="firstByte">Called once, when the head's first byte is seen (e.g. to start a head timeout).</param>
     /// <param name="growFrom">
     /// When given, <paramref name="scratch"/> may be smaller than <paramref name="maxHeadBytes"/>, even empty: a head that
@@ -61,7 +65,9 @@ internal static class MessageHeadReader
                 return new HeadRead(HeadReadStatus.Malformed, 0, firstByteTimestamp);
             }
 
-            if (buffer.Length >= maxHeadBytes || result.IsCompleted || result.IsCanceled)
+            // A canceled read (CancelPendingRead) stops the wait for a head that has not begun; one that has begun is
+            // a request on its way, read to its end within the caller's timeout.
+            if (buffer.Length >= maxHeadBytes || result.IsCompleted || (result.IsCanceled && buffer.IsEmpty))
             {
                 // Decide before AdvanceTo: after it the buffer's segments may be recycled, and its Length with them.
                 HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge

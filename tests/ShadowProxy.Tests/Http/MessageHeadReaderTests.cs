@@ -45,6 +45,27 @@ public sealed class MessageHeadReaderTests
         }
     }
 
+    [Fact]
+    public async Task A_canceled_read_ends_a_wait_for_a_head_not_begun_and_reads_on_through_one_begun()
+    {
+        byte[] bytes = Encoding.ASCII.GetBytes(Head);
+        var idle = new Pipe();
+        ValueTask<HeadRead> waiting = MessageHeadReader.ReadAsync(idle.Reader, new byte[1024], 1024, TimeProvider.System, CancellationToken.None);
+        idle.Reader.CancelPendingRead();
+        Assert.Equal(HeadReadStatus.ClientClosed, (await waiting).Status);
+
+        var begun = new Pipe();
+        byte[] scratch = new byte[1024];
+        ValueTask<HeadRead> reading = MessageHeadReader.ReadAsync(begun.Reader, scratch, 1024, TimeProvider.System, CancellationToken.None);
+        await begun.Writer.WriteAsync(bytes.AsMemory(0, 10));
+        begun.Reader.CancelPendingRead();
+        await begun.Writer.WriteAsync(bytes.AsMemory(10));
+
+        HeadRead read = await reading;
+        Assert.Equal(HeadReadStatus.Complete, read.Status);
+        Assert.Equal(Head, Encoding.ASCII.GetString(scratch, 0, read.Length));
+    }
+
     [Theory]
     [InlineData("", "ClientClosed")]
     [InlineData("\r\n\r\n", "ClientClosed")]

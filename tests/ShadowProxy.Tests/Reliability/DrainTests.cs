@@ -76,4 +76,51 @@ public sealed class DrainTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the drain took {watch.Elapsed} with a 1 s drain timeout");
         Assert.Equal(BackendError.Aborted, Assert.Single(proxy.Records).Shadow.Error);   // cut by the drain, not by its own timeout
     }
+
+    [Fact]
+    public async Task Connections_with_no_request_in_flight_do_not_hold_the_drain()
+    {
+        await using var backends = new FaultyBackends();
+        // Both timeouts far past the bound below: a connection left waiting for a head would hold the stop that long.
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint,
+            backends.Shadow.EndPoint,
+            options => options with { DrainTimeout = TimeSpan.FromSeconds(20), ClientTimeout = TimeSpan.FromSeconds(30) });
+        await using var silent = await RawConnection.OpenAsync(proxy.EndPoint);   // a pre-connect: never sends
+        await using var kept = await RawConnection.OpenAsync(proxy.EndPoint);
+        await kept.SendAsync("GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
+        await kept.ReadResponseAsync();
+        await proxy.WaitForLinesAsync(1);
+        Assert.Equal(2, proxy.Server.ActiveConnections);
+        var watch = Stopwatch.StartNew();
+
+        await proxy.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"nothing was in flight, yet the stop took {watch.Elapsed}");
+        Assert.True(await silent.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+        Assert.True(await kept.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+        Assert.Single(proxy.Records);
+    }
+
+    [Fact]
+    public async Task A_request_whose_head_has_begun_when_the_proxy_stops_is_answered_with_connection_close()
+    {
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(backends.Production.EndPoint, backends.Shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        await client.SendAsync("GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
+        await client.ReadResponseAsync();
+        await client.SendAsync("POST /two HTTP/1.1\r\nHost: h\r\n");   // the next request, half its head so far
+        await backends.Shadow.WaitForRequestsAsync(1, TimeSpan.FromSeconds(20));
+        await Task.Delay(200);   // let the half head reach the proxy before the stop (it only has to be there, not read)
+
+        Task stopping = proxy.StopAsync();
+        await client.SendAsync("Content-Length: 2\r\n\r\nhi");
+        string response = await client.ReadResponseAsync();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
+        Assert.Contains(backends.Production.Requests, request => request.StartsWith("POST /two ", StringComparison.Ordinal) && request.EndsWith("\r\n\r\nhi", StringComparison.Ordinal));
+        Assert.Equal(["/one", "/two"], proxy.Records.Select(record => record.Url).Order());
+    }
 }
