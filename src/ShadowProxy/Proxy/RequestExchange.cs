@@ -133,6 +133,7 @@ internal sealed class RequestExchange
             ClientConnection = IsTunnel(_request) ? null : DecideClientConnection,
             RequestStart = firstByte,
             Comparison = _options.Comparison,
+            UpgradeRequested = _request.IsUpgrade,
         };
         _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);

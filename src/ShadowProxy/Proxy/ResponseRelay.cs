@@ -50,6 +50,12 @@ internal sealed class ResponseRelay
     /// <summary>The request's first byte (a <see cref="TimeProvider"/> timestamp): the time to first byte counts from here.</summary>
     public long RequestStart { get; init; }
 
+    /// <summary>
+    /// The request asked for an Upgrade: a 101 is then the switch it asked for. Without one a 101 is an invalid
+    /// response (RFC 9110 §15.2.2; nginx answers it 502 too): the connection speaks another protocol from there on.
+    /// </summary>
+    public bool UpgradeRequested { get; init; }
+
     /// <summary>How the body is digested for comparison.</summary>
     public BodyComparison Comparison { get; init; } = BodyComparison.Plain;
 
@@ -85,7 +91,8 @@ internal sealed class ResponseRelay
 
                 _bytes += read.Length;
                 _finalHeadTimestamp = read.FirstByteTimestamp;
-                if (!ResponseHeadParser.TryParse(_headScratch.AsSpan(0, read.Length), answersHeadRequest, answersConnect, out head))
+                if (!ResponseHeadParser.TryParse(_headScratch.AsSpan(0, read.Length), answersHeadRequest, answersConnect, out head)
+                    || (head.StatusCode == 101 && !UpgradeRequested))
                 {
                     return Outcome(0, BackendError.InvalidResponse, BodyKind.None, announcedClose);
                 }

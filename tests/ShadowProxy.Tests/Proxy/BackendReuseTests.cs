@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using ShadowProxy.Logging;
+using ShadowProxy.Proxy;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Proxy;
@@ -222,5 +224,59 @@ public sealed class BackendReuseTests
         Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", paid, StringComparison.Ordinal);
         Assert.Single(production.Requests, request => request.StartsWith("POST /pay ", StringComparison.Ordinal));
         Assert.EndsWith("/after", after, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_101_to_a_request_that_asked_for_no_upgrade_is_a_502_and_its_connection_is_never_reused()
+    {
+        // A backend may switch protocols only when asked to (RFC 9110 §15.2.2). One that switches anyway speaks
+        // another protocol on that connection from then on: the proxy must neither relay the switch as an answer
+        // nor give the connection to the next request. Both sides misbehave alike here.
+        static LoopbackBackend StartSwitching() => LoopbackBackend.Start(async connection =>
+        {
+            bool switched = false;
+            while (true)
+            {
+                string? request = await connection.ReadRequestAsync();
+                if (request is null)
+                {
+                    return;
+                }
+
+                string target = request.Split(' ')[1];
+                if (switched)
+                {
+                    await connection.SendAsync("NOT-HTTP/9 hello from the other protocol\r\n\r\n");
+                }
+                else if (target == "/switch")
+                {
+                    await connection.SendAsync("HTTP/1.1 101 Switching Protocols\r\nUpgrade: custom\r\nConnection: Upgrade\r\n\r\n");
+                    switched = true;
+                }
+                else
+                {
+                    await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {target.Length}\r\n\r\n{target}");
+                }
+            }
+        });
+        await using var production = StartSwitching();
+        await using var shadow = StartSwitching();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        string switchedAnswer = await RawHttp.SendAsync(proxy.EndPoint, "GET /switch HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(1);
+        string next = await RawHttp.SendAsync(proxy.EndPoint, "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", switchedAnswer, StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", next, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n/after", next, StringComparison.Ordinal);
+        RequestRecord switchedRecord = proxy.Records.Single(record => record.Url == "/switch");
+        RequestRecord nextRecord = proxy.Records.Single(record => record.Url == "/after");
+        Assert.Equal((BackendError.InvalidResponse, BackendError.InvalidResponse), (switchedRecord.Production.Error, switchedRecord.Shadow.Error));
+        Assert.Equal((200, 200), (nextRecord.Production.StatusCode, nextRecord.Shadow.StatusCode));
+        Assert.Equal(2, production.ConnectionCount);
+        Assert.Equal(2, shadow.ConnectionCount);
     }
 }
