@@ -69,7 +69,32 @@ internal sealed class ProxyConnection
             {
                 // Between requests the client may idle up to the keep-alive timeout; once a head starts, the client timeout applies.
                 clientTimer.Restart(first ? _options.ClientTimeout : _options.KeepAliveTimeout);
-                HeadRead read = await ReadHeadAsync(input, head, clientTimer, startHeadTimeout, shutdown).ConfigureAwait(false);
+                // On shutdown the wait stops while nothing of a head has arrived, on the first request as on later ones:
+                // a connection with no request in flight (a pre-connect, an idle keep-alive) would otherwise hold the
+                // drain until its timeout. A head that has begun is read to its end (MessageHeadReader).
+                HeadRead read;
+                using (shutdown.Register(static state => ((PipeReader)state!).CancelPendingRead(), input))
+                {
+                    read = await MessageHeadReader.ReadAsync(
+                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
+                        .ConfigureAwait(false);
+                }
+
+                if (read.Status == HeadReadStatus.Complete && shutdown.IsCancellationRequested && input.TryRead(out ReadResult stale))
+                {
+                    // The stop's cancel may have come after the head's last read: it would cancel the body's first read.
+                    // TryRead takes it; nothing is consumed or examined.
+                    input.AdvanceTo(stale.Buffer.Start);
+                }
+
+                if (read.Status == HeadReadStatus.ClientClosed && shutdown.IsCancellationRequested && !_socket.IsIdleAndOpen())
+                {
+                    // The stop's cancel came just as bytes did (a client accepted as the listener closed): they are a
+                    // request in flight, or the client's close; read them without the cancel.
+                    read = await MessageHeadReader.ReadAsync(
+                        input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
+                        .ConfigureAwait(false);
+                }
 
                 if (read.Grown is { } grown)
                 {
@@ -149,34 +174,6 @@ internal sealed class ProxyConnection
         {
             await Task.WhenAll(_pendingLines).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// Reads the next request head. On shutdown the wait stops while nothing of a head has arrived, on the first
-    /// request as on later ones: a connection with no request in flight (a pre-connect, an idle keep-alive) would
-    /// otherwise hold the drain until the client or keep-alive timeout. A head that has begun is read to its end.
-    /// </summary>
-    private async ValueTask<HeadRead> ReadHeadAsync(
-        PipeReader input, byte[] head, InactivityTimer clientTimer, Action startHeadTimeout, CancellationToken shutdown)
-    {
-        HeadRead read;
-        using (shutdown.Register(static state => ((PipeReader)state!).CancelPendingRead(), input))
-        {
-            read = await MessageHeadReader.ReadAsync(
-                input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
-                .ConfigureAwait(false);
-        }
-
-        if (read.Status == HeadReadStatus.ClientClosed && shutdown.IsCancellationRequested && !_socket.IsIdleAndOpen())
-        {
-            // The stop's cancel came just as bytes did (a client accepted as the listener closed): they are a request
-            // in flight, or the client's close; read them without the cancel.
-            read = await MessageHeadReader.ReadAsync(
-                input, head, _options.MaxRequestHeadBytes, _time, clientTimer.Token, startHeadTimeout, ArrayPool<byte>.Shared)
-                .ConfigureAwait(false);
-        }
-
-        return read;
     }
 
     private void TrackLine(Task writing)
