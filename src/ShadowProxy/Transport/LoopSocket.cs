@@ -29,6 +29,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     private SocketOperation? _sendWaiting;
     private int _receiveEvents;
     private int _sendEvents;
+    private int _receiveCancels;   // CancelReceive calls: one may come while an event retries the receive (see Park)
     private bool _receiveReady;
     private bool _sendReady;
     private bool _peerClosed;
@@ -168,12 +169,16 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         return new ValueTask(operation, operation.Version);
     }
 
-    /// <summary>Takes back a receive that waits for the socket: it fails with OperationCanceledException (no token's).</summary>
+    /// <summary>
+    /// Takes back a receive that waits for the socket, or that an event is retrying (it fails when it would wait
+    /// again): it fails with OperationCanceledException (no token's).
+    /// </summary>
     public void CancelReceive()
     {
         SocketOperation? waiting;
         lock (_gate)
         {
+            _receiveCancels++;
             (waiting, _receiveWaiting) = (_receiveWaiting, null);
         }
 
@@ -593,6 +598,9 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             case ParkResult.Canceled:
                 operation.Fail(new OperationCanceledException(operation.CancellationToken));
                 return true;
+            case ParkResult.TakenBack:
+                operation.Fail(new OperationCanceledException());   // as CancelReceive fails a receive it finds waiting
+                return true;
             default:
                 return false;
         }
@@ -613,9 +621,16 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
                 return ParkResult.Disposed;
             }
 
+            // A receive that waited and was taken out by an event to be retried: a CancelReceive meanwhile found
+            // nothing waiting, and would be lost if the receive now waited again.
+            bool receive = operation.Direction == SocketDirection.Receive;
+            if (receive && operation.HasWaited && operation.CancelsWhenParked != _receiveCancels)
+            {
+                return ParkResult.TakenBack;
+            }
+
             // The flag too, not only the count: a caller on another thread may have read the new count with the old
             // flag (OnEvents sets both under the gate, the fast path reads them without it) and skipped the call.
-            bool receive = operation.Direction == SocketDirection.Receive;
             if ((receive ? _receiveEvents : _sendEvents) != seen || (receive ? _receiveReady : _sendReady))
             {
                 return ParkResult.EventCameIn;
@@ -632,6 +647,8 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             {
                 _receiveReady = false;
                 _receiveWaiting = operation;
+                operation.HasWaited = true;
+                operation.CancelsWhenParked = _receiveCancels;
             }
             else
             {

@@ -7,4 +7,7 @@ internal enum ParkResult
     EventCameIn,
     Disposed,
     Canceled,
+
+    /// <summary>A CancelReceive came while an event was retrying the receive.</summary>
+    TakenBack,
 }

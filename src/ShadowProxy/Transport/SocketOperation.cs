@@ -34,6 +34,12 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
 
     public CancellationToken CancellationToken { get; private set; }
 
+    /// <summary>The operation has waited for an event at least once (a receive: CancelReceive may have looked for it).</summary>
+    public bool HasWaited { get; set; }
+
+    /// <summary>The socket's count of CancelReceive calls when this receive last began to wait.</summary>
+    public int CancelsWhenParked { get; set; }
+
     public short Version => _core.Version;
 
     public void Prepare(Memory<byte> buffer, bool streamErrors, CancellationToken cancellationToken)
@@ -46,6 +52,7 @@ internal sealed class SocketOperation : IValueTaskSource<int>, IValueTaskSource
         _streamErrors = streamErrors;
         IsConnect = false;
         IsReadinessWait = false;
+        HasWaited = false;
     }
 
     /// <summary>Called before the operation is parked: a cancellation from then on takes it back from the socket.</summary>

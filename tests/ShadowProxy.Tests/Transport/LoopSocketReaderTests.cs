@@ -223,6 +223,41 @@ public sealed class LoopSocketReaderTests
     }
 
     [Fact]
+    public async Task CancelPendingRead_while_an_event_retries_the_parked_receive_is_not_lost()
+    {
+        // The loop takes a parked receive out to retry it on each event; one that finds nothing (a stale edge) parks
+        // it again. A CancelPendingRead in between found nothing waiting to take: the read stayed pending (the stop's
+        // cancel of a connection with half a head, lost until the client's timeout).
+        for (int i = 0; i < 100; i++)
+        {
+            await using var pair = await ReaderPair.OpenDrainedAsync();
+            LoopSocketReader reader = pair.Reader;
+            Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+            pair.Socket.OnEvents(Libc.EpollIn);   // an empty edge: the receive parks, holding the buffer
+            Assert.True(reader.HoldsBuffer);
+
+            using var stop = new ManualResetEventSlim();
+            var staleEdges = new Thread(() =>
+            {
+                while (!stop.IsSet)
+                {
+                    pair.Socket.OnEvents(Libc.EpollIn);
+                }
+            });
+            staleEdges.Start();
+            Thread.SpinWait(Random.Shared.Next(20_000));
+            reader.CancelPendingRead();
+            Thread.SpinWait(20_000);
+            stop.Set();
+            staleEdges.Join();
+
+            Assert.Same(waiting, await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromSeconds(1))));
+            Assert.True((await waiting).IsCanceled);
+            reader.Complete();
+        }
+    }
+
+    [Fact]
     public async Task A_spurious_readiness_then_data_returns_the_data()
     {
         await using var pair = await ReaderPair.OpenDrainedAsync();
