@@ -36,7 +36,7 @@ internal static class MirrorSettings
             return 100;
         }
 
-        if (!double.TryParse(text.TrimEnd('%'), NumberStyles.Float, CultureInfo.InvariantCulture, out double percent) || percent is < 0 or > 100)
+        if (!double.TryParse(text.TrimEnd('%'), NumberStyles.Float, CultureInfo.InvariantCulture, out double percent) || percent is not (>= 0 and <= 100))
         {
             reader.Fail($"--shadow-percent: '{text}' is not a percentage from 0 to 100");
             return 100;

@@ -104,6 +104,12 @@ internal static class ProxyCommand
         CommandLineSettings commandLine, out ProxySettings settings, out string error, System.Collections.IDictionary? environment = null)
     {
         settings = null!;
+        if (commandLine.Config is "")
+        {
+            error = "--config: '' is not a file name";
+            return false;
+        }
+
         string configPath = commandLine.Config ?? Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         IConfigurationRoot configuration;
         var fileLoad = new SettingsFileLoad();
@@ -125,9 +131,9 @@ internal static class ProxyCommand
                 .AddInMemoryCollection(commandLine.AsConfiguration())
                 .Build();
         }
-        catch (Exception ex) when (ex is FileNotFoundException or InvalidDataException or FormatException or IOException)
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            error = $"--config: cannot read '{configPath}': {ex.Message.ReplaceLineEndings(" ")}";
+            error = $"--config: cannot read {OneLine.Quote(configPath)}: {OneLine.Text(ex.Message)}";
             return false;
         }
 

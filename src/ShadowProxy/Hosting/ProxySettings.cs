@@ -143,7 +143,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             bool hasPort = colon > 0 && candidate[..colon].Length > 0 && !candidate.EndsWith(']');
             if (!hasPort || !IPEndPoint.TryParse(candidate, out IPEndPoint? endpoint) || (endpoint.Port == 0 && !allowAnyPort))
             {
-                Fail($"{OptionName(key)}: '{text}' is not an address HOST:PORT (an IP address, or localhost, and a port)");
+                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not an address HOST:PORT (an IP address, or localhost, and a port)");
                 return fallback;
             }
 
@@ -161,9 +161,10 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 return null;
             }
 
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds <= 0 || seconds > 86_400)
+            // Written so that NaN, which every comparison calls false, is refused too.
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds is not (> 0 and <= 86_400))
             {
-                Fail($"{OptionName(key)}: '{text}' is not a number of seconds between 0 and 86400");
+                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not a number of seconds between 0 and 86400");
                 return null;
             }
 
@@ -180,7 +181,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
 
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < min || value > max)
             {
-                Fail($"{OptionName(key)}: '{text}' is not a whole number from {min} to {max}");
+                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not a whole number from {min} to {max}");
                 return fallback;
             }
 
@@ -199,7 +200,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 case "FALSE" or "OFF" or "NO":
                     return false;
                 default:
-                    Fail($"{OptionName(key)}: '{text}' is not on or off");
+                    Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not on or off");
                     return fallback;
             }
         }
@@ -253,7 +254,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 case "JSON":
                     return LineFormat.Json;
                 default:
-                    Fail($"{OptionName(key)}: '{text}' is not a format: use text or json");
+                    Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not a format: use text or json");
                     return LineFormat.Text;
             }
         }

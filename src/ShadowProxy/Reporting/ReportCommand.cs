@@ -34,8 +34,8 @@ internal static class ReportCommand
             if (source != Stdin && !File.Exists(source))
             {
                 errors.WriteLine(Directory.Exists(source)
-                    ? $"ShadowProxy: report: '{source}' is a directory, not a log file"
-                    : $"ShadowProxy: report: no such file: '{source}'");
+                    ? $"ShadowProxy: report: {OneLine.Quote(source)} is a directory, not a log file"
+                    : $"ShadowProxy: report: no such file: {OneLine.Quote(source)}");
                 return ExitCodes.Usage;
             }
         }
@@ -50,7 +50,7 @@ internal static class ReportCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                errors.WriteLine($"ShadowProxy: report: cannot write --html '{html}': {ex.Message}");
+                errors.WriteLine($"ShadowProxy: report: cannot write --html {OneLine.Quote(html)}: {OneLine.Text(ex.Message)}");
                 return ExitCodes.Usage;
             }
         }
@@ -101,7 +101,7 @@ internal static class ReportCommand
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     progress.Finish();
-                    errors.WriteLine($"ShadowProxy: report: cannot read '{name}': {ex.Message}");
+                    errors.WriteLine($"ShadowProxy: report: cannot read {OneLine.Quote(name)}: {OneLine.Text(ex.Message)}");
                     return ExitCodes.Failure;
                 }
             }
@@ -133,7 +133,7 @@ internal static class ReportCommand
             return true;
         }
 
-        errors.WriteLine($"ShadowProxy: {option} must be a whole number from 1 to {max}, not '{text}'");
+        errors.WriteLine($"ShadowProxy: {option} must be a whole number from 1 to {max}, not {OneLine.Quote(text)}");
         return false;
     }
 }

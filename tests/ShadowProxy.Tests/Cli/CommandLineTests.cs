@@ -72,6 +72,52 @@ public sealed class CommandLineTests
         Assert.Equal($"ShadowProxy: {option}: the value holds a control character\n", stderr);
     }
 
+    [Theory]
+    [InlineData("--metrics-listen", "127.0.0.1:9464\nx", "'127.0.0.1:9464\\nx' is not an address")]
+    [InlineData("--production", "\r\n127.0.0.1:80", "'\\r\\n127.0.0.1:80' is not an address")]
+    [InlineData("--format", "xml\njson", "'xml\\njson' is not a format")]
+    [InlineData("--production-timeout", "5\n6", "'5\\n6' is not a number of seconds")]
+    [InlineData("--max-connections", "10\u000b", "'10\\u000b' is not a whole number")]
+    [InlineData("--client-keep-alive", "on\roff", "'on\\roff' is not on or off")]
+    public async Task A_refused_value_with_a_line_break_is_echoed_in_one_line(string option, string value, string echo)
+    {
+        // The value is quoted with its control characters escaped: a raw line break would split the one-line error.
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"ShadowProxy: {option}: {echo}", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--production-timeout", "NaN")]
+    [InlineData("--shadow-timeout", "-nan")]
+    [InlineData("--drain-timeout", "NaN")]
+    [InlineData("--stats-interval", "NaN")]
+    [InlineData("--shadow-percent", "NaN")]
+    public async Task Not_a_number_is_a_bad_value_not_a_crash_or_a_silent_start(string option, string value)
+    {
+        // NaN parses as a double and fails every comparison, so range checks written as "< min or > max" let it through.
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"ShadowProxy: {option}: '{value}' is not a ", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_empty_config_path_is_a_bad_value()
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", "--config", "");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("ShadowProxy: --config: ", line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_list_with_a_control_character_in_the_settings_file_is_refused_with_exit_2()
     {

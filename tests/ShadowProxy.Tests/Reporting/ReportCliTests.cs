@@ -79,6 +79,22 @@ public class ReportCliTests
         Assert.Single(stderr.TrimEnd('\n').Split('\n'));
     }
 
+    [Theory]
+    [InlineData("--top", "1\n2", "ShadowProxy: --top must be a whole number from 1 to 1000, not '1\\n2'")]
+    [InlineData("--html", "no/such\ndir/r.html", "ShadowProxy: report: cannot write --html 'no/such\\ndir/r.html': ")]
+    [InlineData("", "no\nsuch.log", "ShadowProxy: report: no such file: 'no\\nsuch.log'")]
+    public async Task A_value_or_path_with_a_line_break_is_echoed_in_one_line(string option, string value, string start)
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("shadow.log", "/a 0.010 0.010 0.000 200 200");
+        string[] arguments = option == "" ? ["report", value] : ["report", log, option, value];
+
+        (int exit, string stdout, string stderr) = await ProxyProcess.RunWithInputAsync(null, arguments);
+
+        Assert.Equal((2, ""), (exit, stdout));
+        Assert.StartsWith(start, Assert.Single(stderr.TrimEnd('\n').Split('\n')), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unknown_option_is_one_line_and_exit_2()
     {
