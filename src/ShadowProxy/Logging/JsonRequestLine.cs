@@ -129,7 +129,9 @@ internal sealed class JsonRequestLine : IDisposable
     {
         if (milliseconds is { } value)
         {
-            _writer.WriteNumber(name, value / 1000m);
+            // A product keeps the scales' sum, so 1000 ms is 1.000 and 0 is 0.000 (a quotient would be 1 and 0): the
+            // text line's three decimals, and a number that a dynamic mapping never takes for a whole number.
+            _writer.WriteNumber(name, value * 0.001m);
         }
         else
         {

@@ -65,6 +65,23 @@ public sealed class RequestLineFormatTests
         Assert.DoesNotContain('\n', json.Format(record));
     }
 
+    [Fact]
+    public void Json_seconds_have_three_decimals_as_in_the_text_line()
+    {
+        // "delta":0 or "production_time":1 would let Elasticsearch map the field as a whole number on an index's
+        // first event, and every later fraction would be cut; the text line has always printed "0.000".
+        using var json = new JsonRequestLine();
+        var record = Record(
+            new BackendResult(200, TimeSpan.FromSeconds(1), 1, BackendError.None) { Facts = new(TimeSpan.FromMilliseconds(10), 0, 0, null, false) },
+            new BackendResult(200, TimeSpan.FromSeconds(1), 1, BackendError.None) { Facts = new(TimeSpan.FromMilliseconds(100), 0, 0, null, false) });
+
+        string line = json.Format(record);
+
+        Assert.Equal("/products?id=7&q=a+b 1.000 1.000 0.000 200 200", TextRequestLine.Format(record));
+        Assert.Contains("\"production_time\":1.000,\"shadow_time\":1.000,\"delta\":0.000,", line, StringComparison.Ordinal);
+        Assert.Contains("\"production_ttfb\":0.010,\"shadow_ttfb\":0.100,", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Refused", "refused")]
     [InlineData("Timeout", "timeout")]
