@@ -32,6 +32,12 @@ internal static class ProxyCommand
             return ExitCodes.Usage;
         }
 
+        if (settings.LogFile is { } logFile && !RequestLineWriter.TryOpenLogFile(logFile, out string problem))
+        {
+            await Console.Error.WriteLineAsync($"ShadowProxy: cannot write --log-file {OneLine.Quote(logFile)}: {OneLine.Text(problem)}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
         IHost host = BuildHost(settings);
         Logger diagnostics = host.Services.GetRequiredService<Logger>();
         ShutdownSignals? signals = null;

@@ -60,6 +60,36 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
         _writing = Task.Run(WriteLinesAsync);
     }
 
+    /// <summary>
+    /// Opens the file the rolling sink writes today (creating it and its directory), and closes it again. The sink
+    /// itself opens it only at the first line and tells a failure to nobody but Serilog's SelfLog, so a path that
+    /// cannot be written has to be found here, at start-up, or no line would ever reach it.
+    /// </summary>
+    public static bool TryOpenLogFile(string logFile, out string problem)
+    {
+        problem = "";
+        try
+        {
+            string path = Path.GetFullPath(logFile);
+            string directory = Path.GetDirectoryName(path) ?? path;
+            Directory.CreateDirectory(directory);
+            // RollingInterval.Day: requests.log is written as requests20261126.log, by the local date.
+            string today = Path.Combine(
+                directory,
+                Path.GetFileNameWithoutExtension(path) + DateTime.Now.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + Path.GetExtension(path));
+            using (new FileStream(today, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+            {
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            problem = ex.Message;
+            return false;
+        }
+    }
+
     /// <summary>Lines written so far.</summary>
     public long Written => Interlocked.Read(ref _written);
 

@@ -110,6 +110,24 @@ public sealed class ProcessContractTests
     }
 
     [Fact]
+    public async Task A_log_file_that_cannot_be_written_fails_start_up_with_one_line()
+    {
+        // The rolling sink opens its file at the first line and reports a failure only to Serilog's SelfLog: without
+        // a check at start-up the proxy ran for good with no line ever reaching the file, and said nothing.
+        using var directory = new TempDirectory();
+        string notADirectory = directory.WriteLines("plain-file", "x");
+        string logFile = Path.Combine(notADirectory, "requests.log");
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", "--log-file", logFile);
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"ShadowProxy: cannot write --log-file '{logFile}': ", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_second_proxy_on_the_same_port_fails_instead_of_sharing_it()
     {
         await using var first = await TestProxy.StartAsync(TestProxy.ClosedPort(), TestProxy.ClosedPort());
