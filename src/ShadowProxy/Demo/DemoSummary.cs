@@ -13,7 +13,9 @@ internal static class DemoSummary
         output.WriteLine("  production -> shadow   requests");
         foreach (var pair in records
             .GroupBy(record => (Production: Status(record.Production.StatusCode), Shadow: Status(record.Shadow.StatusCode)))
-            .OrderByDescending(group => group.Count()))
+            .OrderByDescending(group => group.Count())
+            .ThenBy(group => group.Key.Production, StringComparer.Ordinal)
+            .ThenBy(group => group.Key.Shadow, StringComparer.Ordinal))
         {
             output.WriteLine($"  {pair.Key.Production,10} -> {pair.Key.Shadow,-6}   {pair.Count(),8}");
         }
@@ -21,6 +23,8 @@ internal static class DemoSummary
         var mismatches = records.Where(record => record.Production.StatusCode != record.Shadow.StatusCode).ToList();
         string where = string.Join(", ", mismatches
             .GroupBy(record => record.Url.Split('?')[0])
+            .OrderByDescending(group => group.Count())   // most first, then by path: requests finish in any order
+            .ThenBy(group => group.Key, StringComparer.Ordinal)
             .Select(group => $"{group.Key} x{group.Count()}"));
         output.WriteLine($"  status mismatches: {mismatches.Count} of {records.Count}{(mismatches.Count > 0 ? $" ({where})" : "")}");
         output.WriteLine(string.Create(

@@ -148,7 +148,7 @@ public sealed class ProcessContractTests
         Assert.InRange(lines.Count(line => System.Text.RegularExpressions.Regex.IsMatch(line, TextLine)), 40, 60);
         Assert.Contains(lines, line => line.StartsWith("/checkout ", StringComparison.Ordinal) && line.EndsWith(" 200 500", StringComparison.Ordinal));
         Assert.Contains("Summary of 48 requests", stdout, StringComparison.Ordinal);
-        Assert.Contains("status mismatches: 12 of 48", stdout, StringComparison.Ordinal);
+        Assert.Contains("status mismatches: 12 of 48 (/checkout x8, /api/users/7 x4)\n", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
