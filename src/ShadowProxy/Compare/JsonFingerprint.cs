@@ -19,7 +19,7 @@ internal static class JsonFingerprint
     private const ulong FalseValue = 0x9B05688C2B3E6C1F;
     private const ulong NullValue = 0x1F83D9ABFB41BD6B;
 
-    /// <returns>False when the bytes are not one complete JSON value (or nest deeper than 64).</returns>
+    /// <returns>False when the bytes are not one complete JSON value (or nest deeper than 64, or escape a lone surrogate).</returns>
     public static bool TryCompute(ReadOnlySpan<byte> json, byte[][] ignoredNames, out ulong fingerprint)
     {
         fingerprint = 0;
@@ -34,8 +34,10 @@ internal static class JsonFingerprint
             fingerprint = Value(ref reader, ignoredNames);
             return !reader.Read();   // anything after the value is not JSON (the reader throws on it)
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: an escape that decodes to no character (a lone "\ud800"), met while
+            // unescaping a string or comparing a member name with the ignored ones. Not JSON text: the hash compares.
             return false;
         }
     }

@@ -52,4 +52,12 @@ public sealed class JsonFingerprintTests
     [InlineData("""<html></html>""")]
     public void What_is_not_one_json_value_has_no_fingerprint(string text) =>
         Assert.False(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(text), [], out _));
+
+    [Theory]
+    [InlineData("""{"a":"\ud800"}""")]
+    [InlineData("""["x\udc00y"]""")]
+    [InlineData("""{"\ud800":1}""")]
+    [InlineData("""{"timestamp":1,"\udfff":2}""")]
+    public void A_string_or_name_escaping_a_lone_surrogate_has_no_fingerprint_and_does_not_throw(string json) =>
+        Assert.False(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(json), IgnoreTimestamp, out _));
 }

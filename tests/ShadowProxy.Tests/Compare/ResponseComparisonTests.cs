@@ -143,6 +143,21 @@ public sealed class ResponseComparisonTests
     }
 
     [Fact]
+    public async Task A_json_string_with_a_lone_surrogate_escape_is_compared_by_hash()
+    {
+        // Valid JSON syntax, but "\ud800" decodes to no character: the fingerprint cannot unescape it.
+        const string Body = """{"name":"\ud800","timestamp":1}""";
+        string response = Response("200 OK", Body, "application/json");
+
+        (RequestRecord record, JsonElement line) = await ExchangeAsync(response, response,
+            options => options with { Comparison = new BodyComparison(["timestamp"], BodyComparison.DefaultJsonMaxBytes) });
+
+        Assert.Equal("same", line.GetProperty("diff").GetString());
+        Assert.True(line.GetProperty("body_match").GetBoolean());
+        Assert.Null(record.Production.Facts.JsonFingerprint);
+    }
+
+    [Fact]
     public async Task Json_over_the_bound_falls_back_to_the_hash()
     {
         string padding = new('p', 5000);
