@@ -79,8 +79,11 @@ internal sealed class ReportSummary
         long end = ((long)Math.Floor((double)high / width) + 1) * width;
         int count = (int)((end - first) / width);
         var counts = new long[count + 2];   // [0] below first, [count + 1] at or above end
-        foreach ((long value, long n) in histogram.Buckets())
+        foreach ((long middle, long n) in histogram.Buckets())
         {
+            // Kept within the smallest and largest values, as the percentiles are: the middle of the lowest bucket can
+            // lie below p1 when p1 is the smallest value, which would put that bucket in the tail below p1.
+            long value = Math.Clamp(middle, histogram.Min, histogram.Max);
             int index = value < first ? 0 : value >= end ? count + 1 : 1 + (int)((value - first) / width);
             counts[index] += n;
         }

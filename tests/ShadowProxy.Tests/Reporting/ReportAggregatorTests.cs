@@ -91,6 +91,17 @@ public class ReportAggregatorTests
         Assert.Equal(long.MaxValue, summary.DeltaHistogram[^1].To);
     }
 
+    [Theory]
+    [InlineData("0.100 0.401 0.301", 301)]    // above 256 ms the histogram's buckets are 2 ms wide: 300..301
+    [InlineData("0.401 0.100 -0.301", -301)]
+    public void Delta_histogram_puts_a_single_coarse_value_in_its_own_bin_not_in_a_tail(string times, long delta)
+    {
+        ReportSummary summary = Summarise($"/a {times} 200 200");
+
+        HistogramBin bin = Assert.Single(summary.DeltaHistogram);
+        Assert.Equal(new HistogramBin(delta, delta + 1, 1), bin);
+    }
+
     [Fact]
     public void Malformed_lines_are_counted_with_the_first_examples()
     {
