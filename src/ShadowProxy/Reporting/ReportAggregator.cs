@@ -115,8 +115,7 @@ internal sealed class ReportAggregator
         if (_malformedExamples.Count < MalformedExamples)
         {
             // Control characters from a binary file would drive the terminal: show them as '?'.
-            string text = string.Concat(Encoding.UTF8.GetString(line[..Math.Min(line.Length, MalformedExampleChars)])
-                .Select(c => char.IsControl(c) ? '?' : c));
+            string text = ReportFormat.Printable(Encoding.UTF8.GetString(line[..Math.Min(line.Length, MalformedExampleChars)]));
             string shown = line.Length > MalformedExampleChars ? text + "…" : text;
             _malformedExamples.Add($"{source}:{lineNumber}: {(line.IsEmpty ? "(longer than the line buffer)" : shown)}");
         }

@@ -14,6 +14,12 @@ internal static class ReportFormat
     public static string SignedSeconds(long? milliseconds) =>
         milliseconds is { } value ? (value / 1000m).ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture) : "-";
 
+    /// <summary>Text from the log as the terminal should see it: control characters (escapes, line breaks) as '?'.</summary>
+    public static string Printable(string text) =>
+        text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.AsSpan().ContainsAnyInRange('\u007f', '\u009f')
+            ? string.Concat(text.Select(c => char.IsControl(c) ? '?' : c))
+            : text;
+
     public static string Status(int status) => status switch
     {
         StatusPair.NoStatus => "-",

@@ -52,7 +52,7 @@ internal static class TextReportRenderer
             output.WriteLine("  requests  median delta  p95 delta  prod p50  shadow p50  path");
             foreach (PathLatency row in summary.SlowerPaths)
             {
-                output.WriteLine($"  {ReportFormat.Count(row.Delta.Count),8}  {ReportFormat.SignedSeconds(row.Delta.P50),12}  {ReportFormat.SignedSeconds(row.Delta.P95),9}  {ReportFormat.Seconds(row.Production.P50),8}  {ReportFormat.Seconds(row.Shadow.P50),10}  {row.Path}");
+                output.WriteLine($"  {ReportFormat.Count(row.Delta.Count),8}  {ReportFormat.SignedSeconds(row.Delta.P50),12}  {ReportFormat.SignedSeconds(row.Delta.P95),9}  {ReportFormat.Seconds(row.Production.P50),8}  {ReportFormat.Seconds(row.Shadow.P50),10}  {ReportFormat.Printable(row.Path)}");
             }
         }
 
@@ -61,7 +61,7 @@ internal static class TextReportRenderer
         output.WriteLine("  requests  prod p50  prod p95  prod p99  shadow p50  shadow p95  shadow p99  path");
         foreach (PathLatency row in summary.BusiestPaths)
         {
-            output.WriteLine($"  {ReportFormat.Count(row.Requests),8}  {ReportFormat.Seconds(row.Production.P50),8}  {ReportFormat.Seconds(row.Production.P95),8}  {ReportFormat.Seconds(row.Production.P99),8}  {ReportFormat.Seconds(row.Shadow.P50),10}  {ReportFormat.Seconds(row.Shadow.P95),10}  {ReportFormat.Seconds(row.Shadow.P99),10}  {row.Path}");
+            output.WriteLine($"  {ReportFormat.Count(row.Requests),8}  {ReportFormat.Seconds(row.Production.P50),8}  {ReportFormat.Seconds(row.Production.P95),8}  {ReportFormat.Seconds(row.Production.P99),8}  {ReportFormat.Seconds(row.Shadow.P50),10}  {ReportFormat.Seconds(row.Shadow.P95),10}  {ReportFormat.Seconds(row.Shadow.P99),10}  {ReportFormat.Printable(row.Path)}");
         }
 
         if (all.Paths.DroppedPaths > 0)
@@ -111,7 +111,7 @@ internal static class TextReportRenderer
 
         foreach (PathCount row in rows)
         {
-            output.WriteLine($"  {ReportFormat.Count(row.Count),8}  {row.Path}");
+            output.WriteLine($"  {ReportFormat.Count(row.Count),8}  {ReportFormat.Printable(row.Path)}");
         }
     }
 

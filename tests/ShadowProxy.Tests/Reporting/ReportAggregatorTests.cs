@@ -126,6 +126,21 @@ public class ReportAggregatorTests
     }
 
     [Fact]
+    public void Text_report_shows_control_characters_in_paths_as_question_marks()
+    {
+        // The proxy never logs such a URL (a request-target is visible ASCII), but a json line can carry one escaped.
+        ReportSummary summary = Summarise(
+            """{"url":"/a\u001b[2J\u001b]0;owned\u0007b\nc","production_status":200,"shadow_status":500,"body_match":false}""");
+        var output = new StringWriter();
+
+        TextReportRenderer.Write(summary, output);
+
+        string report = output.ToString();
+        Assert.False(report.Any(c => char.IsControl(c) && c is not '\n' and not '\r'), report);
+        Assert.Equal(3, report.Split("/a?[2J?]0;owned?b?c").Length - 1);   // shadow failed, body mismatches, busiest paths
+    }
+
+    [Fact]
     public void Aggregating_known_paths_allocates_nothing_per_line()
     {
         byte[][] lines =
