@@ -19,7 +19,10 @@ internal static class JsonFingerprint
     private const ulong FalseValue = 0x9B05688C2B3E6C1F;
     private const ulong NullValue = 0x1F83D9ABFB41BD6B;
 
-    /// <returns>False when the bytes are not one complete JSON value (or nest deeper than 64, or escape a lone surrogate).</returns>
+    /// <returns>
+    /// False when the bytes are not one complete JSON value (or nest deeper than 64, escape a lone surrogate, or name
+    /// a member twice in one object).
+    /// </returns>
     public static bool TryCompute(ReadOnlySpan<byte> json, byte[][] ignoredNames, out ulong fingerprint)
     {
         fingerprint = 0;
@@ -48,21 +51,45 @@ internal static class JsonFingerprint
         {
             case JsonTokenType.StartObject:
                 // Members are summed, so their order does not count; each member mixes its name with its value.
+                // That is only true while every name is there once: of {"a":1,"a":2} most clients keep the last,
+                // so the order would count. The names are collected and such an object is not compared as JSON.
                 ulong members = 0;
                 int count = 0;
-                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                ulong[] names = ArrayPool<ulong>.Shared.Rent(16);
+                try
                 {
-                    bool ignored = IsIgnored(ref reader, ignoredNames);
-                    ulong name = Text(ref reader);
-                    reader.Read();
-                    if (ignored)
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
                     {
-                        reader.Skip();
-                        continue;
+                        bool ignored = IsIgnored(ref reader, ignoredNames);
+                        ulong name = Text(ref reader);
+                        reader.Read();
+                        if (ignored)
+                        {
+                            reader.Skip();
+                            continue;
+                        }
+
+                        if (count == names.Length)
+                        {
+                            ulong[] larger = ArrayPool<ulong>.Shared.Rent(count * 2);
+                            names.AsSpan().CopyTo(larger);
+                            ArrayPool<ulong>.Shared.Return(names);
+                            names = larger;
+                        }
+
+                        names[count] = name;
+                        members += Mix(name, Value(ref reader, ignoredNames));
+                        count++;
                     }
 
-                    members += Mix(name, Value(ref reader, ignoredNames));
-                    count++;
+                    if (HasDuplicate(names.AsSpan(0, count)))
+                    {
+                        throw new JsonException("A member name occurs twice in one object.");
+                    }
+                }
+                finally
+                {
+                    ArrayPool<ulong>.Shared.Return(names);
                 }
 
                 return Mix(ObjectSeed ^ members, (ulong)count);
@@ -87,6 +114,26 @@ internal static class JsonFingerprint
             default:
                 return NullValue;
         }
+    }
+
+    /// <summary>Sorts the name hashes in place: O(n log n), so a body of many thousand members stays cheap.</summary>
+    private static bool HasDuplicate(Span<ulong> names)
+    {
+        if (names.Length < 2)
+        {
+            return false;
+        }
+
+        names.Sort();
+        for (int i = 1; i < names.Length; i++)
+        {
+            if (names[i] == names[i - 1])
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsIgnored(ref Utf8JsonReader reader, byte[][] ignoredNames)

@@ -60,4 +60,30 @@ public sealed class JsonFingerprintTests
     [InlineData("""{"timestamp":1,"\udfff":2}""")]
     public void A_string_or_name_escaping_a_lone_surrogate_has_no_fingerprint_and_does_not_throw(string json) =>
         Assert.False(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(json), IgnoreTimestamp, out _));
+
+    [Theory]
+    [InlineData("""{"a":1,"a":2}""")]
+    [InlineData("""{"a":1,"b":{"c":true,"c":true}}""")]
+    [InlineData("""[{"\u0061":1,"a":1}]""")]
+    public void An_object_naming_a_member_twice_has_no_fingerprint(string json)
+    {
+        // Clients disagree on which of the two counts (most keep the last), so member order would matter.
+        Assert.False(JsonFingerprint.TryCompute(Encoding.UTF8.GetBytes(json), IgnoreTimestamp, out _));
+    }
+
+    [Fact]
+    public void A_member_name_twice_counts_only_where_it_is_not_ignored_and_in_the_same_object()
+    {
+        Assert.Equal(Fingerprint("""{"timestamp":1,"timestamp":2,"a":1}""", IgnoreTimestamp), Fingerprint("""{"a":1}""", IgnoreTimestamp));
+        Assert.NotEqual(0UL, Fingerprint("""{"a":{"a":{"a":1}},"b":[{"a":1},{"a":1}]}"""));
+    }
+
+    [Fact]
+    public void Many_distinct_members_still_have_a_fingerprint()
+    {
+        string json = "{" + string.Join(",", Enumerable.Range(0, 5000).Select(i => $"\"m{i}\":{i}")) + "}";
+        string reversed = "{" + string.Join(",", Enumerable.Range(0, 5000).Reverse().Select(i => $"\"m{i}\":{i}")) + "}";
+
+        Assert.Equal(Fingerprint(json), Fingerprint(reversed));
+    }
 }

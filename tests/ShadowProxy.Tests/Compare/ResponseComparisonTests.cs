@@ -158,6 +158,20 @@ public sealed class ResponseComparisonTests
     }
 
     [Fact]
+    public async Task Json_naming_a_member_twice_is_compared_by_hash_since_the_order_then_counts()
+    {
+        // A client that keeps the last "price" sees 12 from production and 10 from the shadow.
+        string production = Response("200 OK", """{"price":10,"price":12,"timestamp":1}""", "application/json");
+        string shadow = Response("200 OK", """{"price":12,"price":10,"timestamp":2}""", "application/json");
+
+        (RequestRecord record, JsonElement line) = await ExchangeAsync(production, shadow,
+            options => options with { Comparison = new BodyComparison(["timestamp"], BodyComparison.DefaultJsonMaxBytes) });
+
+        Assert.Equal("body", line.GetProperty("diff").GetString());
+        Assert.Null(record.Production.Facts.JsonFingerprint);
+    }
+
+    [Fact]
     public async Task Json_over_the_bound_falls_back_to_the_hash()
     {
         string padding = new('p', 5000);
