@@ -17,6 +17,15 @@ internal sealed class ProxyMetrics : IDisposable
 
     private static readonly string[] StatusNames = [.. Enumerable.Range(0, 600).Select(code => code == 0 ? "none" : code.ToString(System.Globalization.CultureInfo.InvariantCulture))];
 
+    /// <summary>
+    /// Bucket bounds in seconds, from 1 ms to the 60 s default timeouts. Without them OpenTelemetry uses its defaults
+    /// (0, 5, 10, 25 ... 10000), meant for milliseconds: every request under 5 s would land in one bucket.
+    /// </summary>
+    private static readonly InstrumentAdvice<double> DurationAdvice = new()
+    {
+        HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60],
+    };
+
     private readonly Meter _meter = new(MeterName, "1.0");
     private readonly Counter<long> _requests;
     private readonly Counter<long> _diffs;
@@ -35,8 +44,8 @@ internal sealed class ProxyMetrics : IDisposable
         _diffs = _meter.CreateCounter<long>("shadowproxy.diffs", "{request}", "Requests by how the shadow's answer compared: same, status, body, shadow_error, production_error, skipped");
         _errors = _meter.CreateCounter<long>("shadowproxy.errors", "{request}", "Backend failures, by side and error word");
         _skips = _meter.CreateCounter<long>("shadowproxy.skips", "{request}", "Requests not mirrored, by reason");
-        _productionDuration = _meter.CreateHistogram<double>("shadowproxy.production.duration", "s", "Production: first request byte to end of response");
-        _shadowDuration = _meter.CreateHistogram<double>("shadowproxy.shadow.duration", "s", "Shadow: first request byte to end of response");
+        _productionDuration = _meter.CreateHistogram("shadowproxy.production.duration", "s", "Production: first request byte to end of response", tags: null, DurationAdvice);
+        _shadowDuration = _meter.CreateHistogram("shadowproxy.shadow.duration", "s", "Shadow: first request byte to end of response", tags: null, DurationAdvice);
     }
 
     /// <summary>The meter itself, for in-process listeners.</summary>

@@ -132,6 +132,40 @@ public sealed partial class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task Prometheus_duration_buckets_are_in_seconds_cumulative_and_end_at_the_count()
+    {
+        int port = ProxyProcess.FreePort();
+        using var metrics = new ProxyMetrics();
+        using var endpoint = new PrometheusEndpoint(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+        await endpoint.StartAsync(CancellationToken.None);
+        foreach (int milliseconds in new[] { 3, 20, 20, 300, 2000 })
+        {
+            var production = new ShadowProxy.Proxy.BackendResult(200, TimeSpan.FromMilliseconds(milliseconds), 2, ShadowProxy.Proxy.BackendError.None);
+            metrics.Record(new RequestRecord(DateTimeOffset.UtcNow, "GET", "/b", production, production));
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        string scrape = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+        await endpoint.StopAsync(CancellationToken.None);
+
+        var buckets = Bucket().Matches(scrape).Select(match => (Le: match.Groups["le"].Value, Count: long.Parse(match.Groups["count"].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        Assert.NotEmpty(buckets);
+        for (int i = 1; i < buckets.Count; i++)
+        {
+            Assert.True(buckets[i].Count >= buckets[i - 1].Count, $"bucket le={buckets[i].Le} went down");
+        }
+
+        Assert.Equal("+Inf", buckets[^1].Le);
+        Assert.Matches($@"shadowproxy_production_duration_seconds_count\{{[^}}]*\}} {buckets[^1].Count}\n", scrape);
+        // A web request takes milliseconds: the bounds must tell 3 ms, 20 ms, 300 ms and 2 s apart, not put them all under 5 s.
+        long Below(double seconds) => buckets.Where(bucket => bucket.Le != "+Inf" && double.Parse(bucket.Le, System.Globalization.CultureInfo.InvariantCulture) <= seconds).Select(bucket => bucket.Count).DefaultIfEmpty(0).Max();
+        Assert.Equal(1, Below(0.005));
+        Assert.Equal(3, Below(0.025));
+        Assert.Equal(4, Below(0.5));
+        Assert.Equal(5, Below(2.5));
+    }
+
+    [Fact]
     public async Task A_taken_metrics_port_fails_start_up_with_exit_1()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -164,6 +198,9 @@ public sealed partial class ProxyMetricsTests
 
     [GeneratedRegex(@"shadowproxy_requests_total\{[^}]*production_status=""200""[^}]*shadow_status=""500""[^}]*\} 3")]
     private static partial Regex AllCounted();
+
+    [GeneratedRegex(@"shadowproxy_production_duration_seconds_bucket\{[^}]*le=""(?<le>[^""]+)""\} (?<count>\d+)")]
+    private static partial Regex Bucket();
 
     [GeneratedRegex(@"stats: [\d.]+ req/s, (?<requests>\d+) requests, (?<mismatches>\d+) mismatches, \d+ shadow errors, (?<skips>\d+) skipped; p50 production (\d+\.\d{3}|-) s, shadow (\d+\.\d{3}|-) s")]
     private static partial Regex StatsLine();
