@@ -16,5 +16,24 @@ internal sealed class ExcludedPaths
 
     public int Count => _paths.Count;
 
-    public bool Contains(ReadOnlySpan<char> path) => _paths.Count > 0 && _lookup.Contains(path);
+    /// <param name="path">The request-target before '?': origin-form ("/health") or absolute-form ("http://shop/health").</param>
+    public bool Contains(ReadOnlySpan<char> path) => _paths.Count > 0 && _lookup.Contains(OriginPath(path));
+
+    /// <summary>
+    /// The path an absolute-form target names (RFC 9112 §3.2.2): after the scheme and authority, "/" when empty;
+    /// any other target as it is.
+    /// </summary>
+    private static ReadOnlySpan<char> OriginPath(ReadOnlySpan<char> path)
+    {
+        int authority = path.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? 7
+            : path.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? 8
+            : -1;
+        if (authority < 0)
+        {
+            return path;
+        }
+
+        int slash = path[authority..].IndexOf('/');
+        return slash < 0 ? "/" : path[(authority + slash)..];
+    }
 }

@@ -179,6 +179,25 @@ public sealed class MirrorControlTests
     }
 
     [Fact]
+    public async Task An_excluded_path_gets_no_line_in_origin_or_absolute_form_with_or_without_a_query()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            With(new MirrorPolicy { Exclude = new ExcludedPaths(["/health", "/"]) }));
+
+        foreach (string target in new[] { "/health", "/health?probe=1", "http://shop/health", "HTTP://shop:8080/health?probe=1", "http://shop", "http://shop?x=1", "/healthz", "http://shop/healthz" })
+        {
+            Assert.Equal(Ok, await RawHttp.SendAsync(proxy.EndPoint, Get(target)));
+        }
+
+        await proxy.StopAsync();
+        Assert.Equal(8, production.Requests.Count);
+        Assert.Equal(8, shadow.Requests.Count);   // excluded requests are still mirrored
+        Assert.Equal(["/healthz", "http://shop/healthz"], proxy.Records.Select(record => record.Url).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Shadow_header_and_host_mark_the_shadows_copy_only()
     {
         await using var production = LoopbackBackend.Start(Ok);
