@@ -30,7 +30,7 @@ internal sealed class MirrorPolicy
     /// <summary>Largest request body mirrored; -1: no bound.</summary>
     public long MaxBody { get; init; } = -1;
 
-    /// <summary>A whole header line ("X-Shadow: 1") added to the shadow's copy only; null for none.</summary>
+    /// <summary>A whole header line ("X-Shadow: 1") added to the shadow's copy only, in place of any field of that name; null for none.</summary>
     public string? ShadowHeader { get; init; }
 
     /// <summary>Replaces the Host header in the shadow's copy only; null to keep the client's.</summary>
@@ -41,6 +41,7 @@ internal sealed class MirrorPolicy
 
     private byte[]? _hostLine;
     private byte[]? _headerLine;
+    private byte[]? _headerName;
 
     /// <summary>The shadow's copy of the head differs from production's.</summary>
     public bool MarksShadowCopy => ShadowHeader is not null || ShadowHost is not null;
@@ -75,8 +76,10 @@ internal sealed class MirrorPolicy
         bool isStartLine = true;
         while (lines.TryNext(out ReadOnlySpan<byte> line) && !line.IsEmpty)
         {
-            if (!isStartLine && ShadowHost is not null && HeadLines.TrySplitField(line, out ReadOnlySpan<byte> name, out _)
-                && FieldNames.Is(name, FieldNames.Host))
+            // Host is replaced; a client field named as the added header is left out, so the shadow sees one value, ours.
+            if (!isStartLine && HeadLines.TrySplitField(line, out ReadOnlySpan<byte> name, out _)
+                && ((ShadowHost is not null && FieldNames.Is(name, FieldNames.Host))
+                    || (ShadowHeader is not null && FieldNames.Is(name, HeaderName))))
             {
                 continue;
             }
@@ -137,4 +140,6 @@ internal sealed class MirrorPolicy
     private byte[] HostLine => _hostLine ??= Encoding.ASCII.GetBytes("Host: " + ShadowHost);
 
     private byte[] HeaderLine => _headerLine ??= Encoding.ASCII.GetBytes(ShadowHeader!);
+
+    private byte[] HeaderName => _headerName ??= Encoding.ASCII.GetBytes(ShadowHeader!.Split(':', 2)[0]);
 }

@@ -198,6 +198,24 @@ public sealed class MirrorControlTests
     }
 
     [Fact]
+    public async Task The_shadow_header_replaces_a_field_of_the_same_name_from_the_client_in_the_shadows_copy()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            With(new MirrorPolicy { ShadowHeader = "X-Shadow: 1" }));
+
+        const string request = "GET /mark HTTP/1.1\r\nHost: shop\r\nx-shadow: 0\r\nAccept: */*\r\nX-SHADOW: no\r\nConnection: close\r\n\r\n";
+        await RawHttp.SendAsync(proxy.EndPoint, request);
+        await proxy.StopAsync();
+
+        Assert.Equal(request, Assert.Single(production.Requests));
+        Assert.Equal(
+            "GET /mark HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\nConnection: close\r\nX-Shadow: 1\r\n\r\n",
+            Assert.Single(shadow.Requests));
+    }
+
+    [Fact]
     public async Task Shadow_header_and_host_mark_the_shadows_copy_only()
     {
         await using var production = LoopbackBackend.Start(Ok);
