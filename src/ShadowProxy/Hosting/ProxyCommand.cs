@@ -144,6 +144,7 @@ internal static class ProxyCommand
         }
 
         fileLoad.Started = true;
+        fileLoad.Provider = configuration.Providers.OfType<Microsoft.Extensions.Configuration.Json.JsonConfigurationProvider>().FirstOrDefault();
         if (!ProxySettings.TryCreate(configuration, commandLine.Exclude, out settings, out error, commandLine.CompareIgnoreField))
         {
             (configuration as IDisposable)?.Dispose();

@@ -22,5 +22,22 @@ internal sealed class SettingsFileLoad
         }
     }
 
-    public string? TakeReloadError() => Interlocked.Exchange(ref _reloadError, null);
+    /// <summary>The settings file's provider, to tell a reload of a missing file (which it reads as no keys) from a real one.</summary>
+    public IConfigurationProvider? Provider { get; set; }
+
+    /// <summary>
+    /// Why the reload just done must not be applied, or null. A file that is missing on a reload (an editor that
+    /// renames the old one away before writing the new one, a delete) is read as empty, with no complaint: applied,
+    /// its keys would all fall back to their defaults (mirror everything). A reload that found no keys is refused too.
+    /// </summary>
+    public string? TakeReloadError()
+    {
+        string? error = Interlocked.Exchange(ref _reloadError, null);
+        if (error is null && Provider is not null && !Provider.GetChildKeys([], null).Any())
+        {
+            error = "cannot read the settings file: it is missing or has no keys";
+        }
+
+        return error;
+    }
 }

@@ -80,6 +80,57 @@ public sealed class HotReloadTests
         await watcher.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task An_editors_save_by_rename_applies_and_a_missing_file_between_keeps_the_policy()
+    {
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+        await watcher.StartAsync(CancellationToken.None);
+        MirrorPolicySource source = settings.Options.Mirror;
+
+        // Written beside, then renamed over the original (atomic save).
+        await ReplaceAsync(watcher, () => source.Current.Percent == 10, async () =>
+        {
+            await File.WriteAllTextAsync(file + ".tmp", """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 10 } }""");
+            File.Move(file + ".tmp", file, overwrite: true);
+        });
+
+        // The original renamed away (backup), then a new file written under the name.
+        // While the name is missing, a reload must not read it as an empty file, i.e. as the defaults (everything mirrored).
+        MirrorPolicy beforeBackup = source.Current;
+        await ReplaceAsync(watcher, () => true, () =>
+        {
+            File.Move(file, file + "~");
+            return Task.CompletedTask;
+        });
+        Assert.Same(beforeBackup, source.Current);
+        Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
+        await ReplaceAsync(watcher, () => source.Current.Percent == 5, () =>
+            File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }"""));
+        Assert.Null(watcher.LastError);
+        await watcher.StopAsync(CancellationToken.None);
+    }
+
+    private static async Task ReplaceAsync(MirrorPolicyWatcher watcher, Func<bool> applied, Func<Task> change)
+    {
+        using var limit = new CancellationTokenSource(ReloadWait);
+        Task reload = watcher.NextReload;
+        await change();
+        while (true)
+        {
+            await reload.WaitAsync(limit.Token);
+            if (applied())
+            {
+                return;
+            }
+
+            reload = watcher.NextReload;
+        }
+    }
+
     private static string Settings(LoopbackBackend production, LoopbackBackend shadow, string mirroring) =>
         $$"""{ "ShadowProxy": { "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", {{mirroring}} } }""";
 
