@@ -115,12 +115,57 @@ internal static class MirrorSettings
         }
 
         string host = text.Trim();   // control characters were refused by the reader already
-        if (!Ascii.IsValid(host) || host.Any(c => char.IsWhiteSpace(c) || c is '/' or '?' or '#' or '@' or ','))
+        if (!IsHostAndPort(host))
         {
             reader.Fail($"--shadow-host: '{text}' is not a host name (host or host:port)");
             return null;
         }
 
         return host;
+    }
+
+    /// <summary>
+    /// A Host field value (RFC 9110 §7.2): a name (letters, digits, "-._~" and the sub-delims but ','), an IPv4 address,
+    /// or an IPv6 address in brackets, then optionally ':' and a port from 0 to 65535.
+    /// </summary>
+    private static bool IsHostAndPort(string host)
+    {
+        string name = host;
+        string? port = null;
+        if (host.StartsWith('['))
+        {
+            int close = host.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || !System.Net.IPAddress.TryParse(host[1..close], out System.Net.IPAddress? address)
+                || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                return false;
+            }
+
+            name = host[..(close + 1)];
+            if (close + 1 < host.Length)
+            {
+                if (host[close + 1] != ':')
+                {
+                    return false;
+                }
+
+                port = host[(close + 2)..];
+            }
+        }
+        else
+        {
+            int colon = host.IndexOf(':', StringComparison.Ordinal);
+            if (colon >= 0)
+            {
+                (name, port) = (host[..colon], host[(colon + 1)..]);
+            }
+
+            if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~' or '!' or '$' or '&' or '\'' or '(' or ')' or '*' or '+' or ';' or '='))
+            {
+                return false;
+            }
+        }
+
+        return port is null || (port.Length is > 0 and <= 5 && port.All(char.IsAsciiDigit) && int.Parse(port, CultureInfo.InvariantCulture) <= 65535);
     }
 }

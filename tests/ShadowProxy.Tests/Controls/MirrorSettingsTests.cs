@@ -66,6 +66,34 @@ public sealed class MirrorSettingsTests
     }
 
     [Theory]
+    [InlineData("shadow:http")]
+    [InlineData("shadow:80:81")]
+    [InlineData(":8080")]
+    [InlineData("shadow\"x")]
+    [InlineData("sha<dow>")]
+    [InlineData("shadow\\x")]
+    [InlineData("shadow:123456")]
+    [InlineData("[::1")]
+    public void A_shadow_host_that_is_not_host_or_host_port_is_refused(string value)
+    {
+        Assert.False(ProxyCommand.TryLoadSettings(new CommandLineSettings(Shadow: "127.0.0.1:9", ShadowHost: value), out _, out string error, NoEnvironment));
+        Assert.StartsWith("--shadow-host: '", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("shadow.internal")]
+    [InlineData("shadow.internal:8080")]
+    [InlineData("10.0.0.7:80")]
+    [InlineData("[::1]:8080")]
+    [InlineData("[2001:db8::7]")]
+    [InlineData("my-shadow_1.example")]
+    public void A_shadow_host_name_or_address_with_a_port_is_accepted(string value)
+    {
+        MirrorPolicy policy = Load(new CommandLineSettings(ShadowHost: value)).Options.Mirror.Current;
+        Assert.Equal(value, policy.ShadowHost);
+    }
+
+    [Theory]
     [InlineData("--shadow-percent", "101")]
     [InlineData("--shadow-percent", "half")]
     [InlineData("--shadow-sticky", "session")]
