@@ -228,10 +228,15 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         }
 
         /// <summary>A list key (a JSON array, or one comma-separated string); a non-empty override from the command line replaces it whole.</summary>
+        /// <param name="splitCommas">
+        /// Also split array items and command-line values at commas. When false (paths, which may hold a comma), only
+        /// the one-string form of the file or environment is split; array items and repeated options stay whole.
+        /// </param>
         public string[] List(string key, string[]? commandLineOverride, bool splitCommas = true)
         {
+            bool single = false;
             string[] values = commandLineOverride is { Length: > 0 } ? commandLineOverride
-                : section[key] is { } single ? [single]
+                : (single = section[key] is not null) ? [section[key]!]
                 : [.. section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>()];
             // Checked before the split, whose trimming would quietly drop a tab or line break at an item's edge.
             if (values.Any(value => value.Any(char.IsControl)))
@@ -239,7 +244,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 Fail($"{OptionName(key)}: a value holds a control character");
             }
 
-            return splitCommas
+            return splitCommas || single
                 ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
                 : [.. values.Where(value => value.Length > 0)];
         }

@@ -1,5 +1,6 @@
 using ShadowProxy.Hosting;
 using ShadowProxy.Mirroring;
+using ShadowProxy.Proxy;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Controls;
@@ -44,6 +45,28 @@ public sealed class MirrorSettingsTests
         Assert.Equal(-1, policy.MaxBody);
         Assert.False(policy.MarksShadowCopy);
         Assert.NotEmpty(policy.UnsafeMethodsMirrored);
+    }
+
+    [Fact]
+    public async Task Exclude_as_one_comma_separated_string_in_the_file_or_environment_is_a_list_and_an_array_item_keeps_its_comma()
+    {
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "Exclude": "/health, /ready" } }""");
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings fromFile, out string error, NoEnvironment), error);
+        ExcludedPaths excluded = fromFile.Options.Mirror.Current.Exclude;
+        Assert.Equal(2, excluded.Count);
+        Assert.True(excluded.Contains("/health"));
+        Assert.True(excluded.Contains("/ready"));
+
+        var environment = new System.Collections.Hashtable { ["SHADOWPROXY_EXCLUDE"] = "/live,/ready" };
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Shadow: "127.0.0.1:9"), out ProxySettings fromEnvironment, out error, environment), error);
+        Assert.True(fromEnvironment.Options.Mirror.Current.Exclude.Contains("/live"));
+        Assert.True(fromEnvironment.Options.Mirror.Current.Exclude.Contains("/ready"));
+
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "Exclude": [ "/a,b" ] } }""");
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings fromArray, out error, NoEnvironment), error);
+        Assert.True(fromArray.Options.Mirror.Current.Exclude.Contains("/a,b"));
     }
 
     [Fact]
