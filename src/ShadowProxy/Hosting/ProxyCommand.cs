@@ -50,10 +50,13 @@ internal static class ProxyCommand
 
             // The first signal drains (the host's console lifetime); a second one exits at once: during the drain, and
             // also while the request lines are flushed after it (the handler stays registered until the very end).
+            RequestLineWriter lines = host.Services.GetRequiredService<RequestLineWriter>();
             signals = new ShutdownSignals(
                 host.Services.GetRequiredService<ILogger<ShutdownSignals>>(),
                 exitCode =>
                 {
+                    // The lines of requests already answered still reach stdout and --log-file (its buffer is a second's worth).
+                    lines.Close(SecondSignalFlushTimeout);
                     CloseDiagnostics(diagnostics, SecondSignalFlushTimeout);   // its own message among them
                     Environment.Exit(exitCode);
                 });
@@ -246,14 +249,16 @@ internal static class ProxyCommand
         builder.Services.AddSingleton(settings.Options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ProxyMetrics>();
-        // A factory registration: the container disposes (drains and flushes) it after the proxy has stopped.
+        // Factory registrations: the container disposes (drains and flushes) them after the proxy has stopped. The writer
+        // is a service of its own for the second signal, which flushes it without the container (RunAsync).
+        builder.Services.AddSingleton(services => new RequestLineWriter(
+            StandardStreams.OpenOutput(),
+            settings.Format,
+            settings.LogFile,
+            services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>()));
         builder.Services.AddSingleton<IRequestLineSink>(services => new MeteredRequestLineSink(
             services.GetRequiredService<ProxyMetrics>(),
-            new RequestLineWriter(
-                StandardStreams.OpenOutput(),
-                settings.Format,
-                settings.LogFile,
-                services.GetRequiredService<ILoggerFactory>().CreateLogger<RequestLineWriter>())));
+            services.GetRequiredService<RequestLineWriter>()));
         if (settings.StatsInterval is { } interval)
         {
             builder.Services.AddHostedService(services => new StatsReporter(

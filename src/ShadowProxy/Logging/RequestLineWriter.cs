@@ -38,6 +38,7 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
     private long _dropped;
     private long _written;
     private bool _stdoutFailed;
+    private int _fileClosed;
 
     public RequestLineWriter(Stream output, LineFormat format, string? logFile, ILogger diagnostics, int capacity = DefaultCapacity)
     {
@@ -109,7 +110,35 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
     {
         _queue.Writer.TryComplete();
         await _writing.ConfigureAwait(false);
-        _file?.Dispose();
+        CloseFile();
+    }
+
+    /// <summary>
+    /// For an exit that cannot wait (a second signal): the lines already queued get up to <paramref name="timeout"/>
+    /// to be written, and the file sink's buffer (flushed only once a second) is written out either way, so that the
+    /// lines of requests already answered are not lost from --log-file. Safe to call during, or before, disposal.
+    /// </summary>
+    public void Close(TimeSpan timeout)
+    {
+        _queue.Writer.TryComplete();
+        try
+        {
+            _ = _writing.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            // The writer failed: what it had is gone, and the file still gets flushed below.
+        }
+
+        CloseFile();
+    }
+
+    private void CloseFile()
+    {
+        if (Interlocked.Exchange(ref _fileClosed, 1) == 0)
+        {
+            _file?.Dispose();
+        }
     }
 
     private async Task WriteLinesAsync()

@@ -71,6 +71,45 @@ public sealed class ProcessShutdownTests
         Assert.Empty(await AnswerOrNothingAsync(response));   // cut: no answer
     }
 
+    [Fact]
+    public async Task A_second_signal_keeps_the_lines_of_requests_already_answered_in_the_log_file()
+    {
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request?.StartsWith("GET /stuck", StringComparison.Ordinal) == true)
+            {
+                await connection.WaitForCloseAsync();   // never answers: the drain waits for it
+            }
+            else
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+            }
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        using var logDirectory = new TempDirectory();
+        await using var proxy = await ProxyProcess.StartAsync(
+            production.EndPoint, shadow.EndPoint, "--log-file", logDirectory.File("lines.log"), "--drain-timeout", "120", "--production-timeout", "120");
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(FaultyBackends.ProductionOk, await RawHttp.SendAsync(proxy.EndPoint, $"GET /done?n={i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        }
+
+        Task<string> stuck = RawHttp.SendAsync(proxy.EndPoint, "GET /stuck HTTP/1.1\r\nHost: h\r\n\r\n");
+        await production.WaitForRequestsAsync(4, TimeSpan.FromSeconds(30));
+        await proxy.SignalAsync("TERM");
+        await proxy.WaitForStderrAsync("Stopping");
+        await proxy.SignalAsync("TERM");
+        int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        // The request in flight is lost; the three answered before the signal are in both places, as on stdout.
+        Assert.Equal(143, exitCode);
+        Assert.Empty(await AnswerOrNothingAsync(stuck));
+        Assert.Equal(3, proxy.StdoutLineCount);
+        string logFile = Assert.Single(Directory.GetFiles(logDirectory.Path, "lines*.log"));
+        Assert.Equal(proxy.StdoutLines, await File.ReadAllLinesAsync(logFile));
+    }
+
     private static async Task<string> AnswerOrNothingAsync(Task<string> response)
     {
         try
