@@ -22,6 +22,12 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
     private const int FlushThresholdBytes = 32 * 1024;
 
     /// <summary>
+    /// PIPE_BUF on Linux: a write to a pipe of at most this many bytes is atomic. A larger one goes in parts when the
+    /// pipe is full, and with `2&gt;&amp;1 | collector` a diagnostic written meanwhile would land inside a request line.
+    /// </summary>
+    private const int AtomicWriteBytes = 4096;
+
+    /// <summary>
     /// After a batch is written the writer rests this long, so that lines arriving meanwhile go out together: one
     /// wake-up and one write for many lines under load instead of one per request (each wake-up is a thread-pool
     /// hand-off that costs more than the line). A line written after an idle spell goes out at once.
@@ -190,7 +196,22 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
         {
             try
             {
-                await _output.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
+                // Whole lines, at most PIPE_BUF bytes per write (a longer line goes alone: it cannot be atomic anyway).
+                ReadOnlyMemory<byte> rest = buffer.WrittenMemory;
+                while (!rest.IsEmpty)
+                {
+                    int length = rest.Length;
+                    if (length > AtomicWriteBytes)
+                    {
+                        int lastEnd = rest.Span[..AtomicWriteBytes].LastIndexOf((byte)'\n');
+                        int firstEnd = rest.Span.IndexOf((byte)'\n');
+                        length = lastEnd >= 0 ? lastEnd + 1 : firstEnd >= 0 ? firstEnd + 1 : rest.Length;
+                    }
+
+                    await _output.WriteAsync(rest[..length]).ConfigureAwait(false);
+                    rest = rest[length..];
+                }
+
                 await _output.FlushAsync().ConfigureAwait(false);
             }
             catch (IOException ex)
