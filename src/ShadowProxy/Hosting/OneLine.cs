@@ -34,12 +34,17 @@ internal static class OneLine
     }
 
     /// <summary>A message (an exception's, which may quote a path) with its control characters as spaces.</summary>
-    public static string Text(string message) =>
-        string.Create(message.Length, message, static (span, text) =>
-        {
-            for (int i = 0; i < text.Length; i++)
+    public static string Text(string message) => ReplaceControls(message, ' ');
+
+    /// <summary>The text with each control character (C0, DEL, C1) replaced; the same string when it has none.</summary>
+    public static string ReplaceControls(string text, char replacement) =>
+        !text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') && !text.AsSpan().ContainsAnyInRange('\u007f', '\u009f')
+            ? text
+            : string.Create(text.Length, (text, replacement), static (span, state) =>
             {
-                span[i] = char.IsControl(text[i]) ? ' ' : text[i];
-            }
-        });
+                for (int i = 0; i < state.text.Length; i++)
+                {
+                    span[i] = char.IsControl(state.text[i]) ? state.replacement : state.text[i];
+                }
+            });
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ShadowProxy.Hosting;
 
 namespace ShadowProxy.Reporting;
 
@@ -15,10 +16,7 @@ internal static class ReportFormat
         milliseconds is { } value ? (value / 1000m).ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>Text from the log as the terminal should see it: control characters (escapes, line breaks) as '?'.</summary>
-    public static string Printable(string text) =>
-        text.AsSpan().ContainsAnyInRange('\u0000', '\u001f') || text.AsSpan().ContainsAnyInRange('\u007f', '\u009f')
-            ? string.Concat(text.Select(c => char.IsControl(c) ? '?' : c))
-            : text;
+    public static string Printable(string text) => OneLine.ReplaceControls(text, '?');
 
     public static string Status(int status) => status switch
     {
