@@ -234,9 +234,9 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         /// </param>
         public string[] List(string key, string[]? commandLineOverride, bool splitCommas = true)
         {
-            bool single = false;
+            string? oneString = commandLineOverride is { Length: > 0 } ? null : section[key];
             string[] values = commandLineOverride is { Length: > 0 } ? commandLineOverride
-                : (single = section[key] is not null) ? [section[key]!]
+                : oneString is not null ? [oneString]
                 : [.. section.GetSection(key).GetChildren().Select(child => child.Value).OfType<string>()];
             // Checked before the split, whose trimming would quietly drop a tab or line break at an item's edge.
             if (values.Any(value => value.Any(char.IsControl)))
@@ -244,7 +244,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 Fail($"{OptionName(key)}: a value holds a control character");
             }
 
-            return splitCommas || single
+            return splitCommas || oneString is not null
                 ? [.. values.SelectMany(value => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
                 : [.. values.Where(value => value.Length > 0)];
         }
