@@ -203,9 +203,13 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
                     int length = rest.Length;
                     if (length > AtomicWriteBytes)
                     {
-                        int lastEnd = rest.Span[..AtomicWriteBytes].LastIndexOf((byte)'\n');
-                        int firstEnd = rest.Span.IndexOf((byte)'\n');
-                        length = lastEnd >= 0 ? lastEnd + 1 : firstEnd >= 0 ? firstEnd + 1 : rest.Length;
+                        int end = rest.Span[..AtomicWriteBytes].LastIndexOf((byte)'\n');
+                        if (end < 0)
+                        {
+                            end = rest.Span.IndexOf((byte)'\n');   // the first line alone is longer
+                        }
+
+                        length = end >= 0 ? end + 1 : rest.Length;
                     }
 
                     await _output.WriteAsync(rest[..length]).ConfigureAwait(false);
