@@ -108,12 +108,12 @@ public sealed class HotReloadTests
         });
         Assert.Same(beforeBackup, source.Current);
         Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
-        await ReplaceAsync(watcher, () => source.Current.Percent == 5, () =>
-            File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }"""));
+        await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
         Assert.Null(watcher.LastError);
         await watcher.StopAsync(CancellationToken.None);
     }
 
+    /// <summary>Makes the change to the file and awaits the watcher's reloads until the condition holds.</summary>
     private static async Task ReplaceAsync(MirrorPolicyWatcher watcher, Func<bool> applied, Func<Task> change)
     {
         using var limit = new CancellationTokenSource(ReloadWait);
@@ -135,20 +135,6 @@ public sealed class HotReloadTests
         $$"""{ "ShadowProxy": { "Production": "{{production.EndPoint}}", "Shadow": "{{shadow.EndPoint}}", {{mirroring}} } }""";
 
     /// <summary>Writes the file and awaits the watcher's reloads (a write can raise more than one) until the condition holds.</summary>
-    private static async Task ChangeAsync(string file, string content, MirrorPolicyWatcher watcher, Func<bool> applied)
-    {
-        using var limit = new CancellationTokenSource(ReloadWait);
-        Task reload = watcher.NextReload;
-        await File.WriteAllTextAsync(file, content);
-        while (true)
-        {
-            await reload.WaitAsync(limit.Token);
-            if (applied())
-            {
-                return;
-            }
-
-            reload = watcher.NextReload;
-        }
-    }
+    private static Task ChangeAsync(string file, string content, MirrorPolicyWatcher watcher, Func<bool> applied) =>
+        ReplaceAsync(watcher, applied, () => File.WriteAllTextAsync(file, content));
 }
