@@ -94,6 +94,29 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_client_past_the_limit_that_never_closes_is_let_go_after_a_short_linger_and_stops_counting()
+    {
+        // The 503's lingering close reads away what the client sends until it closes, but only for a moment: a turned-
+        // away client that keeps its socket open must not keep its place against the limit.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { MaxConnections = 1 });
+        await using var holder = await RawConnection.OpenAsync(proxy.EndPoint);
+        await WaitForAsync(() => proxy.Server.ActiveConnections == 1);
+
+        await using var turnedAway = await RawConnection.OpenAsync(proxy.EndPoint);
+        await turnedAway.SendAsync(Get);
+        string answer = await turnedAway.ReadResponseAsync();
+        var watch = Stopwatch.StartNew();
+        await WaitForAsync(() => proxy.Server.ActiveConnections == 1);   // the turned-away one no longer counts
+        TimeSpan heldFor = watch.Elapsed;
+
+        Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", answer, StringComparison.Ordinal);
+        Assert.True(await turnedAway.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)), "the proxy should have closed its side");
+        Assert.True(heldFor < TimeSpan.FromSeconds(5), $"a turned-away client was held {heldFor}");
+    }
+
+    [Fact]
     public async Task A_client_silent_inside_its_body_is_cut_at_the_client_timeout_not_held_until_production_gives_up()
     {
         // Three of ten announced body bytes, then nothing: production waits for the rest, so only the client timeout
