@@ -55,6 +55,7 @@ internal sealed class ShadowExchange
 
     /// <summary>Starts connecting at once and queues the request head; the exchange then runs on its own.</summary>
     /// <param name="hasBody">Whether body bytes will be offered; without, the head is the whole request.</param>
+    /// <param name="idempotent">The method may be sent twice (RFC 9110 §9.2.2): one lost on a stale pooled connection is sent again.</param>
     /// <param name="maxBodyBytes">Past this many body bytes the copy is abandoned (<see cref="BodyTooLarge"/>); -1: no bound.</param>
     /// <param name="abort">The proxy's drain timeout passed: give up, so that the request line can still be written.</param>
     /// <param name="ended">Called once when the exchange has ended, just before <see cref="Completion"/> completes.</param>
@@ -62,6 +63,7 @@ internal sealed class ShadowExchange
         ReadOnlySpan<byte> head,
         bool hasBody,
         bool isHeadRequest,
+        bool idempotent,
         long startTimestamp,
         BackendPool pool,
         ShadowBufferBudget budget,
@@ -82,7 +84,7 @@ internal sealed class ShadowExchange
             exchange._maxOfferedBytes = head.Length + maxBodyBytes;
         }
 
-        exchange.Completion = exchange.RunAsync(isHeadRequest, startTimestamp, pool, options, time);
+        exchange.Completion = exchange.RunAsync(isHeadRequest, idempotent, startTimestamp, pool, options, time);
         return exchange;
     }
 
@@ -161,49 +163,65 @@ internal sealed class ShadowExchange
         }
     }
 
-    private async Task<BackendResult> RunAsync(bool isHeadRequest, long startTimestamp, BackendPool pool, ProxyOptions options, TimeProvider time)
+    private async Task<BackendResult> RunAsync(bool isHeadRequest, bool idempotent, long startTimestamp, BackendPool pool, ProxyOptions options, TimeProvider time)
     {
         // No yield to the thread pool first: up to the connect's first await this is a few cheap steps, and the
-        // caller (production's path) is back at once. Connecting gets the shorter of the two timeouts.
+        // caller (production's path) is back at once.
         long started = time.GetTimestamp();
-        _cancel.Restart(options.ConnectTimeout < options.ShadowTimeout ? options.ConnectTimeout : options.ShadowTimeout);
         BackendLink? link = null;
         bool reusable = false;
         try
         {
-            link = pool.Rent(_cancel.Token, out ValueTask connected);
-            await connected.ConfigureAwait(false);   // failing, the link is returned (closed) below
-            TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
-            _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            Task<bool> sending = SendQueuedAsync(link);
-            var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
+            // As for production (RequestExchange): a reused connection that the shadow closed at the moment it was taken
+            // fails before any answer, and a bodiless idempotent request is then sent once more on a new connection.
+            // Otherwise the proxy's own stale connection would be recorded as the shadow's failure.
+            for (int attempt = 1; ; attempt++)
             {
-                RequestStart = startTimestamp,
-                Comparison = options.Comparison,
-            };
-            RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
-            if (!sending.IsCompleted)
-            {
-                // A shadow that answered early needs no more of the request. Cancel, not CancelAsync: the callbacks
-                // (the pending send's) are short, and CancelAsync would queue them to the thread pool.
-                _cancel.Cancel();
-            }
+                // Connecting gets the shorter of the connect timeout and what is left of the shadow's.
+                TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
+                _cancel.Restart(options.ConnectTimeout < left ? options.ConnectTimeout : left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                link = pool.Rent(_cancel.Token, out ValueTask connected);
+                await connected.ConfigureAwait(false);   // failing, the link is returned (closed) below
+                left = options.ShadowTimeout - time.GetElapsedTime(started);
+                _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                bool retryable = link.Reused && attempt == 1 && _queue is null && idempotent;
+                Task<bool> sending = SendQueuedAsync(link, keepHead: retryable);
+                var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
+                {
+                    RequestStart = startTimestamp,
+                    Comparison = options.Comparison,
+                };
+                RelayOutcome outcome = await relay.RunAsync(isHeadRequest, answersConnect: false, _cancel.Token).ConfigureAwait(false);
+                if (!sending.IsCompleted)
+                {
+                    // A shadow that answered early needs no more of the request. Cancel, not CancelAsync: the callbacks
+                    // (the pending send's) are short, and CancelAsync would queue them to the thread pool.
+                    _cancel.Cancel();
+                }
 
-            bool requestSent = await sending.ConfigureAwait(false);
-            BackendError abandoned = (BackendError)Volatile.Read(ref _abandonReason);
-            if (abandoned != BackendError.None)
-            {
-                return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
-            }
+                bool requestSent = await sending.ConfigureAwait(false);
+                BackendError abandoned = (BackendError)Volatile.Read(ref _abandonReason);
+                if (abandoned != BackendError.None)
+                {
+                    return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
+                }
 
-            if (outcome.Error == BackendError.None)
-            {
-                reusable = requestSent && !outcome.BackendWantsClose;
-                return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None) { Facts = outcome.Facts };
-            }
+                if (retryable && outcome.Error == BackendError.Reset && outcome.Bytes == 0 && !_cancel.HasFired)
+                {
+                    await pool.ReturnAsync(link, reusable: false).ConfigureAwait(false);
+                    link = null;
+                    continue;
+                }
 
-            BackendError error = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
-            return BackendResult.Failed(error, outcome.StatusCode, outcome.Bytes);
+                if (outcome.Error == BackendError.None)
+                {
+                    reusable = requestSent && !outcome.BackendWantsClose;
+                    return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None) { Facts = outcome.Facts };
+                }
+
+                BackendError error = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
+                return BackendResult.Failed(error, outcome.StatusCode, outcome.Bytes);
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException)
         {
@@ -228,12 +246,17 @@ internal sealed class ShadowExchange
     }
 
     /// <returns>Whether the whole request was sent (the connection is then in a state to be reused).</returns>
-    private async Task<bool> SendQueuedAsync(BackendLink link)
+    /// <param name="keepHead">The head may be sent again (a retry): it stays until the exchange ends (ReturnQueuedBuffers).</param>
+    private async Task<bool> SendQueuedAsync(BackendLink link, bool keepHead)
     {
         Stream stream = link.Stream;
         try
         {
-            if (Interlocked.Exchange(ref _head, null) is { } head)
+            if (keepHead)
+            {
+                await stream.WriteAsync(_head.AsMemory(0, _headLength), _cancel.Token).ConfigureAwait(false);
+            }
+            else if (Interlocked.Exchange(ref _head, null) is { } head)
             {
                 await SendAsync(stream, new Chunk(head, _headLength)).ConfigureAwait(false);
             }

@@ -33,25 +33,25 @@ internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget
 
         // Without a body the head is the whole request: the shadow need not wait for production's side to say so.
         ShadowExchange? shadow = skip == ShadowSkip.None
-            ? Start(policy, backendHead, hasBody: request.Body != Http.BodyKind.None, request.IsHead, firstByte, abort)
+            ? Start(policy, backendHead, hasBody: request.Body != Http.BodyKind.None, request.IsHead, Http.KnownMethods.IsIdempotent(request.Method), firstByte, abort)
             : null;
         return (shadow, skip, policy);
     }
 
     /// <summary>Starts the shadow's copy and counts it in flight until it ends.</summary>
-    private ShadowExchange Start(MirrorPolicy policy, ReadOnlySpan<byte> head, bool hasBody, bool isHeadRequest, long firstByte, CancellationToken abort)
+    private ShadowExchange Start(MirrorPolicy policy, ReadOnlySpan<byte> head, bool hasBody, bool isHeadRequest, bool idempotent, long firstByte, CancellationToken abort)
     {
         ShadowExchange shadow;
         if (policy.MarksShadowCopy)
         {
             byte[] marked = System.Buffers.ArrayPool<byte>.Shared.Rent(head.Length + policy.ShadowHeadGrowth);
             int length = policy.WriteShadowHead(head, marked);
-            shadow = ShadowExchange.Start(marked.AsSpan(0, length), hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
+            shadow = ShadowExchange.Start(marked.AsSpan(0, length), hasBody, isHeadRequest, idempotent, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
             System.Buffers.ArrayPool<byte>.Shared.Return(marked);   // Start copied the head into the shadow's queue
         }
         else
         {
-            shadow = ShadowExchange.Start(head, hasBody, isHeadRequest, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
+            shadow = ShadowExchange.Start(head, hasBody, isHeadRequest, idempotent, firstByte, pool, budget, options, time, abort, policy.MaxBody, _exit);
         }
 
         return shadow;

@@ -226,6 +226,74 @@ public sealed class BackendReuseTests
         Assert.EndsWith("/after", after, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A shadow that answers the first request on each connection, without Connection: close, and closes the
+    /// connection unanswered when the next one comes: the moment a backend's close of an idle connection crosses the
+    /// proxy's reuse of it, made deterministic (a close the pool sees first costs nothing: it opens a new connection).
+    /// </summary>
+    private static LoopbackBackend StartClosingOnSecondRequest(string status) => LoopbackBackend.Start(async connection =>
+    {
+        string? first = await connection.ReadRequestAsync();
+        if (first is null)
+        {
+            return;
+        }
+
+        string target = first.Split(' ')[1];
+        await connection.SendAsync($"HTTP/1.1 {status}\r\nContent-Length: {target.Length}\r\n\r\n{target}");
+        await connection.ReadRequestAsync();   // recorded, never answered: the connection closes as the handler returns
+    });
+
+    [Fact]
+    public async Task A_GET_that_a_reused_shadow_connection_lost_is_sent_again_and_the_shadow_status_recorded()
+    {
+        // Production's retry (A_backend_that_silently_drops_idle_connections_costs_no_request), on the shadow's side:
+        // the proxy's own stale connection is not the shadow's failure.
+        await using var production = StartKeepAlive();
+        await using var shadow = StartClosingOnSecondRequest("201 Created");
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);   // the shadow's connection is back in its pool by then
+        await client.SendAsync("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/again", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        // Once on the pooled connection, which the shadow closed, then once more on a new one, which it answered.
+        Assert.Equal(2, shadow.Requests.Count(request => request.StartsWith("GET /again ", StringComparison.Ordinal)));
+        Assert.Equal(2, shadow.ConnectionCount);
+        RequestRecord again = proxy.Records.Single(record => record.Url == "/again");
+        Assert.Equal((BackendError.None, 201), (again.Shadow.Error, again.Shadow.StatusCode));
+        Assert.EndsWith(" 200 201", proxy.RequestLines.Single(line => line.StartsWith("/again ", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_POST_that_a_reused_shadow_connection_lost_is_not_sent_again()
+    {
+        // The shadow may have acted on it before the connection went: as for production, a non-idempotent request is
+        // never sent twice (RFC 9110 §9.2.2), and the copy ends as a reset.
+        await using var production = StartKeepAlive();
+        await using var shadow = StartClosingOnSecondRequest("201 Created");
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);
+        await client.SendAsync("POST /pay HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        Assert.EndsWith("/pay", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        Assert.Single(shadow.Requests, request => request.StartsWith("POST /pay ", StringComparison.Ordinal));
+        Assert.Equal(1, shadow.ConnectionCount);
+        RequestRecord paid = proxy.Records.Single(record => record.Url == "/pay");
+        Assert.Equal((200, BackendError.Reset), (paid.Production.StatusCode, paid.Shadow.Error));
+    }
+
     [Fact]
     public async Task A_101_to_a_request_that_asked_for_no_upgrade_is_a_502_and_its_connection_is_never_reused()
     {
