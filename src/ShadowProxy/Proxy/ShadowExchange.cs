@@ -254,7 +254,11 @@ internal sealed class ShadowExchange
         {
             if (keepHead)
             {
-                await stream.WriteAsync(_head.AsMemory(0, _headLength), _cancel.Token).ConfigureAwait(false);
+                // Null only if the buffer bound refused the head; the copy was abandoned then, before it could connect.
+                if (Volatile.Read(ref _head) is { } kept)
+                {
+                    await stream.WriteAsync(kept.AsMemory(0, _headLength), _cancel.Token).ConfigureAwait(false);
+                }
             }
             else if (Interlocked.Exchange(ref _head, null) is { } head)
             {

@@ -271,6 +271,30 @@ public sealed class BackendReuseTests
     }
 
     [Fact]
+    public async Task A_GET_whose_head_the_shadow_buffer_refuses_on_a_reused_connection_still_gets_its_line()
+    {
+        // The retry keeps the head for a second send. A head the buffer bound refuses is not there to keep: the copy
+        // ends as an overflow before it takes a connection, with its line written.
+        await using var production = StartKeepAlive();
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true, MaxShadowBufferBytes = 200 });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);   // the shadow's connection is back in its pool
+        await client.SendAsync($"GET /big HTTP/1.1\r\nHost: h\r\nX-Padding: {new string('p', 400)}\r\n\r\n");
+        Assert.EndsWith("/big", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        RequestRecord big = proxy.Records.Single(record => record.Url == "/big");
+        Assert.Equal((200, BackendError.Overflow), (big.Production.StatusCode, big.Shadow.Error));
+        Assert.DoesNotContain(shadow.Requests, request => request.StartsWith("GET /big ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_POST_that_a_reused_shadow_connection_lost_is_not_sent_again()
     {
         // The shadow may have acted on it before the connection went: as for production, a non-idempotent request is
