@@ -25,8 +25,22 @@ internal static class ReportFormat
         _ => status.ToString(CultureInfo.InvariantCulture),
     };
 
-    public static string Percent(long part, long whole) =>
-        whole == 0 ? "0%" : ((double)part / whole).ToString("0.0%", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// A share to one decimal, except that one failure in 100,000 is not "0.0%" and all but one not "100.0%": a report
+    /// read at a glance must not round a difference away.
+    /// </summary>
+    public static string Percent(long part, long whole)
+    {
+        if (whole == 0)
+        {
+            return "0%";
+        }
+
+        string rounded = ((double)part / whole).ToString("0.0%", CultureInfo.InvariantCulture);
+        return part > 0 && rounded == "0.0%" ? "<0.1%"
+            : part < whole && rounded == "100.0%" ? ">99.9%"
+            : rounded;
+    }
 
     /// <summary>A bytes count for progress lines: "12 KB", "512 MB", "1.2 GB".</summary>
     public static string Bytes(long bytes) =>

@@ -28,6 +28,32 @@ public class ReportCommandTests
     }
 
     [Fact]
+    public void One_shadow_failure_in_thousands_is_not_rounded_to_none()
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("rare.log", [.. Enumerable.Repeat("/a 0.010 0.020 0.010 200 200", 2999), "/a 0.010 0.020 0.010 200 500"]);
+        var output = new StringWriter();
+
+        int exit = ReportCommand.Run([log], html: null, top: null, minRequests: null, output, TextWriter.Null);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("Production succeeded (2xx/3xx), shadow did not: 1 requests (<0.1%)", output.ToString());
+    }
+
+    [Theory]
+    [InlineData(0, 10, "0.0%")]
+    [InlineData(1, 2000, "0.1%")]
+    [InlineData(1, 2001, "<0.1%")]
+    [InlineData(1999, 2000, ">99.9%")]
+    [InlineData(1998, 2000, "99.9%")]
+    [InlineData(2000, 2001, ">99.9%")]
+    [InlineData(10, 10, "100.0%")]
+    [InlineData(1, 3, "33.3%")]
+    [InlineData(0, 0, "0%")]
+    public void A_share_rounds_to_one_decimal_but_never_to_none_or_all_when_it_is_neither(long part, long whole, string expected) =>
+        Assert.Equal(expected, ReportFormat.Percent(part, whole));
+
+    [Fact]
     public void Progress_is_printed_each_interval_with_the_share_of_the_total()
     {
         using var dir = new TempDirectory();
