@@ -161,10 +161,11 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 return null;
             }
 
-            // Written so that NaN, which every comparison calls false, is refused too.
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds is not (> 0 and <= 86_400))
+            // Written so that NaN, which every comparison calls false, is refused too. At least a millisecond: a
+            // smaller value (1e-300) is a zero TimeSpan, and a timeout of zero would fail every request at once.
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds is not (>= 0.001 and <= 86_400))
             {
-                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not a number of seconds between 0 and 86400");
+                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not a number of seconds from 0.001 to 86400");
                 return null;
             }
 

@@ -107,6 +107,20 @@ public sealed class CommandLineTests
         Assert.StartsWith($"ShadowProxy: {option}: '{value}' is not a ", line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--production-timeout", "1e-300")]
+    [InlineData("--shadow-timeout", "0.0004")]
+    [InlineData("--client-timeout", "0")]
+    public async Task A_timeout_under_a_millisecond_is_a_bad_value_not_a_proxy_that_times_out_every_request(string option, string value)
+    {
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"ShadowProxy: {option}: '{value}' is not a number of seconds from 0.001 to 86400", line);
+    }
+
     [Fact]
     public async Task An_empty_config_path_is_a_bad_value()
     {
