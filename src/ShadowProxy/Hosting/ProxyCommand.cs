@@ -234,7 +234,8 @@ internal static class ProxyCommand
                     underSystemd
                         ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
                         : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
-                    CultureInfo.InvariantCulture))),
+                    CultureInfo.InvariantCulture),
+                    StandardStreams.OpenError())),
                 bufferSize: 10_000,
                 blockWhenFull: false)
             .CreateLogger();

@@ -7,22 +7,31 @@ using Serilog.Formatting;
 namespace ShadowProxy.Logging;
 
 /// <summary>
-/// Writes each diagnostic, formatted, to stderr in one write (<see cref="StandardStreams.OpenError"/>), sharing no lock
-/// with the request lines on stdout. Runs behind Serilog's async wrapper, on its one worker thread, so a stderr that
-/// blocks holds up that thread alone.
+/// Writes each diagnostic, formatted, to stderr (<see cref="StandardStreams.OpenError"/>) in writes of whole lines of
+/// at most PIPE_BUF bytes, sharing no lock with the request lines on stdout. Runs behind Serilog's async wrapper, on
+/// its one worker thread, so a stderr that blocks holds up that thread alone.
 /// </summary>
-internal sealed class StandardErrorSink(ITextFormatter formatter) : ILogEventSink, IDisposable
+internal sealed class StandardErrorSink(ITextFormatter formatter, Stream stderr) : ILogEventSink, IDisposable
 {
-    private readonly Stream _stderr = StandardStreams.OpenError();
-    private readonly StringWriter _line = new(CultureInfo.InvariantCulture);
+    /// <summary>
+    /// PIPE_BUF on Linux: a write to a pipe of at most this many bytes is atomic. A larger one (a warning with its
+    /// stack trace) goes in parts when the pipe is full, and with `2&gt;&amp;1 | collector` a batch of request lines
+    /// written meanwhile would land inside one of the diagnostic's lines.
+    /// </summary>
+    private const int AtomicWriteBytes = 4096;
+
+    private readonly StringWriter _text = new(CultureInfo.InvariantCulture);
+
+    /// <summary>A part of a line too long for one write, with the line end it is given.</summary>
+    private readonly byte[] _wrapped = new byte[AtomicWriteBytes];
 
     public void Emit(LogEvent logEvent)
     {
-        _line.GetStringBuilder().Clear();
-        formatter.Format(logEvent, _line);
+        _text.GetStringBuilder().Clear();
+        formatter.Format(logEvent, _text);
         try
         {
-            _stderr.Write(Encoding.UTF8.GetBytes(_line.ToString()));
+            WriteWholeLines(Encoding.UTF8.GetBytes(_text.ToString()));
         }
         catch (IOException)
         {
@@ -32,7 +41,37 @@ internal sealed class StandardErrorSink(ITextFormatter formatter) : ILogEventSin
 
     public void Dispose()
     {
-        _line.Dispose();
-        _stderr.Dispose();   // the descriptor stays open: DescriptorStream never closes it
+        _text.Dispose();
+        stderr.Dispose();   // the descriptor stays open: DescriptorStream never closes it
+    }
+
+    private void WriteWholeLines(ReadOnlySpan<byte> rest)
+    {
+        while (rest.Length > AtomicWriteBytes)
+        {
+            int end = rest[..AtomicWriteBytes].LastIndexOf((byte)'\n');
+            if (end >= 0)
+            {
+                stderr.Write(rest[..(end + 1)]);
+                rest = rest[(end + 1)..];
+                continue;
+            }
+
+            // One line is longer than PIPE_BUF. Written as it is, in parts, it could have request lines land in its
+            // middle; wrapped, each part a line of its own, a request line can only fall between two parts, and a
+            // reader sees a long diagnostic line continued on the next. Cut where a UTF-8 character starts.
+            int cut = AtomicWriteBytes - 1;
+            while ((rest[cut] & 0b1100_0000) == 0b1000_0000)
+            {
+                cut--;
+            }
+
+            rest[..cut].CopyTo(_wrapped);
+            _wrapped[cut] = (byte)'\n';
+            stderr.Write(_wrapped.AsSpan(0, cut + 1));
+            rest = rest[cut..];
+        }
+
+        stderr.Write(rest);
     }
 }
