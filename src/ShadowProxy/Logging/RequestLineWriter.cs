@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Serilog;
+using Serilog.Configuration;
 using Serilog.Core;
 using ILogger = Microsoft.Extensions.Logging.ILogger;
 
@@ -52,14 +53,16 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
         _format = format;
         _diagnostics = diagnostics;
         _file = logFile is null ? null : new LoggerConfiguration()
-            .WriteTo.File(
-                logFile,
-                outputTemplate: LineOnly,
-                formatProvider: CultureInfo.InvariantCulture,
-                rollingInterval: RollingInterval.Day,
-                retainedFileCountLimit: 31,
-                buffered: true,
-                flushToDiskInterval: TimeSpan.FromSeconds(1))
+            .WriteTo.Sink(new FailureReportingSink(
+                LoggerSinkConfiguration.CreateSink(sink => sink.File(
+                    logFile,
+                    outputTemplate: LineOnly,
+                    formatProvider: CultureInfo.InvariantCulture,
+                    rollingInterval: RollingInterval.Day,
+                    retainedFileCountLimit: 31,
+                    buffered: true,
+                    flushToDiskInterval: TimeSpan.FromSeconds(1))),
+                new LogFileFailureReporter(logFile, diagnostics, TimeProvider.System)))
             .CreateLogger();
         _queue = Channel.CreateBounded<RequestRecord>(
             new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true },
@@ -69,8 +72,8 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
 
     /// <summary>
     /// Opens the file the rolling sink writes today (creating it and its directory), and closes it again. The sink
-    /// itself opens it only at the first line and tells a failure to nobody but Serilog's SelfLog, so a path that
-    /// cannot be written has to be found here, at start-up, or no line would ever reach it.
+    /// itself opens it only at the first line, when a failure can only be reported (<see cref="LogFileFailureReporter"/>),
+    /// so a path that cannot be written is found here, at start-up, where it stops the proxy with one line.
     /// </summary>
     public static bool TryOpenLogFile(string logFile, out string problem)
     {
