@@ -116,6 +116,46 @@ public sealed class LimitTests
         Assert.True(heldFor < TimeSpan.FromSeconds(5), $"a turned-away client was held {heldFor}");
     }
 
+    [Theory]
+    [InlineData(32 * 1024, false)]
+    [InlineData(1024 * 1024, true)]
+    public async Task A_client_past_the_limit_that_keeps_sending_has_at_most_64_KiB_read_away_before_the_close(int sent, bool reset)
+    {
+        // The 503's lingering close reads away what the client sends, but at most 64 KiB: a turned-away client must not
+        // have the proxy read whatever it can send within the 250 ms. Whether the close was a reset tells, without a
+        // clock, whether the proxy left bytes unread: half the bound is read away in full (a clean close; it is there
+        // long before the 250 ms are up), 16 times the bound is not (the proxy closes over the rest, or the rest
+        // arrives after the close: a reset either way). Without the byte bound the 1 MiB, too, is read away in time.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { MaxConnections = 1 });
+        await using var holder = await RawConnection.OpenAsync(proxy.EndPoint);
+        await WaitForAsync(() => proxy.Server.ActiveConnections == 1);
+
+        SentWithoutClosing result = await SendWithoutClosingAsync(proxy, othersOpen: 1, Encoding.ASCII.GetBytes(Get), sent);
+
+        Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", result.Answer, StringComparison.Ordinal);
+        Assert.True(reset == result.Reset, $"{sent} bytes sent: expected {(reset ? "a reset" : "a clean close")}, got {result}");
+    }
+
+    [Theory]
+    [InlineData(512 * 1024, false)]
+    [InlineData(4 * 1024 * 1024, true)]
+    public async Task A_client_answered_431_that_keeps_sending_has_at_most_1_MiB_read_away_before_the_close(int sent, bool reset)
+    {
+        // The same bound after a 400 or 431 (ProxyConnection's lingering close: 1 s, 1 MiB): an endless head is answered,
+        // then half a MiB more is read away in full, but of 4 MiB the proxy leaves the rest unread.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { MaxRequestHeadBytes = 1024 });
+
+        SentWithoutClosing result = await SendWithoutClosingAsync(proxy, othersOpen: 0, "GET /x HTTP/1.1\r\nHost: h\r\nX-Pad: "u8.ToArray(), sent);
+
+        Assert.StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n", result.Answer, StringComparison.Ordinal);
+        Assert.True(reset == result.Reset, $"{sent} bytes sent: expected {(reset ? "a reset" : "a clean close")}, got {result}");
+        Assert.Empty(backends.Production.Requests);
+    }
+
     [Fact]
     public async Task A_client_silent_inside_its_body_is_cut_at_the_client_timeout_not_held_until_production_gives_up()
     {
@@ -330,6 +370,75 @@ public sealed class LimitTests
         {
             return received.ToString();   // reset: closed all the same
         }
+    }
+
+    /// <summary>
+    /// Connects, sends <paramref name="first"/> and then 'p's up to <paramref name="total"/> bytes as fast as the proxy
+    /// takes them, never closing; reads the answer, and waits until the proxy has closed its socket (it stops counting
+    /// as active: <paramref name="othersOpen"/> are left). Whether that close was a reset is what the client saw: a
+    /// failed send or receive, or SO_ERROR.
+    /// </summary>
+    private static async Task<SentWithoutClosing> SendWithoutClosingAsync(TestProxy proxy, int othersOpen, byte[] first, int total)
+    {
+        // A small send buffer, so that what the client got to send is about what the proxy's side took in.
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = 16 * 1024 };
+        await socket.ConnectAsync(proxy.EndPoint);
+        Task<(long Sent, SocketError Error)> sending = Task.Factory.StartNew(
+            () => SendAll(socket, first, total), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        using var received = new MemoryStream();
+        SocketError receiveError = SocketError.Success;
+        byte[] buffer = new byte[4096];
+        using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            try
+            {
+                // The answer and the proxy's FIN come at once (its send side is shut before the lingering reads).
+                for (int read; (read = await socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token)) > 0;)
+                {
+                    received.Write(buffer, 0, read);
+                }
+            }
+            catch (SocketException ex)
+            {
+                receiveError = ex.SocketErrorCode;
+            }
+        }
+
+        (long sent, SocketError sendError) = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        await WaitForAsync(() => proxy.Server.ActiveConnections == othersOpen);   // the proxy has closed it
+        await Task.Delay(100);   // a reset, if any, follows the close at once
+        int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        return new SentWithoutClosing(Encoding.ASCII.GetString(received.ToArray()), sent, sendError, receiveError, error);
+    }
+
+    private static (long Sent, SocketError Error) SendAll(Socket socket, byte[] first, int total)
+    {
+        byte[] filler = new byte[16 * 1024];
+        Array.Fill(filler, (byte)'p');
+        long sent = 0;
+        try
+        {
+            sent += socket.Send(first);
+            while (sent < total)
+            {
+                sent += socket.Send(filler, 0, (int)Math.Min(filler.Length, total - sent), SocketFlags.None);
+            }
+
+            return (sent, SocketError.Success);
+        }
+        catch (SocketException ex)
+        {
+            return (sent, ex.SocketErrorCode);
+        }
+    }
+
+    private sealed record SentWithoutClosing(string Answer, long Sent, SocketError SendError, SocketError ReceiveError, int SocketErrorOption)
+    {
+        public bool Reset => SendError != SocketError.Success || ReceiveError != SocketError.Success || SocketErrorOption != 0;
+
+        public override string ToString() =>
+            $"{Sent} bytes sent, send {SendError}, receive {ReceiveError}, SO_ERROR {SocketErrorOption}, answer {Answer.Split('\r')[0]}";
     }
 
     private static async Task WaitForAsync(Func<bool> condition)
