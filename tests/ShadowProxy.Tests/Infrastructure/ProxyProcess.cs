@@ -84,6 +84,28 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         StartOnFreePortAsync(Output.StderrUnread, null, production, shadow);
 
     /// <summary>
+    /// Starts the program on 127.0.0.1 (a free port) with a stdout that nobody reads, as a stuck `| collector` would
+    /// leave it: once the pipe's buffer (64 KiB) is full, the request-line writer's write waits for good. Stderr is
+    /// read as usual; what stdout holds can be read once the program has exited (<see cref="ReadUnreadStdoutAsync"/>).
+    /// </summary>
+    public static async Task<ProxyProcess> StartWithStdoutUnreadAsync(IPEndPoint production, IPEndPoint shadow, params string[] options)
+    {
+        ProxyProcess proxy = Start(
+            Output.StdoutUnread, null, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
+        try
+        {
+            await proxy.WaitUntilListeningAsync();
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException or InvalidOperationException)
+        {
+            await proxy.DisposeAsync();
+            throw;
+        }
+
+        return proxy;
+    }
+
+    /// <summary>
     /// Starts the program on a free port the way `ShadowProxy ... &gt; FILE 2&gt;&amp;1` would, through a shell: stdout
     /// and stderr are one open file, not in append mode. Returns once the port accepts connections.
     /// </summary>
@@ -94,6 +116,7 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     {
         Read,
         StderrUnread,
+        StdoutUnread,
         IntoFile,
     }
 
@@ -177,16 +200,16 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         };
         process.ErrorDataReceived += (_, e) => proxy.OnStderr(e.Data);
         process.Start();
-        if (output == Output.IntoFile)
+        if (output is Output.IntoFile or Output.StdoutUnread)
         {
-            proxy._stdoutClosed.TrySetResult();   // neither is read here: nothing to wait for at exit
+            proxy._stdoutClosed.TrySetResult();   // not read here: nothing to wait for at exit
         }
         else
         {
             process.BeginOutputReadLine();
         }
 
-        if (output == Output.Read)
+        if (output is Output.Read or Output.StdoutUnread)
         {
             process.BeginErrorReadLine();
         }
@@ -334,6 +357,14 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>What a stdout left unread (<see cref="StartWithStdoutUnreadAsync"/>) holds, read once the program has exited.</summary>
+    public async Task<string> ReadUnreadStdoutAsync()
+    {
+        Assert.True(_process.HasExited, "stdout is read to its end only after the exit");
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await _process.StandardOutput.ReadToEndAsync(limit.Token);
+    }
 
     /// <summary>Waits (bounded) until stderr has a line containing <paramref name="text"/>.</summary>
     public async Task WaitForStderrAsync(string text, TimeSpan? timeout = null)

@@ -110,6 +110,73 @@ public sealed class ProcessShutdownTests
         Assert.Equal(proxy.StdoutLines, await File.ReadAllLinesAsync(logFile));
     }
 
+    [Fact]
+    public async Task A_second_signal_exits_143_within_its_flush_bound_though_stdout_is_full_and_nobody_reads_it()
+    {
+        // A stdout nobody reads (a stuck `| collector`): once its pipe is full, the line writer's write waits for good.
+        // The second signal gives the queued lines 500 ms, then exits all the same with --log-file closed: it must wait
+        // neither for that write (for ever) nor for the drain (120 s here, held by a request production never answers).
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request?.StartsWith("GET /stuck", StringComparison.Ordinal) == true)
+            {
+                await connection.WaitForCloseAsync();
+            }
+            else
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+            }
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        using var logDirectory = new TempDirectory();
+        await using var proxy = await ProxyProcess.StartWithStdoutUnreadAsync(
+            production.EndPoint, shadow.EndPoint, "--log-file", logDirectory.File("lines.log"), "--drain-timeout", "120", "--production-timeout", "120");
+        // 200 lines of some 2 KiB each: six times what the pipe holds.
+        const int Answered = 200;
+        string padding = new('p', 2000);
+        for (int i = 0; i < Answered; i++)
+        {
+            Assert.Equal(FaultyBackends.ProductionOk, await RawHttp.SendAsync(proxy.EndPoint, $"GET /done/{i}?{padding} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        }
+
+        Task<string> stuck = RawHttp.SendAsync(proxy.EndPoint, "GET /stuck HTTP/1.1\r\nHost: h\r\n\r\n");
+        await production.WaitForRequestsAsync(Answered + 1, TimeSpan.FromSeconds(30));
+        await proxy.SignalAsync("TERM");
+        await proxy.WaitForStderrAsync("Stopping");
+        Assert.False(proxy.HasExited, "the first signal drains: the request in flight holds the process");
+        var watch = Stopwatch.StartNew();
+        await proxy.SignalAsync("TERM");
+        int exitCode;
+        try
+        {
+            exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"still running {watch.Elapsed} after the second signal; stderr: {proxy.Stderr}");
+            throw;
+        }
+
+        TimeSpan exiting = watch.Elapsed;
+        string[] stdout = (await proxy.ReadUnreadStdoutAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string logFile = Assert.Single(Directory.GetFiles(logDirectory.Path, "lines*.log"));
+        string[] logged = await File.ReadAllLinesAsync(logFile);
+
+        Assert.Equal(143, exitCode);
+        Assert.True(exiting < TimeSpan.FromSeconds(10), $"exiting took {exiting}; the lines get 500 ms, the drain timeout is 120 s");
+        Assert.Contains("exiting at once", proxy.Stderr, StringComparison.Ordinal);
+        Assert.Empty(await AnswerOrNothingAsync(stuck));
+        // stdout was full: it holds whole lines, but far from all of them (the rest were still queued behind the write).
+        Assert.True(stdout.Length < Answered, $"stdout should have filled up, yet it holds all {stdout.Length} lines");
+        // The file holds whole lines of answered requests: every line stdout got, and those the writer had taken from
+        // the queue since (whether Close or the sink's own flush, once a second, wrote them out, this cannot tell).
+        // Lines still queued behind the stuck write reach neither.
+        Assert.All(logged, line => Assert.Matches(@"^/done/\d+\?p{2000} \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", line));
+        Assert.Equal(logged.Length, logged.Distinct(StringComparer.Ordinal).Count());
+        Assert.Subset(logged.ToHashSet(StringComparer.Ordinal), stdout.ToHashSet(StringComparer.Ordinal));
+    }
+
     private static async Task<string> AnswerOrNothingAsync(Task<string> response)
     {
         try
