@@ -2,8 +2,9 @@
 # install.sh: puts ShadowProxy on the production box, and takes it off again. Run as root from a checkout.
 #
 #   deploy/install.sh --publish-dir DIR --shadow HOST:PORT --interface IFACE [--production HOST:PORT]
-#                     [--port 80] [--listen-port 8001]
+#                     [--port 80] [--listen-port 8001] [--log-group GROUP]
 #       DIR: the output of `dotnet publish -p:PublishProfile=linux-x64` (it holds the ShadowProxy executable).
+#       GROUP: may read the request log (Logstash's group); default logstash when that group exists, else adm.
 #       Installs the program (/usr/local/lib/shadowproxy), the settings (/etc/shadowproxy), the systemd unit, the
 #       logrotate config and the log directory, then starts the unit. The unit adds the iptables (and ip6tables)
 #       redirect of IFACE's TCP port 80 to the proxy only once the proxy answers, and removes it whenever the proxy
@@ -53,7 +54,7 @@ need_iptables() {
 valid_endpoint() { [[ $1 =~ ^[^[:space:]:]+:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ ]]; }
 
 install_proxy() {
-    local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001
+    local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
     while (($# > 0)); do
         case $1 in
             --publish-dir) publish_dir=${2:?}; shift 2 ;;
@@ -62,6 +63,7 @@ install_proxy() {
             --production) production=${2:?}; shift 2 ;;
             --port) port=${2:?}; shift 2 ;;
             --listen-port) listen_port=${2:?}; shift 2 ;;
+            --log-group) log_group=${2:?}; shift 2 ;;
             *) usage ;;
         esac
     done
@@ -71,6 +73,11 @@ install_proxy() {
     valid_endpoint "$shadow" || die "--shadow: expected HOST:PORT, got '$shadow'"
     valid_endpoint "$production" || die "--production: expected HOST:PORT, got '$production'"
     [[ $port =~ ^[0-9]+$ && $listen_port =~ ^[0-9]+$ ]] || die "--port and --listen-port take numbers"
+    if [[ -z $log_group ]]; then
+        log_group=adm   # Debian's group for reading logs
+        ! getent group logstash >/dev/null || log_group=logstash
+    fi
+    getent group "$log_group" >/dev/null || die "--log-group: no group '$log_group' here"
     need_iptables
 
     if with_systemd && systemctl is-active --quiet shadowproxy; then
@@ -110,7 +117,13 @@ ENV
 
     install -m 0644 "$here/systemd/shadowproxy.service" "$unit"
     install -m 0644 "$here/logrotate/shadowproxy" "$logrotate"
-    install -d -m 0750 "$logs"
+    # The request log is for Logstash, which runs as its own user: the directory and the file are readable by
+    # log_group. The file is made here because systemd would make it on the first start as root, with the unit's
+    # UMask (0600), which only root can read. copytruncate keeps the file, so its owner and mode stay.
+    install -d -m 0750 -g "$log_group" "$logs"
+    [[ -e $logs/requests.log ]] || : >>"$logs/requests.log"
+    chown "root:$log_group" "$logs/requests.log"
+    chmod 0640 "$logs/requests.log"
 
     if ! with_systemd; then
         say "installed under ${root:-/}; systemd is not managing it here: start the proxy yourself, then run"
@@ -126,7 +139,7 @@ ENV
         exit 1
     fi
     "$lib/shadowproxy-redirect" status >/dev/null || die "shadowproxy runs but no redirect is in place"
-    say "running; $interface tcp/$port now goes through ShadowProxy. Request lines: $logs/requests.log"
+    say "running; $interface tcp/$port now goes through ShadowProxy. Request lines: $logs/requests.log (group $log_group)"
     say "rollback: $0 --uninstall"
 }
 

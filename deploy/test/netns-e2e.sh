@@ -68,6 +68,7 @@ fi
 
 # ---- scratch space, namespaces, cleanup ----------------------------------------------------------------------------
 work=$(mktemp -d /tmp/shadowproxy-netns.XXXXXX)
+chmod 0755 "$work"         # the installed request log is read below as another user, as Logstash reads it
 root=$work/root            # install.sh's target instead of /
 client=spx-client-$$
 box=spx-box-$$
@@ -279,8 +280,15 @@ fi
 unit=$root/etc/systemd/system/shadowproxy.service
 unit_value() { sed -n "s/^$1=//p" "$unit"; }
 # A unit path on the box, as a path under the scratch root.
-rooted() { sed -e "s#/usr/local/lib/shadowproxy#$root/usr/local/lib/shadowproxy#g" -e "s#/etc/shadowproxy#$root/etc/shadowproxy#g"; }
+rooted() {
+    sed -e "s#/usr/local/lib/shadowproxy#$root/usr/local/lib/shadowproxy#g" -e "s#/etc/shadowproxy#$root/etc/shadowproxy#g" \
+        -e "s#/var/log/shadowproxy#$root/var/log/shadowproxy#g"
+}
 env_file=$(unit_value EnvironmentFile | rooted)
+# The proxy's stdout, as systemd gives it: StandardOutput=append:FILE, opened by root with O_APPEND, and created (when
+# missing) with the unit's UMask.
+requests_log=$(unit_value StandardOutput | sed 's/^append://' | rooted)
+unit_umask=$(unit_value UMask)
 
 # run_unit_commands KEY: every KEY= line of the unit, in order, in the box, with the unit's environment file.
 # "+" (full privileges) is what root in this script has anyway.
@@ -313,8 +321,11 @@ start_service() {
         [[ -S $socket ]] && break
         sleep 0.05
     done
-    ip netns exec "$box" env NOTIFY_SOCKET="$socket" "${proxy_cmd[@]}" "${args[@]:1}" \
-        >>"$work/requests.log" 2>"$work/proxy-$proxy_runs.err" &
+    (
+        umask "$unit_umask"
+        exec ip netns exec "$box" env NOTIFY_SOCKET="$socket" "${proxy_cmd[@]}" "${args[@]:1}" \
+            >>"$requests_log" 2>"$work/proxy-$proxy_runs.err"
+    ) &
     proxy_pid=$!
     pids+=("$proxy_pid")
     if ! wait "$receiver"; then
@@ -391,31 +402,44 @@ fi
 # The text request lines, parsed with the Logstash grok pattern of deploy/logstash/patterns/shadowproxy.
 # Lines are written once both backends finished; give the last one a moment to reach the file.
 for ((i = 0; i < 50; i++)); do
-    (($(grep -c mirror "$work/requests.log") >= 5)) && break
+    (($(grep -c mirror "$requests_log") >= 5)) && break
     sleep 0.1
 done
-parsed=$("$python" "$work/app.py" grok "$deploy/logstash/patterns/shadowproxy" SHADOWPROXY_LINE "$work/requests.log")
+parsed=$("$python" "$work/app.py" grok "$deploy/logstash/patterns/shadowproxy" SHADOWPROXY_LINE "$requests_log")
 expected=$(for i in 1 2 3 4 5; do echo "/mirror/$i?q=$i 200 202"; done)
 if [[ $parsed == "$expected" ]]; then
     pass "stdout holds exactly the 5 request lines; the Logstash grok pattern parses each (URL, statuses 200 / 202)"
 else
     fail "stdout holds exactly the 5 request lines; the Logstash grok pattern parses each (URL, statuses 200 / 202)" \
-        "$(cat "$work/requests.log")" "parsed: $parsed"
+        "$(cat "$requests_log")" "parsed: $parsed"
+fi
+
+# Logstash tails the request log as its own user, not root: a member of the group install.sh gives the log
+# (logstash when that group exists, else adm) reads it through the installed directory.
+log_group=adm
+! getent group logstash >/dev/null || log_group=logstash
+if [[ -s $requests_log ]] &&
+    setpriv --reuid=65534 --regid="$(getent group "$log_group" | cut -d: -f3)" --clear-groups cat "$requests_log" >"$work/as-logstash.log" 2>&1 &&
+    cmp -s "$requests_log" "$work/as-logstash.log"; then
+    pass "the request log (the unit's StandardOutput=append:) is readable by group $log_group, as Logstash reads it"
+else
+    fail "the request log (the unit's StandardOutput=append:) is readable by group $log_group, as Logstash reads it" \
+        "$(ls -ld "$root/var/log/shadowproxy" "$requests_log" 2>&1)" "$(cat "$work/as-logstash.log")"
 fi
 
 # An IPv6 client: through the ip6tables rule to the same proxy socket ([::]), mirrored and logged like the others.
 answer6=$(get6 /mirror6)
 for ((i = 0; i < 50; i++)); do   # the line is written once both backends have answered
-    grep -q '^/mirror6 ' "$work/requests.log" && break
+    grep -q '^/mirror6 ' "$requests_log" && break
     sleep 0.1
 done
 if [[ $answer6 == '200 production /mirror6' ]] &&
     [[ $(requests_from "$work/production.log" /mirror6) == 127.0.0.1 && $(requests_from "$work/shadow.log" /mirror6) == 10.200.2.1 ]] &&
-    grep -Eq '^/mirror6 [0-9.]+ [0-9.]+ -?[0-9.]+ 200 202$' "$work/requests.log"; then
+    grep -Eq '^/mirror6 [0-9.]+ [0-9.]+ -?[0-9.]+ 200 202$' "$requests_log"; then
     pass "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line"
 else
     fail "an IPv6 client gets production's response; production and the shadow each got it once, through the proxy; one request line" \
-        "client: $answer6" "$(grep mirror6 "$work/production.log" "$work/shadow.log" "$work/requests.log")"
+        "client: $answer6" "$(grep mirror6 "$work/production.log" "$work/shadow.log" "$requests_log")"
 fi
 
 # The rule is on out0 only: the shadow's side of the box, and the box itself, reach production on port 80 directly.
@@ -423,7 +447,7 @@ if [[ $(in_shadow "$python" "$work/app.py" get http://10.200.2.1/side-door) == '
     [[ $(requests_from "$work/production.log" /side-door) == 10.200.2.2 ]] &&
     [[ $(in_box "$python" "$work/app.py" get http://10.200.1.2/from-the-box) == '200 production /from-the-box' ]] &&
     [[ $(requests_from "$work/production.log" /from-the-box) == 10.200.1.2 ]] &&
-    ! grep -q -e side-door -e from-the-box "$work/requests.log"; then
+    ! grep -q -e side-door -e from-the-box "$requests_log"; then
     pass "port 80 arriving on another interface, or from the box itself, is not redirected"
 else
     fail "port 80 arriving on another interface, or from the box itself, is not redirected" "$(tail -3 "$work/production.log")"
@@ -474,7 +498,7 @@ wait "$proxy_pid"
 exit_code=$?
 run_unit_commands ExecStopPost 2>>"$work/redirect.log"
 if [[ $stop_rules == 0 && $direct == '200 production /stopping' && $exit_code == 0 ]] &&
-    [[ $(requests_from "$work/production.log" /stopping) == 10.200.1.1 ]] && grep -q '^/restarted ' "$work/requests.log"; then
+    [[ $(requests_from "$work/production.log" /stopping) == 10.200.1.1 ]] && grep -q '^/restarted ' "$requests_log"; then
     pass "stop: ExecStop removes the redirect before SIGTERM; the proxy drains, writes its lines, exits 0"
 else
     fail "stop: ExecStop removes the redirect before SIGTERM; the proxy drains, writes its lines, exits 0" \
@@ -499,7 +523,7 @@ wait "$proxy_pid" 2>/dev/null
 
 # ---- summary -------------------------------------------------------------------------------------------------------
 echo "--- request lines written by the proxy (its stdout) ---"
-cat "$work/requests.log"
+cat "$requests_log"
 echo "--- the redirect helper's messages (run as the unit's ExecStartPost/ExecStop/ExecStopPost) ---"
 cat "$work/redirect.log"
 echo "--- install.sh and install.sh --uninstall ---"
