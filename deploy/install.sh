@@ -90,14 +90,11 @@ install_proxy() {
     cp -a "$publish_dir"/. "$lib"/
     install -m 0755 "$here/systemd/shadowproxy-redirect" "$lib/shadowproxy-redirect"
 
-    if [[ -e $etc/appsettings.json ]]; then
-        cp -a "$etc/appsettings.json" "$etc/appsettings.json.bak"
-        say "kept the previous settings as $etc/appsettings.json.bak"
-    fi
     # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
     local listen_address=0.0.0.0
-    [[ ! -e /proc/net/if_inet6 ]] || listen_address=[::]
-    cat >"$etc/appsettings.json" <<JSON
+    [[ ! -e /proc/net/if_inet6 ]] || listen_address='[::]'
+    local settings=$etc/appsettings.json backup
+    cat >"$settings.new" <<JSON
 {
   "ShadowProxy": {
     "Listen": "$listen_address:$listen_port",
@@ -107,6 +104,24 @@ install_proxy() {
   }
 }
 JSON
+    # Settings that differ (an operator's edits, or other options) are kept in a backup of their own, never written
+    # over by a later run; the same settings again (a plain re-run) leave the file and the backups as they are.
+    if [[ -e $settings ]] && cmp -s "$settings.new" "$settings"; then
+        rm -f "$settings.new"
+    else
+        if [[ -e $settings ]]; then
+            local stamp n=1
+            stamp=$settings.bak-$(date +%Y%m%d-%H%M%S)
+            backup=$stamp
+            while [[ -e $backup ]]; do   # a second run within the same second
+                backup=$stamp-$n
+                n=$((n + 1))
+            done
+            cp -a "$settings" "$backup"
+            say "replaced $settings, which differed from these options; the previous one is $backup (carry over any edits you want to keep)"
+        fi
+        mv -f "$settings.new" "$settings"
+    fi
     cat >"$etc/redirect.env" <<ENV
 # Read by shadowproxy.service for shadowproxy-redirect (see that script for each setting).
 REDIRECT_INTERFACE=$interface

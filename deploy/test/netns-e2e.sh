@@ -276,6 +276,25 @@ else
     fail "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory" "$(cat "$install_log")"
 fi
 
+# ---- install.sh again (an upgrade): a plain re-run changes nothing; an operator's edits are never lost ------------
+settings=$root/etc/shadowproxy/appsettings.json
+reinstall() {
+    SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+        --interface out0 >>"$install_log" 2>&1
+}
+cp "$settings" "$work/settings.installed"
+reinstall
+same_again=$(cmp -s "$settings" "$work/settings.installed" && find "$root/etc/shadowproxy" -name 'appsettings.json.bak*' | wc -l)
+sed -i 's#"Format": "text"#"Format": "text",\n    "Exclude": "/operator-edit"#' "$settings"   # the operator's edit
+reinstall && reinstall
+if [[ $same_again == 0 ]] && cmp -s "$settings" "$work/settings.installed" &&
+    [[ $(grep -l '"Exclude": "/operator-edit"' "$settings".bak* 2>/dev/null | wc -l) == 1 ]]; then
+    pass "install.sh again: the same settings stay as they are, no backup; an edited settings file survives two more runs, in a backup"
+else
+    fail "install.sh again: the same settings stay as they are, no backup; an edited settings file survives two more runs, in a backup" \
+        "backups after a plain re-run: ${same_again:-settings changed}" "$(grep -H Exclude "$settings"* 2>&1)" "$(tail -3 "$install_log")"
+fi
+
 # ---- systemd, as far as the unit's commands go ---------------------------------------------------------------------
 unit=$root/etc/systemd/system/shadowproxy.service
 unit_value() { sed -n "s/^$1=//p" "$unit"; }
