@@ -127,6 +127,7 @@ JSON
 REDIRECT_INTERFACE=$interface
 REDIRECT_PORT=$port
 PROXY_PORT=$listen_port
+PRODUCTION=$production
 ENV
     chmod 0644 "$etc/appsettings.json" "$etc/redirect.env"
 

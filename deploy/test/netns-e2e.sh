@@ -376,6 +376,24 @@ ip netns exec "$box" "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0
     >>"$work/ipv4-only.log" 2>"$work/proxy-ipv4-only.err" &
 ipv4_only_pid=$!
 pids+=("$ipv4_only_pid")
+
+# ---- 1c. a proxy that cannot reach production gets no redirect ------------------------------------------------------
+# The proxy answers, but production does not answer where the proxy sends (here 127.0.0.1:81; on a real box, say, a
+# web server that listens on the public address only): a redirect would answer every client 502.
+if wait_port in_box 127.0.0.1 8001 &&
+    ! in_box bash -c 'set -a; . "$1"; set +a; PRODUCTION=127.0.0.1:81 READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
+        "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" &&
+    [[ $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] &&
+    grep -q 'production does not answer on 127.0.0.1:81 after 2s; no redirect' "$work/redirect.log" &&
+    [[ $(get /production-unreachable) == '200 production /production-unreachable' ]]; then
+    pass "fail-safe: ExecStartPost adds no redirect while production does not answer where the proxy sends; production still served"
+else
+    fail "fail-safe: ExecStartPost adds no redirect while production does not answer where the proxy sends; production still served" \
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")"
+    run_unit_commands ExecStopPost 2>>"$work/redirect.log"   # so that the next checks start without a rule
+fi
+grep -q '^PRODUCTION=127.0.0.1:80$' "$env_file" || fail "install.sh writes PRODUCTION=127.0.0.1:80 to redirect.env" "$(cat "$env_file")"
+
 if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\], or ::1 is not configured): no IPv6 redirect' "$work/redirect.log" &&
     [[ $(get6 /ipv4-only-proxy) == '200 production /ipv4-only-proxy' ]] &&
