@@ -1,9 +1,10 @@
 #!/bin/bash
 # install.sh: puts ShadowProxy on the production box, and takes it off again. Run as root from a checkout.
 #
-#   deploy/install.sh --publish-dir DIR --shadow HOST:PORT --interface IFACE [--production HOST:PORT]
+#   deploy/install.sh --publish-dir DIR --shadow IP:PORT --interface IFACE [--production IP:PORT]
 #                     [--port 80] [--listen-port 8001] [--log-group GROUP]
 #       DIR: the output of `dotnet publish -p:PublishProfile=linux-x64` (it holds the ShadowProxy executable).
+#       IP:PORT: an IP address ([IPv6] in brackets) or localhost, and a port: the proxy resolves no host names.
 #       GROUP: may read the request log (Logstash's group); default logstash when that group exists, else adm.
 #       Installs the program (/usr/local/lib/shadowproxy), the settings (/etc/shadowproxy), the systemd unit, the
 #       logrotate config and the log directory, then starts the unit. The unit adds the iptables (and ip6tables)
@@ -51,7 +52,11 @@ need_iptables() {
     fi
 }
 
-valid_endpoint() { [[ $1 =~ ^[^[:space:]:]+:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ ]]; }
+# What the proxy takes for --shadow and --production: an IP address (IPv6 in brackets) or localhost, and a port. A host
+# name would pass here only to fail the start, after the running proxy was stopped.
+valid_endpoint() {
+    [[ $1 =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ || $1 =~ ^localhost:[0-9]{1,5}$ ]]
+}
 
 install_proxy() {
     local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
@@ -70,8 +75,8 @@ install_proxy() {
     [[ -n $publish_dir && -n $shadow && -n $interface ]] || usage
     [[ -x $publish_dir/ShadowProxy ]] || die "no executable $publish_dir/ShadowProxy: run dotnet publish first (deploy/README.md)"
     [[ -e /sys/class/net/$interface ]] || die "no network interface '$interface' here"
-    valid_endpoint "$shadow" || die "--shadow: expected HOST:PORT, got '$shadow'"
-    valid_endpoint "$production" || die "--production: expected HOST:PORT, got '$production'"
+    valid_endpoint "$shadow" || die "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
+    valid_endpoint "$production" || die "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
     [[ $port =~ ^[0-9]+$ && $listen_port =~ ^[0-9]+$ ]] || die "--port and --listen-port take numbers"
     if [[ -z $log_group ]]; then
         log_group=adm   # Debian's group for reading logs

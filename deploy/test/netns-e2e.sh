@@ -263,6 +263,16 @@ fi
 
 # ---- install, the way an operator does (into the scratch root) -----------------------------------------------------
 install_log=$work/install.log
+# A shadow given by host name: the proxy takes IP addresses (and localhost) only, so install.sh must refuse it
+# before it installs anything (on a real box: before it stops the running proxy), not leave a unit that cannot start.
+if ! SHADOWPROXY_ROOT=$work/refused in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow shadow.example:8080 \
+    --interface out0 >"$work/refused.log" 2>&1 && grep -q -- "--shadow: expected IP:PORT" "$work/refused.log" &&
+    [[ ! -e $work/refused ]]; then
+    pass "install.sh refuses a shadow given by host name (the proxy takes IP addresses) before installing anything"
+else
+    fail "install.sh refuses a shadow given by host name (the proxy takes IP addresses) before installing anything" \
+        "$(cat "$work/refused.log")"
+fi
 if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
     --interface out0 >"$install_log" 2>&1 &&
     [[ -x $root/usr/local/lib/shadowproxy/ShadowProxy && -x $root/usr/local/lib/shadowproxy/shadowproxy-redirect &&
