@@ -18,6 +18,8 @@
 #                         ShadowProxy [::]:8001 (IPv4 and IPv6) -> production 127.0.0.1:80
 #                         production app  0.0.0.0:80 and [::]:80
 #                         sh0 10.200.2.1 ------------------------------------ sh0 10.200.2.2, shadow app :8080
+#                         (the box forwards IPv4: the client reaches 10.200.2.0/24   and "a host behind the box" :80
+#                          through it)
 #
 # The box is set up with deploy/install.sh (SHADOWPROXY_ROOT: into a scratch directory, not /), and the proxy is
 # driven the way systemd drives shadowproxy.service: this script reads ExecStartPost=, ExecStop= and ExecStopPost=
@@ -204,7 +206,8 @@ wait_port() {   # wait_port NS-RUNNER HOST PORT: until a TCP connect succeeds (1
     return 1
 }
 
-get() { in_client "$python" "$work/app.py" get "http://10.200.1.2$1"; }   # from the client, to the box's port 80
+get_from_client() { in_client "$python" "$work/app.py" get "$1"; }
+get() { get_from_client "http://10.200.1.2$1"; }   # from the client, to the box's port 80
 get6() { in_client "$python" "$work/app.py" get "http://[fd00:200:1::2]$1"; }   # the same, over IPv6
 
 # requests_from LOG PATH: the peer addresses that LOG recorded for PATH, one per line
@@ -238,6 +241,11 @@ ip -n "$client" link set c0 up
 ip -n "$box" link set out0 up
 ip -n "$box" link set sh0 up
 ip -n "$shadow" link set sh0 up
+# The box also routes (as a Docker or Kubernetes node, or a gateway does): the client reaches the shadow's network
+# through it. Port 80 of another host, passing through out0, is that host's business, not the proxy's.
+ip netns exec "$box" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$client" route add 10.200.2.0/24 via 10.200.1.2
+ip -n "$shadow" route add 10.200.1.0/24 via 10.200.2.1
 
 # "ip netns exec" execs the program, so $! is the program itself.
 ip netns exec "$box" "$python" "$work/app.py" serve production 0.0.0.0 80 "$work/production.log" 200 &
@@ -246,8 +254,10 @@ ip netns exec "$box" "$python" "$work/app.py" serve production :: 80 "$work/prod
 pids+=($!)
 ip netns exec "$shadow" "$python" "$work/app.py" serve shadow 10.200.2.2 8080 "$work/shadow.log" 202 &
 pids+=($!)
+ip netns exec "$shadow" "$python" "$work/app.py" serve behind 10.200.2.2 80 "$work/behind.log" 200 &   # a host behind the box
+pids+=($!)
 touch "$work/production.log" "$work/shadow.log"
-wait_port in_box 127.0.0.1 80 && wait_port in_box ::1 80 && wait_port in_shadow 10.200.2.2 8080 || { echo "netns-e2e: the test apps did not start" >&2; exit 2; }
+wait_port in_box 127.0.0.1 80 && wait_port in_box ::1 80 && wait_port in_shadow 10.200.2.2 8080 && wait_port in_shadow 10.200.2.2 80 || { echo "netns-e2e: the test apps did not start" >&2; exit 2; }
 
 echo "netns-e2e: proxy command: ${proxy_cmd[*]}"
 if [[ $(get /before) == '200 production /before' && $(requests_from "$work/production.log" /before) == 10.200.1.1 ]]; then
@@ -504,6 +514,16 @@ if [[ ${ready[0]} == "run 1: READY=1" ]]; then
     pass "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it"
 else
     fail "Type=notify: the proxy sends READY=1 to NOTIFY_SOCKET (AddSystemd), and ExecStartPost runs after it" "${ready[@]}"
+fi
+
+# Routed through the box to another host's port 80: not the box's traffic, so neither redirected nor mirrored.
+if [[ $(get_from_client http://10.200.2.2/routed) == '200 behind /routed' ]] &&
+    [[ $(requests_from "$work/behind.log" /routed) == 10.200.1.1 ]] &&
+    ! grep -q /routed "$work/production.log" "$requests_log"; then
+    pass "port 80 of another host, routed through the box, is not redirected (only the box's own addresses are)"
+else
+    fail "port 80 of another host, routed through the box, is not redirected (only the box's own addresses are)" \
+        "client: $(get_from_client http://10.200.2.2/routed-again)" "$(grep routed "$work/production.log" "$requests_log")"
 fi
 
 # ---- 3. crash: kill -9, then what systemd does when the main process dies ------------------------------------------
