@@ -5,7 +5,7 @@
 #   deploy/test/netns-e2e.sh PROXY_COMMAND...
 #   SHADOWPROXY_CMD="PROXY_COMMAND" deploy/test/netns-e2e.sh
 # PROXY_COMMAND runs the proxy and gets the options appended, e.g.
-#   deploy/test/netns-e2e.sh src/ShadowProxy/bin/Release/net10.0/publish/linux-x64/ShadowProxy
+#   deploy/test/netns-e2e.sh src/ShadowProxy/bin/publish/linux-x64/ShadowProxy
 #   deploy/test/netns-e2e.sh dotnet src/ShadowProxy/bin/Release/net10.0/ShadowProxy.dll
 # The directory of the program (or of the .dll) is what install.sh installs, as --publish-dir.
 # Installs iproute2, iptables and python3 from Debian when missing. Takes about 20 seconds.
