@@ -556,6 +556,30 @@ else
     fail "restart: the redirect is back and requests go through the proxy again" "$(tail -5 "$work/proxy-$proxy_runs.err")"
 fi
 
+# ---- 4b. a rule that cannot be deleted does not keep the other table's -------------------------------------------
+# iptables -D failing for IPv4 (the xtables lock held by another tool past -w, say): remove must still take the IPv6
+# rule away, then fail and name the one left, instead of stopping at the first failure.
+mkdir -p "$work/failing-iptables"
+cat >"$work/failing-iptables/iptables" <<'SH'
+#!/bin/bash
+for argument; do
+    [[ $argument != -D ]] || { echo "iptables: Resource temporarily unavailable (the test's)" >&2; exit 4; }
+done
+exec /usr/sbin/iptables "$@"
+SH
+chmod 0755 "$work/failing-iptables/iptables"
+if ! in_box env PATH="$work/failing-iptables:$PATH" bash -c 'set -a; . "$1"; set +a; exec "$2" remove' _ "$env_file" \
+    "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" &&
+    [[ $(rule_count) == 1 && $(rule_count ip6tables) == 0 ]] && grep -q 'cannot remove (ipt): ' "$work/redirect.log" &&
+    [[ $(get6 /one-rule-stuck) == '200 production /one-rule-stuck' ]] &&
+    [[ $(requests_from "$work/production.log" /one-rule-stuck) == fd00:200:1::1 ]]; then
+    pass "fail-safe: an IPv4 rule that cannot be deleted makes remove fail, after the IPv6 rule is gone (IPv6 clients reach production)"
+else
+    fail "fail-safe: an IPv4 rule that cannot be deleted makes remove fail, after the IPv6 rule is gone (IPv6 clients reach production)" \
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")"
+fi
+run_unit_commands ExecStartPost 2>>"$work/redirect.log"   # both rules again, for the stop below
+
 # ---- 5. systemctl stop: ExecStop removes the redirect, then SIGTERM drains and exits 0 -----------------------------
 run_unit_commands ExecStop 2>>"$work/redirect.log"
 stop_rules=$(($(rule_count) + $(rule_count ip6tables)))
