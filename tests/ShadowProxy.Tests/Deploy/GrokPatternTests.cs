@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ShadowProxy.Logging;
 using ShadowProxy.Proxy;
+using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Deploy;
 
@@ -60,7 +61,7 @@ public sealed partial class GrokPatternTests
     /// <summary>SHADOWPROXY_LINE from deploy/logstash/patterns/shadowproxy, anchored as the pipeline anchors it.</summary>
     private static Regex LineRegex()
     {
-        string file = Path.Combine(RepositoryRoot(), "deploy", "logstash", "patterns", "shadowproxy");
+        string file = Path.Combine(Repository.Root, "deploy", "logstash", "patterns", "shadowproxy");
         var definitions = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["NOTSPACE"] = @"\S+",   // the one Logstash built-in the pattern uses
@@ -85,19 +86,6 @@ public sealed partial class GrokPatternTests
             string body = Expand(definitions[match.Groups["name"].Value], definitions);
             return match.Groups["field"].Success ? $"(?<{match.Groups["field"].Value}>{body})" : $"(?:{body})";
         });
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "ShadowProxy.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("ShadowProxy.sln not found above " + AppContext.BaseDirectory);
-    }
 
     [GeneratedRegex(@"%\{(?<name>[A-Z0-9_]+)(?::(?<field>[a-z_]+))?(?::(?:int|float))?\}")]
     private static partial Regex GrokReference();

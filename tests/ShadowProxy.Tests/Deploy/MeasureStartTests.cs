@@ -42,7 +42,7 @@ public sealed class MeasureStartTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(RepositoryRoot(), "deploy", "test", "measure-start.sh"));
+        start.ArgumentList.Add(Path.Combine(Repository.Root, "deploy", "test", "measure-start.sh"));
         if (ProxyProcess.PublishedProgram is { } published)
         {
             start.ArgumentList.Add(published);
@@ -75,18 +75,5 @@ public sealed class MeasureStartTests
         }
 
         return (process.ExitCode, await stdout, await stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "ShadowProxy.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("ShadowProxy.sln not found above " + AppContext.BaseDirectory);
     }
 }
