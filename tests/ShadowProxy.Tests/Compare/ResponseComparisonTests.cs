@@ -121,7 +121,9 @@ public sealed class ResponseComparisonTests
 
         BackendResult result = Assert.Single(proxy.Records).Production;
         TimeSpan firstByte = Assert.NotNull(result.Facts.FirstByte);
-        Assert.True(result.Elapsed - firstByte >= pause - TimeSpan.FromMilliseconds(20), $"ttfb {firstByte}, whole {result.Elapsed}");
+        // Half the pause, not all of it: on a loaded box the head may be read late, which shortens the gap it is
+        // measured to. Counted at the body, the first byte would leave no gap at all.
+        Assert.True(result.Elapsed - firstByte >= pause / 2, $"ttfb {firstByte}, whole {result.Elapsed}");
         Assert.Equal(DiffKind.Same, Assert.Single(proxy.Records).Comparison.Diff);
     }
 
