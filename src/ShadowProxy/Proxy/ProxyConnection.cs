@@ -141,7 +141,10 @@ internal sealed class ProxyConnection
                 }
 
                 keepAlive = result.KeepClientOpen;
-                drainBeforeClose = result.RequestUnread;
+                // A client may have pipelined more behind this request: closing over bytes it sent makes the kernel reset
+                // the connection, dropping what of the answer is still queued (RFC 9112 §9.6). Those get a lingering close.
+                bool lastRequest = !keepAlive || shutdown.IsCancellationRequested;
+                drainBeforeClose = result.RequestUnread || (lastRequest && HasUnreadBytes(input, askSocket: !request.ClientWantsClose));
                 if (!mirror.Policy.Exclude.Contains(request.Path))
                 {
                     // The line waits for the shadow; the client does not.
@@ -201,6 +204,27 @@ internal sealed class ProxyConnection
         }
 
         _sink.Write(result.Record with { Shadow = shadow, ShadowSkipped = skipped });
+    }
+
+    /// <summary>
+    /// Whether the client has sent bytes that no request read: in the pipe already, or, when <paramref name="askSocket"/>,
+    /// waiting in the socket (one poll). The socket is not asked when the client said close itself: a client that
+    /// sends close sends nothing after it (RFC 9112 §9.6), and a close-mode client's connection costs no extra call.
+    /// </summary>
+    private bool HasUnreadBytes(PipeReader input, bool askSocket)
+    {
+        if (input.TryRead(out ReadResult buffered))
+        {
+            bool unread = !buffered.Buffer.IsEmpty;
+            bool ended = buffered.IsCompleted;
+            input.AdvanceTo(buffered.Buffer.Start);   // nothing consumed or examined
+            if (unread || ended)
+            {
+                return unread;
+            }
+        }
+
+        return askSocket && !_socket.IsIdleAndOpen();
     }
 
     /// <returns>Whether unread request bytes may still be on their way (the close should let the answer arrive first).</returns>

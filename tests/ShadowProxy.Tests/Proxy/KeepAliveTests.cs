@@ -121,6 +121,57 @@ public sealed class KeepAliveTests
     }
 
     [Fact]
+    public async Task A_connection_ended_with_a_request_pipelined_behind_the_answer_closes_after_all_of_it_not_with_a_reset()
+    {
+        // Found by FramingFuzzTests. A close-delimited answer ends the client's connection while the client has already
+        // pipelined its next request. Closing over those unread bytes makes the kernel send a reset at once and drop
+        // what of the answer is still queued (RFC 9112 §9.6): the client got a cut answer and ECONNRESET.
+        const int BodyBytes = 16 * 1024 * 1024;
+        var pipelined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await pipelined.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await connection.SendAsync("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            await connection.SendAsync(new byte[BodyBytes]);   // to the close: no length
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        // A small receive window, read a little at a time: the proxy's last writes still wait in its send buffer when it closes.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+        {
+            NoDelay = true,
+            ReceiveBufferSize = 64 * 1024,
+        };
+        await socket.ConnectAsync(proxy.EndPoint);
+
+        await socket.SendAsync("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
+        await production.WaitForRequestsAsync(1);
+        await socket.SendAsync("GET /next HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
+        await Task.Delay(100);   // the second request is in the proxy's socket, unread
+        pipelined.SetResult();
+        long received = 0;
+        string ending = "closed";
+        byte[] buffer = new byte[64 * 1024];
+        try
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            for (int read; (read = await socket.ReceiveAsync(buffer, limit.Token)) > 0;)
+            {
+                received += read;
+                await Task.Delay(1, limit.Token);
+            }
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            ending = ex.SocketErrorCode.ToString();
+        }
+
+        Assert.Equal(("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".Length + BodyBytes, "closed"), (received, ending));
+        Assert.DoesNotContain(production.Requests, request => request.StartsWith("GET /next", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Chunked_response_with_trailers_is_relayed_and_the_connection_stays_open()
     {
         const string Chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n";
