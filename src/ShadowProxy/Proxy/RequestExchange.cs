@@ -130,7 +130,7 @@ internal sealed class RequestExchange
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
             Progress = productionTimer.Start,
-            ClientConnection = IsTunnel(_request) ? null : DecideClientConnection,
+            ClientConnection = DecideClientConnection,
             RequestStart = firstByte,
             Comparison = _options.Comparison,
             UpgradeRequested = _request.IsUpgrade,
@@ -220,12 +220,14 @@ internal sealed class RequestExchange
 
     /// <summary>
     /// Production's own Connection: close answers the proxy's request; the client's connection follows its own rules.
-    /// Without client keep-alive every answer says close (RFC 9112 §9.6), whatever production said about its connection.
+    /// Without client keep-alive every answer says close (RFC 9112 §9.6), whatever production said about its connection;
+    /// so does a tunnel request's answer that is not the switch (the relay passes that one on as it is): the connection
+    /// ends after any tunnel request, and the client must know, or a request it pipelined behind is lost without a word.
     /// </summary>
     private ClientConnectionField DecideClientConnection(ResponseHead response)
     {
         bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
-            || _shutdown.IsCancellationRequested;
+            || _shutdown.IsCancellationRequested || IsTunnel(_request);
         return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
     }
 

@@ -44,7 +44,10 @@ internal sealed class ResponseRelay
     /// <summary>Called after every read from the backend: an inactivity timeout restarts here.</summary>
     public Action? Progress { get; init; }
 
-    /// <summary>Decides, once the final head is known, the Connection field the client gets; null forwards the head verbatim.</summary>
+    /// <summary>
+    /// Decides, once the final head is known, the Connection field the client gets; null forwards the head verbatim, as
+    /// is a head that switches the connection to a tunnel (101, a CONNECT's 2xx): its Connection field is the switch's.
+    /// </summary>
     public Func<ResponseHead, ClientConnectionField>? ClientConnection { get; init; }
 
     /// <summary>The request's first byte (a <see cref="TimeProvider"/> timestamp): the time to first byte counts from here.</summary>
@@ -98,7 +101,8 @@ internal sealed class ResponseRelay
                 }
 
                 _backendWantsClose = head.ServerWantsClose;
-                announcedClose = await WriteHeadAsync(head, read.Length, cancellationToken).ConfigureAwait(false);
+                bool switches = head.StatusCode == 101 || (answersConnect && head.StatusCode is >= 200 and < 300);
+                announcedClose = await WriteHeadAsync(head, read.Length, switches ? null : ClientConnection, cancellationToken).ConfigureAwait(false);
             }
             while (head.IsInterim);
 
@@ -153,26 +157,27 @@ internal sealed class ResponseRelay
     }
 
     /// <returns>Whether the client was told that its connection closes after this response.</returns>
-    private async ValueTask<bool> WriteHeadAsync(ResponseHead head, int length, CancellationToken cancellationToken)
+    private async ValueTask<bool> WriteHeadAsync(
+        ResponseHead head, int length, Func<ResponseHead, ClientConnectionField>? clientConnection, CancellationToken cancellationToken)
     {
         if (_client is null)
         {
             return false;
         }
 
-        if (ClientConnection is null && !head.LengthOverridden)
+        if (clientConnection is null && !head.LengthOverridden)
         {
             await WriteToClientAsync(_headScratch.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             return true;
         }
 
-        ClientConnectionField field = head.IsInterim || ClientConnection is null ? ClientConnectionField.None : ClientConnection(head);
+        ClientConnectionField field = head.IsInterim || clientConnection is null ? ClientConnectionField.None : clientConnection(head);
         // Sized to this head, not to the limit: a small rental the shared pool keeps.
         byte[] rewritten = ArrayPool<byte>.Shared.Rent(length + HeadRewriter.MaxGrowth);
         try
         {
             // A length that Transfer-Encoding overrides is not passed on: the client must frame the body as the proxy did.
-            int written = ClientConnection is null
+            int written = clientConnection is null
                 ? HeadRewriter.RemoveContentLength(_headScratch.AsSpan(0, length), rewritten)
                 : HeadRewriter.Rewrite(_headScratch.AsSpan(0, length), field.Bytes, rewritten, dropContentLength: head.LengthOverridden);
             await WriteToClientAsync(rewritten.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
@@ -182,7 +187,7 @@ internal sealed class ResponseRelay
             ArrayPool<byte>.Shared.Return(rewritten);
         }
 
-        return ClientConnection is null || field.Closes;
+        return clientConnection is null || field.Closes;
     }
 
     private async ValueTask<BackendError> CopyLengthAsync(long remaining, CancellationToken cancellationToken)

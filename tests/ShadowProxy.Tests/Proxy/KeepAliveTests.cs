@@ -276,6 +276,34 @@ public sealed class KeepAliveTests
         Assert.Matches(@"^/ws \d+\.\d{3} - - 101 -$", Assert.Single(proxy.RequestLines));
     }
 
+    [Theory]
+    [InlineData("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")]
+    [InlineData("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n")]
+    public async Task A_tunnel_that_production_declines_tells_the_client_its_connection_closes(string request)
+    {
+        // Found by FramingFuzzTests. The proxy ends the client's connection after any tunnel request, but passed a
+        // declined one's answer on as it was: production's keep-alive (or no Connection field at all) told the client
+        // its connection stays, and the request it had pipelined behind was dropped without a word (RFC 9112 §9.6).
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.SendAsync("HTTP/1.1 426 Upgrade Required\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 4\r\n\r\nnope");
+            }
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync(request + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+        string? answered = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(10));
+        await proxy.StopAsync();
+
+        Assert.Equal("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope", answered);
+        Assert.Single(production.Requests);
+        Assert.Equal(0, shadow.ConnectionCount);
+    }
+
     [Fact]
     public async Task Connect_is_tunnelled_both_ways_to_production_only_and_logged_once()
     {
