@@ -55,8 +55,12 @@ need_iptables() {
 # What the proxy takes for --shadow and --production: an IP address (IPv6 in brackets) or localhost, and a port. A host
 # name would pass here only to fail the start, after the running proxy was stopped.
 valid_endpoint() {
-    [[ $1 =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ || $1 =~ ^localhost:[0-9]{1,5}$ ]]
+    [[ $1 =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ || $1 =~ ^localhost:[0-9]{1,5}$ ]] &&
+        valid_port "${1##*:}"
 }
+
+# A TCP port, 1 to 65535: 0 or 70000 would pass a digits check only to fail the start (or the iptables rule).
+valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 
 install_proxy() {
     local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
@@ -77,7 +81,7 @@ install_proxy() {
     [[ -e /sys/class/net/$interface ]] || die "no network interface '$interface' here"
     valid_endpoint "$shadow" || die "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
     valid_endpoint "$production" || die "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
-    [[ $port =~ ^[0-9]+$ && $listen_port =~ ^[0-9]+$ ]] || die "--port and --listen-port take numbers"
+    valid_port "$port" && valid_port "$listen_port" || die "--port and --listen-port take a port from 1 to 65535"
     if [[ -z $log_group ]]; then
         log_group=adm   # Debian's group for reading logs
         ! getent group logstash >/dev/null || log_group=logstash

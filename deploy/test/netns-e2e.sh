@@ -283,6 +283,14 @@ else
     fail "install.sh refuses a shadow given by host name (the proxy takes IP addresses) before installing anything" \
         "$(cat "$work/refused.log")"
 fi
+# A port out of range would pass a digits check and fail only at the start (or in iptables).
+if ! SHADOWPROXY_ROOT=$work/refused-port in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+    --interface out0 --listen-port 70000 >"$work/refused-port.log" 2>&1 &&
+    grep -q -- "--port and --listen-port take a port from 1 to 65535" "$work/refused-port.log" && [[ ! -e $work/refused-port ]]; then
+    pass "install.sh refuses a listen port over 65535 before installing anything"
+else
+    fail "install.sh refuses a listen port over 65535 before installing anything" "$(cat "$work/refused-port.log")"
+fi
 if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
     --interface out0 >"$install_log" 2>&1 &&
     [[ -x $root/usr/local/lib/shadowproxy/ShadowProxy && -x $root/usr/local/lib/shadowproxy/shadowproxy-redirect &&
