@@ -158,6 +158,8 @@ ENV
 
     systemctl daemon-reload
     systemctl enable --quiet shadowproxy
+    # A unit that failed its start limit (a crash loop before this run) would refuse the start below.
+    systemctl reset-failed shadowproxy 2>/dev/null || true
     # Returns once ExecStartPost has seen the proxy answer and added the redirect, or fails (and then it is removed).
     if ! systemctl start shadowproxy; then
         say "shadowproxy did not start; no redirect is in place. See: journalctl -u shadowproxy -n 50"
