@@ -28,6 +28,7 @@ public sealed class ResponseFramingTests
         const string Expected = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         Assert.Equal(Expected, first);
         Assert.Equal(Expected, second);
+        Assert.Equal(2, proxy.RequestLines.Count);
         Assert.All(proxy.RequestLines, line => Assert.EndsWith(" 200 200", line, StringComparison.Ordinal));
     }
 
