@@ -124,6 +124,7 @@ public sealed class MirroringTests
         Assert.All(production.Requests, received => Assert.Equal(Expected, received));
         Assert.All(shadow.Requests, received => Assert.Equal(Expected, received));
         Assert.Equal(request.Length - 1, shadow.Requests.Count);
+        Assert.Equal(request.Length - 1, proxy.RequestLines.Count);
         Assert.All(proxy.RequestLines, line => Assert.EndsWith(" 200 500", line));
     }
 
