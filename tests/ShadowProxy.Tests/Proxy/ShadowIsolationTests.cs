@@ -146,6 +146,7 @@ public sealed class ShadowIsolationTests
 
         Assert.All(responses, response => Assert.Equal(Ok, response));
         Assert.InRange(heldWhileStuck, 0, 1024 * 1024);
+        Assert.Equal(3, proxy.Records.Count);
         Assert.All(proxy.Records, record => Assert.Equal(BackendError.Overflow, record.Shadow.Error));
         Assert.Equal(0, proxy.Server.ShadowBufferedBytes);
     }
