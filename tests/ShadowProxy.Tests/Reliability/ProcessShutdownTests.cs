@@ -169,6 +169,7 @@ public sealed class ProcessShutdownTests
         Assert.Empty(await AnswerOrNothingAsync(stuck));
         // stdout was full: it holds whole lines, but far from all of them (the rest were still queued behind the write).
         Assert.True(stdout.Length < Answered, $"stdout should have filled up, yet it holds all {stdout.Length} lines");
+        Assert.True(stdout.Length > 0, "stdout got no line: the checks of the lines below would hold for none");
         // The file holds whole lines of answered requests: every line stdout got, and those the writer had taken from
         // the queue since (whether Close or the sink's own flush, once a second, wrote them out, this cannot tell).
         // Lines still queued behind the stuck write reach neither.
