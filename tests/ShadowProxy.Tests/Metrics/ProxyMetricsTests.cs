@@ -70,15 +70,22 @@ public sealed partial class ProxyMetricsTests
         Assert.Equal(3, histogramRecords);   // production twice, the shadow once
 
         onlyCount = true;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // Two measured runs, the smaller counts (as in ReportAggregatorTests): the runtime may allocate once on this
+        // thread while it tiers the code up, some 6 KB; a per-request allocation would show in both, as 24 KB or more.
+        long allocated = long.MaxValue;
+        for (int measured = 0; measured < 2; measured++)
         {
-            metrics.Record(mirrored);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                metrics.Record(mirrored);
+            }
+
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 1000, $"{allocated} bytes for 1000 requests");
-        Assert.Equal(2000, measurements);   // requests and diffs, once per request
+        Assert.Equal(4000, measurements);   // requests and diffs, once per request
     }
 
     [Fact]
