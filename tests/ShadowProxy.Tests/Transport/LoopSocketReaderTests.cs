@@ -310,6 +310,8 @@ public sealed class LoopSocketReaderTests
         pair.Socket.CancelReceive();   // the second half of a CancelPendingRead whose flag an earlier read took
         Assert.False(waiting.IsCompleted);
         Assert.False(reader.HoldsBuffer, "an idle read must go on waiting without a buffer after a late cancel");
+        await pair.Peer.SendAsync("x"u8.ToArray());   // still waiting, not lost: the bytes end it
+        await ConsumeAsync(reader, waiting, "x");
         reader.Complete();
     }
 
