@@ -35,7 +35,8 @@ public sealed class ProcessContractTests
         Assert.All(proxy.StdoutLines, line => Assert.Matches(TextLine, line));
         Assert.All(proxy.StdoutLines, line => Assert.EndsWith(" 200 500", line, StringComparison.Ordinal));
         Assert.DoesNotContain(proxy.StdoutLines, line => line.StartsWith("/health", StringComparison.Ordinal));
-        Assert.Contains("Listening on", proxy.Stderr, StringComparison.Ordinal);
+        // Not only "Listening on" (WaitUntilListeningAsync has already seen that): where, and to which backends.
+        Assert.Contains($"Listening on 127.0.0.1:{port}; production {production.EndPoint}, shadow {shadow.EndPoint}", proxy.Stderr, StringComparison.Ordinal);
         Assert.Equal(21, shadow.Requests.Count);   // excluded from the lines, never from the mirror
     }
 
