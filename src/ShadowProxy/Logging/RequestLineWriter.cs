@@ -22,11 +22,7 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
 
     private const int FlushThresholdBytes = 32 * 1024;
 
-    /// <summary>
-    /// PIPE_BUF on Linux: a write to a pipe of at most this many bytes is atomic. A larger one goes in parts when the
-    /// pipe is full, and with `2&gt;&amp;1 | collector` a diagnostic written meanwhile would land inside a request line.
-    /// </summary>
-    private const int AtomicWriteBytes = 4096;
+    private const int AtomicWriteBytes = StandardStreams.AtomicWriteBytes;
 
     /// <summary>
     /// After a batch is written the writer rests this long, so that lines arriving meanwhile go out together: one

@@ -13,12 +13,7 @@ namespace ShadowProxy.Logging;
 /// </summary>
 internal sealed class StandardErrorSink(ITextFormatter formatter, Stream stderr) : ILogEventSink, IDisposable
 {
-    /// <summary>
-    /// PIPE_BUF on Linux: a write to a pipe of at most this many bytes is atomic. A larger one (a warning with its
-    /// stack trace) goes in parts when the pipe is full, and with `2&gt;&amp;1 | collector` a batch of request lines
-    /// written meanwhile would land inside one of the diagnostic's lines.
-    /// </summary>
-    private const int AtomicWriteBytes = 4096;
+    private const int AtomicWriteBytes = StandardStreams.AtomicWriteBytes;
 
     private readonly StringWriter _text = new(CultureInfo.InvariantCulture);
 

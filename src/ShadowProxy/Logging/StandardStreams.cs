@@ -8,6 +8,13 @@ namespace ShadowProxy.Logging;
 /// </summary>
 internal static class StandardStreams
 {
+    /// <summary>
+    /// PIPE_BUF on Linux: a write to a pipe of at most this many bytes is atomic. A larger one goes in parts when the
+    /// pipe is full, and with `2&gt;&amp;1 | collector` (both streams on one pipe) the other stream's write could land
+    /// inside one of its lines. Both writers send whole lines in pieces of at most this size.
+    /// </summary>
+    public const int AtomicWriteBytes = 4096;
+
     public static Stream OpenOutput() => new DescriptorStream(1);
 
     public static Stream OpenError() => new DescriptorStream(2);
