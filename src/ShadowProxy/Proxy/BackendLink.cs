@@ -31,6 +31,13 @@ internal sealed class BackendLink : IDisposable, IAsyncDisposable
     /// <summary>When it was put back to idle (a TimeProvider timestamp).</summary>
     public long IdleSince { get; set; }
 
+    /// <summary>
+    /// Whether a request that this connection loses before any answer may be sent again on a new one: the connection
+    /// was reused (the backend may have closed it while idle), this was the first try, and the request can be sent
+    /// twice whole: no body (one already consumed cannot be replayed) and an idempotent method (RFC 9110 §9.2.2).
+    /// </summary>
+    public bool MayResend(int attempt, bool hasBody, bool idempotent) => Reused && attempt == 1 && !hasBody && idempotent;
+
     /// <summary>Marks the connection as taken from the idle pool for another request.</summary>
     public BackendLink Reuse()
     {

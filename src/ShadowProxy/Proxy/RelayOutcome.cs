@@ -25,5 +25,8 @@ internal readonly record struct RelayOutcome(
 {
     /// <summary>Time to first byte, payload size and hash of the final response.</summary>
     public Compare.ResponseFacts Facts { get; init; }
+
+    /// <summary>The connection failed before the backend sent a byte: what a stale pooled connection looks like.</summary>
+    public bool LostBeforeAnswer => Error == BackendError.Reset && Bytes == 0;
 }
 

@@ -81,7 +81,7 @@ internal sealed class RequestExchange
                 return await FailAsync(error, started, shadow).ConfigureAwait(false);
             }
 
-            bool retryable = link.Reused && attempt == 1 && _request.Body == BodyKind.None && KnownMethods.IsIdempotent(_request.Method);
+            bool retryable = link.MayResend(attempt, hasBody: _request.Body != BodyKind.None, KnownMethods.IsIdempotent(_request.Method));
             bool reusable = false;
             try
             {
@@ -99,7 +99,7 @@ internal sealed class RequestExchange
                 }
 
                 (RelayOutcome outcome, BodyOutcome body) = await ForwardAsync(link, shadow, firstByte, clientTimer, productionTimer).ConfigureAwait(false);
-                if (retryable && outcome.Error == BackendError.Reset && outcome.Bytes == 0 && !outcome.ClientWritten)
+                if (retryable && outcome.LostBeforeAnswer && !outcome.ClientWritten)
                 {
                     continue;
                 }

@@ -184,7 +184,7 @@ internal sealed class ShadowExchange
                 await connected.ConfigureAwait(false);   // failing, the link is returned (closed) below
                 left = options.ShadowTimeout - time.GetElapsedTime(started);
                 _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-                bool retryable = link.Reused && attempt == 1 && _queue is null && idempotent;
+                bool retryable = link.MayResend(attempt, hasBody: _queue is not null, idempotent);
                 Task<bool> sending = SendQueuedAsync(link, keepHead: retryable);
                 var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
                 {
@@ -206,7 +206,7 @@ internal sealed class ShadowExchange
                     return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
                 }
 
-                if (retryable && outcome.Error == BackendError.Reset && outcome.Bytes == 0 && !_cancel.HasFired)
+                if (retryable && outcome.LostBeforeAnswer && !_cancel.HasFired)
                 {
                     await pool.ReturnAsync(link, reusable: false).ConfigureAwait(false);
                     link = null;
