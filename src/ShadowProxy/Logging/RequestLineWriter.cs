@@ -22,8 +22,6 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
 
     private const int FlushThresholdBytes = 32 * 1024;
 
-    private const int AtomicWriteBytes = StandardStreams.AtomicWriteBytes;
-
     /// <summary>
     /// After a batch is written the writer rests this long, so that lines arriving meanwhile go out together: one
     /// wake-up and one write for many lines under load instead of one per request (each wake-up is a thread-pool
@@ -199,15 +197,10 @@ internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDispos
                 ReadOnlyMemory<byte> rest = buffer.WrittenMemory;
                 while (!rest.IsEmpty)
                 {
-                    int length = rest.Length;
-                    if (length > AtomicWriteBytes)
+                    int length = StandardStreams.WholeLinesPiece(rest.Span);
+                    if (length == 0)
                     {
-                        int end = rest.Span[..AtomicWriteBytes].LastIndexOf((byte)'\n');
-                        if (end < 0)
-                        {
-                            end = rest.Span.IndexOf((byte)'\n');   // the first line alone is longer
-                        }
-
+                        int end = rest.Span.IndexOf((byte)'\n');   // the first line alone is longer
                         length = end >= 0 ? end + 1 : rest.Length;
                     }
 

@@ -42,13 +42,13 @@ internal sealed class StandardErrorSink(ITextFormatter formatter, Stream stderr)
 
     private void WriteWholeLines(ReadOnlySpan<byte> rest)
     {
-        while (rest.Length > AtomicWriteBytes)
+        while (!rest.IsEmpty)
         {
-            int end = rest[..AtomicWriteBytes].LastIndexOf((byte)'\n');
-            if (end >= 0)
+            int length = StandardStreams.WholeLinesPiece(rest);
+            if (length > 0)
             {
-                stderr.Write(rest[..(end + 1)]);
-                rest = rest[(end + 1)..];
+                stderr.Write(rest[..length]);
+                rest = rest[length..];
                 continue;
             }
 
@@ -66,7 +66,5 @@ internal sealed class StandardErrorSink(ITextFormatter formatter, Stream stderr)
             stderr.Write(_wrapped.AsSpan(0, cut + 1));
             rest = rest[cut..];
         }
-
-        stderr.Write(rest);
     }
 }

@@ -15,6 +15,13 @@ internal static class StandardStreams
     /// </summary>
     public const int AtomicWriteBytes = 4096;
 
+    /// <summary>
+    /// How much of <paramref name="rest"/> to write next: all of it when it fits in one atomic write, else the whole
+    /// lines that do; 0 when its first line alone is longer (each writer has its own way with such a line).
+    /// </summary>
+    public static int WholeLinesPiece(ReadOnlySpan<byte> rest) =>
+        rest.Length <= AtomicWriteBytes ? rest.Length : rest[..AtomicWriteBytes].LastIndexOf((byte)'\n') + 1;
+
     public static Stream OpenOutput() => new DescriptorStream(1);
 
     public static Stream OpenError() => new DescriptorStream(2);
