@@ -244,6 +244,23 @@ public sealed class BackendReuseTests
         await connection.ReadRequestAsync();   // recorded, never answered: the connection closes as the handler returns
     });
 
+    /// <summary>
+    /// One client connection: a GET that leaves both backends' connections in their pools (its line is out by then),
+    /// then <paramref name="request"/> on it, whose answer must end with <paramref name="answerEnd"/>; the proxy is
+    /// stopped once both lines are written.
+    /// </summary>
+    private static async Task SendOnAWarmConnectionAsync(TestProxy proxy, string request, string answerEnd)
+    {
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);
+        await client.SendAsync(request);
+        Assert.EndsWith(answerEnd, await client.ReadResponseAsync(), StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+    }
+
     [Fact]
     public async Task A_GET_that_a_reused_shadow_connection_lost_is_sent_again_and_the_shadow_status_recorded()
     {
@@ -252,15 +269,8 @@ public sealed class BackendReuseTests
         await using var production = StartKeepAlive();
         await using var shadow = StartClosingOnSecondRequest("201 Created");
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
-        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
 
-        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
-        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(1);   // the shadow's connection is back in its pool by then
-        await client.SendAsync("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
-        Assert.EndsWith("/again", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(2);
-        await proxy.StopAsync();
+        await SendOnAWarmConnectionAsync(proxy, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n", "/again");
 
         // Once on the pooled connection, which the shadow closed, then once more on a new one, which it answered.
         Assert.Equal(2, shadow.Requests.Count(request => request.StartsWith("GET /again ", StringComparison.Ordinal)));
@@ -279,15 +289,8 @@ public sealed class BackendReuseTests
         await using var shadow = StartKeepAlive();
         await using var proxy = await TestProxy.StartAsync(
             production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true, MaxShadowBufferBytes = 200 });
-        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
 
-        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
-        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(1);   // the shadow's connection is back in its pool
-        await client.SendAsync($"GET /big HTTP/1.1\r\nHost: h\r\nX-Padding: {new string('p', 400)}\r\n\r\n");
-        Assert.EndsWith("/big", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(2);
-        await proxy.StopAsync();
+        await SendOnAWarmConnectionAsync(proxy, $"GET /big HTTP/1.1\r\nHost: h\r\nX-Padding: {new string('p', 400)}\r\n\r\n", "/big");
 
         RequestRecord big = proxy.Records.Single(record => record.Url == "/big");
         Assert.Equal((200, BackendError.Overflow), (big.Production.StatusCode, big.Shadow.Error));
@@ -302,15 +305,8 @@ public sealed class BackendReuseTests
         await using var production = StartKeepAlive();
         await using var shadow = StartClosingOnSecondRequest("201 Created");
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
-        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
 
-        await client.SendAsync("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
-        Assert.EndsWith("/warm", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(1);
-        await client.SendAsync("POST /pay HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
-        Assert.EndsWith("/pay", await client.ReadResponseAsync(), StringComparison.Ordinal);
-        await proxy.WaitForLinesAsync(2);
-        await proxy.StopAsync();
+        await SendOnAWarmConnectionAsync(proxy, "POST /pay HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "/pay");
 
         Assert.Single(shadow.Requests, request => request.StartsWith("POST /pay ", StringComparison.Ordinal));
         Assert.Equal(1, shadow.ConnectionCount);
