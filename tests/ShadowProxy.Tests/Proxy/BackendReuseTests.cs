@@ -262,6 +262,24 @@ public sealed class BackendReuseTests
     }
 
     [Fact]
+    public async Task A_GET_that_a_reused_production_connection_lost_is_sent_again_and_answered()
+    {
+        // The close crossing the reuse, made deterministic (a close the pool's check sees first needs no retry, which
+        // is all A_backend_that_silently_drops_idle_connections_costs_no_request can show): the client must not pay
+        // for the proxy's own stale connection.
+        await using var production = StartClosingOnSecondRequest("200 OK");
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        await SendOnAWarmConnectionAsync(proxy, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n", "/again");
+
+        Assert.Equal(2, production.Requests.Count(request => request.StartsWith("GET /again ", StringComparison.Ordinal)));
+        Assert.Equal(2, production.ConnectionCount);
+        RequestRecord again = proxy.Records.Single(record => record.Url == "/again");
+        Assert.Equal((BackendError.None, 200), (again.Production.Error, again.Production.StatusCode));
+    }
+
+    [Fact]
     public async Task A_GET_that_a_reused_shadow_connection_lost_is_sent_again_and_the_shadow_status_recorded()
     {
         // Production's retry (A_backend_that_silently_drops_idle_connections_costs_no_request), on the shadow's side:
