@@ -88,22 +88,8 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// leave it: once the pipe's buffer (64 KiB) is full, the request-line writer's write waits for good. Stderr is
     /// read as usual; what stdout holds can be read once the program has exited (<see cref="ReadUnreadStdoutAsync"/>).
     /// </summary>
-    public static async Task<ProxyProcess> StartWithStdoutUnreadAsync(IPEndPoint production, IPEndPoint shadow, params string[] options)
-    {
-        ProxyProcess proxy = Start(
-            Output.StdoutUnread, null, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
-        try
-        {
-            await proxy.WaitUntilListeningAsync();
-        }
-        catch (Exception ex) when (ex is TimeoutException or IOException or InvalidOperationException)
-        {
-            await proxy.DisposeAsync();
-            throw;
-        }
-
-        return proxy;
-    }
+    public static Task<ProxyProcess> StartWithStdoutUnreadAsync(IPEndPoint production, IPEndPoint shadow, params string[] options) =>
+        StartListeningAsync(Output.StdoutUnread, environment: null, production, shadow, options);
 
     /// <summary>
     /// Starts the program on a free port the way `ShadowProxy ... &gt; FILE 2&gt;&amp;1` would, through a shell: stdout
@@ -226,11 +212,16 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         StartAsync(environment: null, production, shadow, options);
 
     /// <summary>The same, with these variables added to the program's environment.</summary>
-    public static async Task<ProxyProcess> StartAsync(
-        IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, params string[] options)
+    public static Task<ProxyProcess> StartAsync(
+        IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, params string[] options) =>
+        StartListeningAsync(Output.Read, environment, production, shadow, options);
+
+    /// <summary>Starts the program on 127.0.0.1 (a free port) with this output, and waits until it says where it listens.</summary>
+    private static async Task<ProxyProcess> StartListeningAsync(
+        Output output, IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, string[] options)
     {
         ProxyProcess proxy = Start(
-            Output.Read, null, environment, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
+            output, null, environment, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
         try
         {
             await proxy.WaitUntilListeningAsync();

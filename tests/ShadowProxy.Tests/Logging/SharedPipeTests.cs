@@ -30,15 +30,7 @@ public sealed partial class SharedPipeTests
     [Fact]
     public async Task With_stderr_on_the_same_pipe_no_request_line_is_split_by_a_diagnostic()
     {
-        var writeEnd = new AnonymousPipeServerStream(PipeDirection.Out);
-        using var reading = new AnonymousPipeClientStream(PipeDirection.In, writeEnd.ClientSafePipeHandle);
-        int descriptor = (int)writeEnd.SafePipeHandle.DangerousGetHandle();
-        var received = new StringBuilder();
-        Task reader = ReadSlowlyAsync(reading, received);
-
-        var writer = new RequestLineWriter(new DescriptorStream(descriptor), LineFormat.Text, logFile: null, NullLogger.Instance);
-        using var stopping = new CancellationTokenSource();
-        Task diagnostics = Task.Run(() =>
+        (string[] lines, long written) = await ShareOnePipeAsync(8_000, (descriptor, stopping) =>
         {
             // One short diagnostic per write, as StandardErrorSink writes one that fits in PIPE_BUF.
             var stderr = new DescriptorStream(descriptor);
@@ -48,37 +40,18 @@ public sealed partial class SharedPipeTests
                 Thread.Sleep(1);
             }
         });
-        for (int i = 0; i < 8_000; i++)
-        {
-            writer.Write(Record);
-        }
 
-        await writer.DisposeAsync();
-        await stopping.CancelAsync();
-        await diagnostics;
-        writeEnd.Dispose();
-        await reader.WaitAsync(TimeSpan.FromSeconds(60));
-
-        string[] lines = received.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         string[] broken = [.. lines.Where(line => line != Line && !line.StartsWith("[17:00:00 WRN] diagnostic ", StringComparison.Ordinal))];
         Assert.True(broken.Length == 0, $"{broken.Length} lines mixed up, e.g. {broken.FirstOrDefault()}");
-        Assert.Equal(writer.Written, lines.Count(line => line == Line));
+        Assert.Equal(written, lines.Count(line => line == Line));
     }
 
     [Fact]
     public async Task With_stderr_on_the_same_pipe_no_request_line_lands_inside_a_long_diagnostic()
     {
         // A warning with a stack trace is many lines and more than PIPE_BUF; one of its lines alone can be longer.
-        var writeEnd = new AnonymousPipeServerStream(PipeDirection.Out);
-        using var reading = new AnonymousPipeClientStream(PipeDirection.In, writeEnd.ClientSafePipeHandle);
-        int descriptor = (int)writeEnd.SafePipeHandle.DangerousGetHandle();
-        var received = new StringBuilder();
-        Task reader = ReadSlowlyAsync(reading, received);
-
-        var writer = new RequestLineWriter(new DescriptorStream(descriptor), LineFormat.Text, logFile: null, NullLogger.Instance);
-        using var stopping = new CancellationTokenSource();
         int emitted = 0;
-        Task diagnostics = Task.Run(() =>
+        (string[] lines, long written) = await ShareOnePipeAsync(4_000, (descriptor, stopping) =>
         {
             using var sink = new StandardErrorSink(
                 new MessageTemplateTextFormatter("[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"),
@@ -95,7 +68,32 @@ public sealed partial class SharedPipeTests
                 Thread.Sleep(25);
             }
         });
-        for (int i = 0; i < 4_000; i++)
+
+        string[] broken = [.. lines.Where(line => line != Line && !DiagnosticLine().IsMatch(line))];
+        Assert.True(broken.Length == 0, $"{broken.Length} lines mixed up, e.g. ...{broken.FirstOrDefault()?[^Math.Min(150, broken[0].Length)..]}");
+        Assert.Equal(written, lines.Count(line => line == Line));
+        // Every diagnostic arrived whole: the long line only wrapped, no byte of it lost.
+        Assert.Equal(emitted * FramesPerTrace, lines.Count(line => line.StartsWith("   at ", StringComparison.Ordinal)));
+        Assert.Equal((long)emitted * LongLineBytes, lines.Where(line => line[0] == 'x').Sum(line => (long)line.Length));
+    }
+
+    /// <summary>
+    /// One pipe with a slow reader, as `2&gt;&amp;1 | collector` gives: <paramref name="requests"/> request lines go in
+    /// through a <see cref="RequestLineWriter"/> while <paramref name="diagnose"/> writes to the same descriptor from
+    /// another thread until they are out. Returns the lines that came out and how many request lines were written.
+    /// </summary>
+    private static async Task<(string[] Lines, long Written)> ShareOnePipeAsync(int requests, Action<int, CancellationToken> diagnose)
+    {
+        var writeEnd = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var reading = new AnonymousPipeClientStream(PipeDirection.In, writeEnd.ClientSafePipeHandle);
+        int descriptor = (int)writeEnd.SafePipeHandle.DangerousGetHandle();
+        var received = new StringBuilder();
+        Task reader = ReadSlowlyAsync(reading, received);
+
+        var writer = new RequestLineWriter(new DescriptorStream(descriptor), LineFormat.Text, logFile: null, NullLogger.Instance);
+        using var stopping = new CancellationTokenSource();
+        Task diagnostics = Task.Run(() => diagnose(descriptor, stopping.Token));
+        for (int i = 0; i < requests; i++)
         {
             writer.Write(Record);
         }
@@ -105,14 +103,7 @@ public sealed partial class SharedPipeTests
         await diagnostics;
         writeEnd.Dispose();
         await reader.WaitAsync(TimeSpan.FromSeconds(60));
-
-        string[] lines = received.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        string[] broken = [.. lines.Where(line => line != Line && !DiagnosticLine().IsMatch(line))];
-        Assert.True(broken.Length == 0, $"{broken.Length} lines mixed up, e.g. ...{broken.FirstOrDefault()?[^Math.Min(150, broken[0].Length)..]}");
-        Assert.Equal(writer.Written, lines.Count(line => line == Line));
-        // Every diagnostic arrived whole: the long line only wrapped, no byte of it lost.
-        Assert.Equal(emitted * FramesPerTrace, lines.Count(line => line.StartsWith("   at ", StringComparison.Ordinal)));
-        Assert.Equal((long)emitted * LongLineBytes, lines.Where(line => line[0] == 'x').Sum(line => (long)line.Length));
+        return (received.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), writer.Written);
     }
 
     private static Task ReadSlowlyAsync(AnonymousPipeClientStream reading, StringBuilder received) => Task.Run(async () =>

@@ -71,21 +71,24 @@ public sealed class ProcessShutdownTests
         Assert.Empty(await AnswerOrNothingAsync(response));   // cut: no answer
     }
 
+    /// <summary>Production that answers every request but GET /stuck..., which it never answers: the drain waits for it.</summary>
+    private static LoopbackBackend StartProductionThatNeverAnswersStuck() => LoopbackBackend.Start(async connection =>
+    {
+        string? request = await connection.ReadRequestAsync();
+        if (request?.StartsWith("GET /stuck", StringComparison.Ordinal) == true)
+        {
+            await connection.WaitForCloseAsync();
+        }
+        else
+        {
+            await connection.SendAsync(FaultyBackends.ProductionOk);
+        }
+    });
+
     [Fact]
     public async Task A_second_signal_keeps_the_lines_of_requests_already_answered_in_the_log_file()
     {
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            string? request = await connection.ReadRequestAsync();
-            if (request?.StartsWith("GET /stuck", StringComparison.Ordinal) == true)
-            {
-                await connection.WaitForCloseAsync();   // never answers: the drain waits for it
-            }
-            else
-            {
-                await connection.SendAsync(FaultyBackends.ProductionOk);
-            }
-        });
+        await using var production = StartProductionThatNeverAnswersStuck();
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         using var logDirectory = new TempDirectory();
         await using var proxy = await ProxyProcess.StartAsync(
@@ -116,18 +119,7 @@ public sealed class ProcessShutdownTests
         // A stdout nobody reads (a stuck `| collector`): once its pipe is full, the line writer's write waits for good.
         // The second signal gives the queued lines 500 ms, then exits all the same with --log-file closed: it must wait
         // neither for that write (for ever) nor for the drain (120 s here, held by a request production never answers).
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            string? request = await connection.ReadRequestAsync();
-            if (request?.StartsWith("GET /stuck", StringComparison.Ordinal) == true)
-            {
-                await connection.WaitForCloseAsync();
-            }
-            else
-            {
-                await connection.SendAsync(FaultyBackends.ProductionOk);
-            }
-        });
+        await using var production = StartProductionThatNeverAnswersStuck();
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         using var logDirectory = new TempDirectory();
         await using var proxy = await ProxyProcess.StartWithStdoutUnreadAsync(
