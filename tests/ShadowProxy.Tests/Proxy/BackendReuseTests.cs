@@ -299,6 +299,42 @@ public sealed class BackendReuseTests
     }
 
     [Fact]
+    public async Task A_shadow_copy_sent_again_gets_what_is_left_of_the_shadow_timeout_not_a_second_one()
+    {
+        // The pooled connection takes 1.5 of the 2 s before it is lost; the new one never answers. The copy must time
+        // out about 2 s after it began (both tries within --shadow-timeout), not 1.5 s + another 2 s.
+        TimeSpan shadowTimeout = TimeSpan.FromSeconds(2);
+        int connections = 0;
+        await using var production = StartKeepAlive();
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            if (Interlocked.Increment(ref connections) > 1)
+            {
+                await connection.ReadRequestAsync();
+                await connection.WaitForCloseAsync();   // the try on a new connection: never answered
+                return;
+            }
+
+            string? first = await connection.ReadRequestAsync();
+            await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {first!.Split(' ')[1].Length}\r\n\r\n{first.Split(' ')[1]}");
+            await connection.ReadRequestAsync();
+            await Task.Delay(TimeSpan.FromSeconds(1.5));   // the backend's behaviour under test: lost late, then closed
+        });
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true, ShadowTimeout = shadowTimeout });
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await SendOnAWarmConnectionAsync(proxy, "GET /late HTTP/1.1\r\nHost: h\r\n\r\n", "/late");
+        TimeSpan tookWithWarmUp = clock.Elapsed;
+
+        RequestRecord late = proxy.Records.Single(record => record.Url == "/late");
+        Assert.Equal((200, BackendError.Timeout), (late.Production.StatusCode, late.Shadow.Error));
+        Assert.Equal(2, connections);   // it was sent again
+        // Generous: 2 s is right, 3.5 s what a fresh timeout per try would take.
+        Assert.True(tookWithWarmUp < TimeSpan.FromSeconds(3), $"the copy took {tookWithWarmUp} with two tries");
+    }
+
+    [Fact]
     public async Task A_GET_whose_head_the_shadow_buffer_refuses_on_a_reused_connection_still_gets_its_line()
     {
         // The retry keeps the head for a second send. A head the buffer bound refuses is not there to keep: the copy
