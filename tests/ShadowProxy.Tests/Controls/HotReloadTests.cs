@@ -25,10 +25,8 @@ public sealed class HotReloadTests
         using var directory = new TempDirectory();
         string file = directory.File("settings.json");
         await File.WriteAllTextAsync(file, Settings(production, shadow, """ "ShadowPercent": 100 """));
-        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
-        await watcher.StartAsync(CancellationToken.None);
-        MirrorPolicySource source = settings.Options.Mirror;
+        (MirrorPolicyWatcher watcher, MirrorPolicySource source) = await WatchAsync(file);
+        using MirrorPolicyWatcher disposing = watcher;
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { Mirror = source });
         await using RawConnection client = await RawConnection.OpenAsync(proxy.EndPoint);
 
@@ -65,10 +63,8 @@ public sealed class HotReloadTests
         using var directory = new TempDirectory();
         string file = directory.File("settings.json");
         await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
-        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
-        await watcher.StartAsync(CancellationToken.None);
-        MirrorPolicySource source = settings.Options.Mirror;
+        (MirrorPolicyWatcher watcher, MirrorPolicySource source) = await WatchAsync(file);
+        using MirrorPolicyWatcher disposing = watcher;
         MirrorPolicy initial = source.Current;
 
         await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
@@ -86,10 +82,8 @@ public sealed class HotReloadTests
         using var directory = new TempDirectory();
         string file = directory.File("settings.json");
         await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
-        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-        using var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
-        await watcher.StartAsync(CancellationToken.None);
-        MirrorPolicySource source = settings.Options.Mirror;
+        (MirrorPolicyWatcher watcher, MirrorPolicySource source) = await WatchAsync(file);
+        using MirrorPolicyWatcher disposing = watcher;
 
         // Written beside, then renamed over the original (atomic save).
         await ReplaceAsync(watcher, () => source.Current.Percent == 10, async () =>
@@ -111,6 +105,15 @@ public sealed class HotReloadTests
         await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""", watcher, () => source.Current.Percent == 5);
         Assert.Null(watcher.LastError);
         await watcher.StopAsync(CancellationToken.None);
+    }
+
+    /// <summary>Loads the settings from <paramref name="file"/> (no environment) and starts watching it.</summary>
+    private static async Task<(MirrorPolicyWatcher Watcher, MirrorPolicySource Source)> WatchAsync(string file)
+    {
+        Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
+        var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+        await watcher.StartAsync(CancellationToken.None);
+        return (watcher, settings.Options.Mirror);
     }
 
     /// <summary>Makes the change to the file and awaits the watcher's reloads until the condition holds.</summary>
