@@ -178,12 +178,11 @@ internal sealed class ShadowExchange
             for (int attempt = 1; ; attempt++)
             {
                 // Connecting gets the shorter of the connect timeout and what is left of the shadow's.
-                TimeSpan left = options.ShadowTimeout - time.GetElapsedTime(started);
-                _cancel.Restart(options.ConnectTimeout < left ? options.ConnectTimeout : left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                TimeSpan left = Remaining(options.ShadowTimeout, started, time);
+                _cancel.Restart(left < options.ConnectTimeout ? left : options.ConnectTimeout);
                 link = pool.Rent(_cancel.Token, out ValueTask connected);
                 await connected.ConfigureAwait(false);   // failing, the link is returned (closed) below
-                left = options.ShadowTimeout - time.GetElapsedTime(started);
-                _cancel.Restart(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                _cancel.Restart(Remaining(options.ShadowTimeout, started, time));
                 bool retryable = link.MayResend(attempt, hasBody: _queue is not null, idempotent);
                 Task<bool> sending = SendQueuedAsync(link, keepHead: retryable);
                 var relay = new ResponseRelay(link.Input, client: null, options.MaxResponseHeadBytes, time)
@@ -243,6 +242,13 @@ internal sealed class ShadowExchange
             _cancel.Dispose();
             _ended?.Invoke();
         }
+    }
+
+    /// <summary>What is left of <paramref name="budget"/> since <paramref name="started"/> (a timestamp); zero once spent.</summary>
+    private static TimeSpan Remaining(TimeSpan budget, long started, TimeProvider time)
+    {
+        TimeSpan left = budget - time.GetElapsedTime(started);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     /// <returns>Whether the whole request was sent (the connection is then in a state to be reused).</returns>
