@@ -73,8 +73,9 @@ internal static class MessageHeadReader
                 HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge
                     : buffer.IsEmpty ? HeadReadStatus.ClientClosed
                     : HeadReadStatus.Truncated;
+                int arrived = status == HeadReadStatus.Truncated ? (int)buffer.Length : 0;
                 input.AdvanceTo(buffer.End);
-                return new HeadRead(status, 0, firstByteTimestamp);
+                return new HeadRead(status, arrived, firstByteTimestamp);
             }
 
             // Consumed the empty lines, examined everything: the next ReadAsync waits for new bytes instead of spinning.

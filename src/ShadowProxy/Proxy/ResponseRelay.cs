@@ -86,13 +86,13 @@ internal sealed class ResponseRelay
                 }
 
                 AfterRead();
+                _bytes += read.Length;   // a cut head's bytes count too: they show the backend saw the request (no resend)
                 if (read.Status != HeadReadStatus.Complete)
                 {
                     BackendError error = read.Status is HeadReadStatus.TooLarge or HeadReadStatus.Malformed ? BackendError.InvalidResponse : BackendError.Reset;
                     return Outcome(head.StatusCode, error, head.Body, announcedClose);
                 }
 
-                _bytes += read.Length;
                 _finalHeadTimestamp = read.FirstByteTimestamp;
                 if (!ResponseHeadParser.TryParse(_headScratch.AsSpan(0, read.Length), answersHeadRequest, answersConnect, out head)
                     || (head.StatusCode == 101 && !UpgradeRequested))

@@ -261,6 +261,55 @@ public sealed class BackendReuseTests
         await proxy.StopAsync();
     }
 
+    /// <summary>Like <see cref="StartClosingOnSecondRequest"/>, but the second request gets the start of a head before the close.</summary>
+    private static LoopbackBackend StartCuttingItsSecondAnswer(string cutHead) => LoopbackBackend.Start(async connection =>
+    {
+        string? first = await connection.ReadRequestAsync();
+        if (first is null)
+        {
+            return;
+        }
+
+        string target = first.Split(' ')[1];
+        await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {target.Length}\r\n\r\n{target}");
+        if (await connection.ReadRequestAsync() is not null)
+        {
+            await connection.SendAsync(cutHead);
+        }
+    });
+
+    private const string CutHead = "HTTP/1.1 200 O";
+
+    [Fact]
+    public async Task A_GET_whose_answer_a_reused_production_connection_cut_is_not_sent_again()
+    {
+        // Part of a head is proof that production saw the request (it may have acted on it): a stale pooled
+        // connection never answers. So this is production's failure, reported as one (502, "reset"), not a resend.
+        await using var production = StartCuttingItsSecondAnswer(CutHead);
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        await SendOnAWarmConnectionAsync(proxy, "GET /cut HTTP/1.1\r\nHost: h\r\n\r\n", "502 Bad Gateway\n");
+
+        Assert.Single(production.Requests, request => request.StartsWith("GET /cut ", StringComparison.Ordinal));
+        RequestRecord cut = proxy.Records.Single(record => record.Url == "/cut");
+        Assert.Equal((BackendError.Reset, 0, (long)CutHead.Length), (cut.Production.Error, cut.Production.StatusCode, cut.Production.Bytes));
+    }
+
+    [Fact]
+    public async Task A_GET_whose_answer_a_reused_shadow_connection_cut_is_not_sent_again()
+    {
+        await using var production = StartKeepAlive();
+        await using var shadow = StartCuttingItsSecondAnswer(CutHead);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        await SendOnAWarmConnectionAsync(proxy, "GET /cut HTTP/1.1\r\nHost: h\r\n\r\n", "/cut");
+
+        Assert.Single(shadow.Requests, request => request.StartsWith("GET /cut ", StringComparison.Ordinal));
+        RequestRecord cut = proxy.Records.Single(record => record.Url == "/cut");
+        Assert.Equal((BackendError.Reset, (long)CutHead.Length), (cut.Shadow.Error, cut.Shadow.Bytes));
+    }
+
     [Fact]
     public async Task A_GET_that_a_reused_production_connection_lost_is_sent_again_and_answered()
     {
