@@ -108,7 +108,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     private static void CheckForLoop(Reader reader, IPEndPoint listen, IPEndPoint backend, string option)
     {
         bool samePort = listen.Port == backend.Port;
-        bool sameHost = listen.Address.Equals(backend.Address) || (IsWildcard(listen.Address) && IPAddress.IsLoopback(backend.Address));
+        bool sameHost = listen.Address.Equals(backend.Address) || (listen.Address.IsWildcard() && IPAddress.IsLoopback(backend.Address));
         if (samePort && sameHost)
         {
             reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");
@@ -119,9 +119,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     // (127.0.0.1:9090 and 127.0.0.2:9090 do not; 0.0.0.0:9090 and 127.0.0.1:9090 do).
     private static bool Overlaps(IPEndPoint first, IPEndPoint second) =>
         first.Port == second.Port
-        && (first.Address.Equals(second.Address) || IsWildcard(first.Address) || IsWildcard(second.Address));
-
-    private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+        && (first.Address.Equals(second.Address) || first.Address.IsWildcard() || second.Address.IsWildcard());
 
     /// <summary>Reads one key after another; the first problem is kept and later reads return defaults.</summary>
     internal sealed class Reader(IConfigurationSection section)

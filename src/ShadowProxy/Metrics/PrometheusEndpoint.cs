@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using ShadowProxy.Hosting;
 
 namespace ShadowProxy.Metrics;
 
@@ -15,7 +16,7 @@ internal sealed class PrometheusEndpoint(IPEndPoint listen) : IHostedService, ID
 
     /// <summary>The host HttpListener binds to; a wildcard address becomes its "*".</summary>
     private string Host =>
-        listen.Address.Equals(IPAddress.Any) || listen.Address.Equals(IPAddress.IPv6Any) ? "*"
+        listen.Address.IsWildcard() ? "*"
         : listen.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listen.Address}]"
         : listen.Address.ToString();
 
