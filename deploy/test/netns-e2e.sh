@@ -353,7 +353,8 @@ run_unit_commands() {
 proxy_pid=
 proxy_runs=0
 ready=()
-# start: ExecStart (PROXY_COMMAND + the unit's arguments) with a NOTIFY_SOCKET; once READY=1 arrives on it
+# start: ExecStart (PROXY_COMMAND + the unit's arguments) with the unit's EnvironmentFile (systemd gives it to every
+# command of the unit, the proxy too) and a NOTIFY_SOCKET; once READY=1 arrives on it
 # (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails.
 start_service() {
     local -a args
@@ -370,8 +371,8 @@ start_service() {
     done
     (
         umask "$unit_umask"
-        exec ip netns exec "$box" env NOTIFY_SOCKET="$socket" "${proxy_cmd[@]}" "${args[@]:1}" \
-            >>"$requests_log" 2>"$work/proxy-$proxy_runs.err"
+        exec ip netns exec "$box" env NOTIFY_SOCKET="$socket" bash -c 'set -a; . "$1"; set +a; shift; exec "$@"' _ \
+            "$env_file" "${proxy_cmd[@]}" "${args[@]:1}" >>"$requests_log" 2>"$work/proxy-$proxy_runs.err"
     ) &
     proxy_pid=$!
     pids+=("$proxy_pid")
@@ -400,7 +401,8 @@ fi
 # Listening on 0.0.0.0 only (an operator's own settings): an ip6tables rule would send IPv6 clients to a port where
 # nothing takes them, so add leaves IPv6 alone and those clients keep reaching production.
 read -r -a ipv4_only_args <<<"$(unit_value ExecStart | rooted)"
-ip netns exec "$box" "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0:8001 \
+ip netns exec "$box" bash -c 'set -a; . "$1"; set +a; shift; exec "$@"' _ "$env_file" \
+    "${proxy_cmd[@]}" "${ipv4_only_args[@]:1}" --listen 0.0.0.0:8001 \
     >>"$work/ipv4-only.log" 2>"$work/proxy-ipv4-only.err" &
 ipv4_only_pid=$!
 pids+=("$ipv4_only_pid")
