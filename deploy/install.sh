@@ -62,6 +62,28 @@ valid_endpoint() {
 # A TCP port, 1 to 65535: 0 or 70000 would pass a digits check only to fail the start (or the iptables rule).
 valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 
+# keep_or_replace FILE: puts FILE.new in FILE's place. Settings that differ (an operator's edits, or other options) are
+# kept in a backup of their own, never written over by a later run; the same settings again (a plain re-run) leave the
+# file and the backups as they are.
+keep_or_replace() {
+    local file=$1 stamp backup n=1
+    if [[ -e $file ]] && cmp -s "$file.new" "$file"; then
+        rm -f "$file.new"
+        return 0
+    fi
+    if [[ -e $file ]]; then
+        stamp=$file.bak-$(date +%Y%m%d-%H%M%S)
+        backup=$stamp
+        while [[ -e $backup ]]; do   # a second run within the same second
+            backup=$stamp-$n
+            n=$((n + 1))
+        done
+        cp -a "$file" "$backup"
+        say "replaced $file, which differed from these options; the previous one is $backup (carry over any edits you want to keep)"
+    fi
+    mv -f "$file.new" "$file"
+}
+
 install_proxy() {
     local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
     while (($# > 0)); do
@@ -102,8 +124,7 @@ install_proxy() {
     # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
     local listen_address=0.0.0.0
     [[ ! -e /proc/net/if_inet6 ]] || listen_address='[::]'
-    local settings=$etc/appsettings.json backup
-    cat >"$settings.new" <<JSON
+    cat >"$etc/appsettings.json.new" <<JSON
 {
   "ShadowProxy": {
     "Listen": "$listen_address:$listen_port",
@@ -113,31 +134,15 @@ install_proxy() {
   }
 }
 JSON
-    # Settings that differ (an operator's edits, or other options) are kept in a backup of their own, never written
-    # over by a later run; the same settings again (a plain re-run) leave the file and the backups as they are.
-    if [[ -e $settings ]] && cmp -s "$settings.new" "$settings"; then
-        rm -f "$settings.new"
-    else
-        if [[ -e $settings ]]; then
-            local stamp n=1
-            stamp=$settings.bak-$(date +%Y%m%d-%H%M%S)
-            backup=$stamp
-            while [[ -e $backup ]]; do   # a second run within the same second
-                backup=$stamp-$n
-                n=$((n + 1))
-            done
-            cp -a "$settings" "$backup"
-            say "replaced $settings, which differed from these options; the previous one is $backup (carry over any edits you want to keep)"
-        fi
-        mv -f "$settings.new" "$settings"
-    fi
-    cat >"$etc/redirect.env" <<ENV
+    cat >"$etc/redirect.env.new" <<ENV
 # Read by shadowproxy.service for shadowproxy-redirect (see that script for each setting).
 REDIRECT_INTERFACE=$interface
 REDIRECT_PORT=$port
 PROXY_PORT=$listen_port
 PRODUCTION=$production
 ENV
+    keep_or_replace "$etc/appsettings.json"
+    keep_or_replace "$etc/redirect.env"
     chmod 0644 "$etc/appsettings.json" "$etc/redirect.env"
 
     install -m 0644 "$here/systemd/shadowproxy.service" "$unit"

@@ -306,14 +306,18 @@ fi
 
 # ---- install.sh again (an upgrade): a plain re-run changes nothing; an operator's edits are never lost ------------
 settings=$root/etc/shadowproxy/appsettings.json
+redirect_env=$root/etc/shadowproxy/redirect.env
 reinstall() {
     SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
         --interface out0 >>"$install_log" 2>&1
 }
 cp "$settings" "$work/settings.installed"
+cp "$redirect_env" "$work/redirect.env.installed"
 reinstall
-same_again=$(cmp -s "$settings" "$work/settings.installed" && find "$root/etc/shadowproxy" -name 'appsettings.json.bak*' | wc -l)
-sed -i 's#"Format": "text"#"Format": "text",\n    "Exclude": "/operator-edit"#' "$settings"   # the operator's edit
+same_again=$(cmp -s "$settings" "$work/settings.installed" && cmp -s "$redirect_env" "$work/redirect.env.installed" &&
+    find "$root/etc/shadowproxy" -name '*.bak*' | wc -l)
+sed -i 's#"Format": "text"#"Format": "text",\n    "Exclude": "/operator-edit"#' "$settings"   # the operator's edits
+echo 'READY_TIMEOUT=30   # operator-edit' >>"$redirect_env"
 reinstall && reinstall
 if [[ $same_again == 0 ]] && cmp -s "$settings" "$work/settings.installed" &&
     [[ $(grep -l '"Exclude": "/operator-edit"' "$settings".bak* 2>/dev/null | wc -l) == 1 ]]; then
@@ -321,6 +325,14 @@ if [[ $same_again == 0 ]] && cmp -s "$settings" "$work/settings.installed" &&
 else
     fail "install.sh again: the same settings stay as they are, no backup; an edited settings file survives two more runs, in a backup" \
         "backups after a plain re-run: ${same_again:-settings changed}" "$(grep -H Exclude "$settings"* 2>&1)" "$(tail -3 "$install_log")"
+fi
+# An operator's edit of redirect.env is kept the same way, not silently written over.
+if cmp -s "$redirect_env" "$work/redirect.env.installed" &&
+    [[ $(grep -l 'operator-edit' "$redirect_env".bak* 2>/dev/null | wc -l) == 1 ]]; then
+    pass "install.sh again: an edited redirect.env survives two more runs, in a backup"
+else
+    fail "install.sh again: an edited redirect.env survives two more runs, in a backup" \
+        "$(grep -H operator-edit "$redirect_env"* 2>&1)" "$(ls "$root/etc/shadowproxy")"
 fi
 
 # ---- systemd, as far as the unit's commands go ---------------------------------------------------------------------
