@@ -124,22 +124,28 @@ install_proxy() {
     # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
     local listen_address=0.0.0.0
     [[ ! -e /proc/net/if_inet6 ]] || listen_address='[::]'
+    # Production is set once, in redirect.env: the unit gives that file to the proxy (which reads
+    # SHADOWPROXY_PRODUCTION as its Production, over the settings file) and to the redirect helper, which checks that
+    # production answers there before the rule goes in. A second copy in appsettings.json could drift from it.
     cat >"$etc/appsettings.json.new" <<JSON
 {
+  // Production (where requests go) is not set here but in $etc/redirect.env, as SHADOWPROXY_PRODUCTION:
+  // the redirect checks that address too. A different one here would have no effect, and stops the redirect.
   "ShadowProxy": {
     "Listen": "$listen_address:$listen_port",
-    "Production": "$production",
     "Shadow": "$shadow",
     "Format": "text"
   }
 }
 JSON
     cat >"$etc/redirect.env.new" <<ENV
-# Read by shadowproxy.service for shadowproxy-redirect (see that script for each setting).
+# Read by shadowproxy.service, for the proxy and for shadowproxy-redirect (see that script for each setting).
+# SHADOWPROXY_PRODUCTION is the proxy's Production: the one place it is set (not in appsettings.json).
 REDIRECT_INTERFACE=$interface
 REDIRECT_PORT=$port
 PROXY_PORT=$listen_port
-PRODUCTION=$production
+SHADOWPROXY_PRODUCTION=$production
+PROXY_SETTINGS=$etc/appsettings.json
 ENV
     keep_or_replace "$etc/appsettings.json"
     keep_or_replace "$etc/redirect.env"
@@ -156,8 +162,8 @@ ENV
     chmod 0640 "$logs/requests.log"
 
     if ! with_systemd; then
-        say "installed under ${root:-/}; systemd is not managing it here: start the proxy yourself, then run"
-        say "  $lib/shadowproxy-redirect add   (with the settings of $etc/redirect.env in the environment)"
+        say "installed under ${root:-/}; systemd is not managing it here: start the proxy yourself, as the unit does, then run"
+        say "  $lib/shadowproxy-redirect add   (both with the settings of $etc/redirect.env in the environment)"
         return 0
     fi
 

@@ -304,9 +304,24 @@ else
     fail "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory" "$(cat "$install_log")"
 fi
 
-# ---- install.sh again (an upgrade): a plain re-run changes nothing; an operator's edits are never lost ------------
+# Production is written once: SHADOWPROXY_PRODUCTION in redirect.env, which the unit gives to the proxy and to the
+# redirect helper alike; the settings file has no second copy that could drift from it. An IPv6 production too: the
+# value survives the EnvironmentFile read as it is written (brackets and all).
 settings=$root/etc/shadowproxy/appsettings.json
 redirect_env=$root/etc/shadowproxy/redirect.env
+production_key='"production"[[:space:]]*:'
+if SHADOWPROXY_ROOT=$work/v6 in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+    --interface out0 --production '[::1]:80' >"$work/v6.log" 2>&1 &&
+    [[ $(grep -c '^SHADOWPROXY_PRODUCTION=127.0.0.1:80$' "$redirect_env") == 1 ]] && ! grep -qi "$production_key" "$settings" &&
+    [[ $(bash -c 'set -a; . "$1"; echo "$SHADOWPROXY_PRODUCTION"' _ "$work/v6/etc/shadowproxy/redirect.env") == '[::1]:80' ]] &&
+    ! grep -qi "$production_key" "$work/v6/etc/shadowproxy/appsettings.json"; then
+    pass "install.sh writes production once, as SHADOWPROXY_PRODUCTION in redirect.env (127.0.0.1:80, or --production [::1]:80), not in appsettings.json"
+else
+    fail "install.sh writes production once, as SHADOWPROXY_PRODUCTION in redirect.env (127.0.0.1:80, or --production [::1]:80), not in appsettings.json" \
+        "$(grep -Hi production "$redirect_env" "$settings" "$work/v6/etc/shadowproxy/"{redirect.env,appsettings.json} 2>&1)" "$(tail -3 "$work/v6.log")"
+fi
+
+# ---- install.sh again (an upgrade): a plain re-run changes nothing; an operator's edits are never lost ------------
 reinstall() {
     SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
         --interface out0 >>"$install_log" 2>&1
@@ -326,7 +341,7 @@ else
     fail "install.sh again: the same settings stay as they are, no backup; an edited settings file survives two more runs, in a backup" \
         "backups after a plain re-run: ${same_again:-settings changed}" "$(grep -H Exclude "$settings"* 2>&1)" "$(tail -3 "$install_log")"
 fi
-# An operator's edit of redirect.env is kept the same way, not silently written over.
+# redirect.env holds production now: an operator's edit of it is kept the same way, not silently written over.
 if cmp -s "$redirect_env" "$work/redirect.env.installed" &&
     [[ $(grep -l 'operator-edit' "$redirect_env".bak* 2>/dev/null | wc -l) == 1 ]]; then
     pass "install.sh again: an edited redirect.env survives two more runs, in a backup"
@@ -366,7 +381,7 @@ proxy_pid=
 proxy_runs=0
 ready=()
 # start: ExecStart (PROXY_COMMAND + the unit's arguments) with the unit's EnvironmentFile (systemd gives it to every
-# command of the unit, the proxy too) and a NOTIFY_SOCKET; once READY=1 arrives on it
+# command of the unit: SHADOWPROXY_PRODUCTION is the proxy's Production) and a NOTIFY_SOCKET; once READY=1 arrives on it
 # (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails.
 start_service() {
     local -a args
@@ -423,7 +438,7 @@ pids+=("$ipv4_only_pid")
 # The proxy answers, but production does not answer where the proxy sends (here 127.0.0.1:81; on a real box, say, a
 # web server that listens on the public address only): a redirect would answer every client 502.
 if wait_port in_box 127.0.0.1 8001 &&
-    ! in_box bash -c 'set -a; . "$1"; set +a; PRODUCTION=127.0.0.1:81 READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
+    ! in_box bash -c 'set -a; . "$1"; set +a; SHADOWPROXY_PRODUCTION=127.0.0.1:81 READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
         "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" &&
     [[ $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'production does not answer on 127.0.0.1:81 after 2s; no redirect' "$work/redirect.log" &&
@@ -434,7 +449,6 @@ else
         "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")"
     run_unit_commands ExecStopPost 2>>"$work/redirect.log"   # so that the next checks start without a rule
 fi
-grep -q '^PRODUCTION=127.0.0.1:80$' "$env_file" || fail "install.sh writes PRODUCTION=127.0.0.1:80 to redirect.env" "$(cat "$env_file")"
 
 if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\], or ::1 is not configured): no IPv6 redirect' "$work/redirect.log" &&
@@ -617,6 +631,108 @@ else
     fail "stop: ExecStop removes the redirect before SIGTERM; the proxy drains, writes its lines, exits 0" \
         "rules after ExecStop: $stop_rules, client: $direct, exit code: $exit_code"
 fi
+
+# ---- 5b. production is set in one place: the proxy sends where the redirect checks --------------------------------
+# An operator moves production by editing one file. Whatever the edit, the helper must check the address the proxy
+# really sends to, or refuse: a redirect to a proxy that sends elsewhere answers every client 502.
+cp "$settings" "$work/settings.before-5b"
+cp "$env_file" "$work/redirect.env.before-5b"
+stop_service() {   # systemctl stop, or what systemd does after a failed start: ExecStop, SIGTERM, ExecStopPost
+    run_unit_commands ExecStop 2>>"$work/redirect.log"
+    kill -TERM "$proxy_pid" 2>/dev/null
+    wait "$proxy_pid" 2>/dev/null
+    run_unit_commands ExecStopPost 2>>"$work/redirect.log"
+}
+restore_5b() {
+    cp "$work/settings.before-5b" "$settings"
+    cp "$work/redirect.env.before-5b" "$env_file"
+}
+# set_settings_production VALUE: the operator's edit of appsettings.json, with or without a Production key there
+set_settings_production() {
+    if grep -q '"Production"' "$settings"; then
+        sed -i -E "s#\"Production\": \"[^\"]*\"#\"Production\": \"$1\"#" "$settings"
+    else
+        sed -i "s#\"ShadowProxy\": {#\"ShadowProxy\": {\n    \"Production\": \"$1\",#" "$settings"
+    fi
+}
+# set_env_production VALUE: the operator's edit of redirect.env
+set_env_production() {
+    if grep -q '^SHADOWPROXY_PRODUCTION=' "$env_file"; then
+        sed -i "s#^SHADOWPROXY_PRODUCTION=.*#SHADOWPROXY_PRODUCTION=$1#" "$env_file"
+    else
+        echo "SHADOWPROXY_PRODUCTION=$1" >>"$env_file"
+    fi
+}
+
+# Production changed in the settings file only (to where nothing answers): the redirect must not go in.
+set_settings_production 127.0.0.1:81
+echo READY_TIMEOUT=2 >>"$env_file"
+started_ok=yes
+start_service || started_ok=no
+one_place_rules=$(($(rule_count) + $(rule_count ip6tables)))
+one_place_answer=$(get /settings-file-only)
+stop_service
+if [[ $started_ok == no && $one_place_rules == 0 && $one_place_answer == '200 production /settings-file-only' ]] &&
+    [[ $(requests_from "$work/production.log" /settings-file-only) == 10.200.1.1 ]] &&
+    grep -q 'sets Production 127.0.0.1:81, but the proxy sends to 127.0.0.1:80' "$work/redirect.log"; then
+    pass "one place: a Production edited into appsettings.json only makes the start fail, naming both addresses; no redirect, production served directly"
+else
+    fail "one place: a Production edited into appsettings.json only makes the start fail, naming both addresses; no redirect, production served directly" \
+        "start succeeded: $started_ok, rules: $one_place_rules, client: $one_place_answer" "$(tail -3 "$work/redirect.log")"
+fi
+restore_5b
+
+# Production moved in redirect.env (the one place) to where nothing answers: the proxy sends there (a client that
+# connects to 8001 directly gets 502), and the helper checks there, so no redirect.
+set_env_production 127.0.0.1:81
+echo READY_TIMEOUT=2 >>"$env_file"
+started_ok=yes
+start_service || started_ok=no
+one_place_rules=$(($(rule_count) + $(rule_count ip6tables)))
+one_place_answer=$(get /env-only)
+direct_8001=$(get_from_client http://10.200.1.2:8001/straight-to-the-proxy)
+stop_service
+if [[ $started_ok == no && $one_place_rules == 0 && $one_place_answer == '200 production /env-only' ]] &&
+    [[ $direct_8001 == *502* ]] && grep -q 'production does not answer on 127.0.0.1:81 after 2s' "$work/redirect.log"; then
+    pass "one place: production moved in redirect.env is where the proxy sends (502 on 8001) and where the helper checks (no redirect)"
+else
+    fail "one place: production moved in redirect.env is where the proxy sends (502 on 8001) and where the helper checks (no redirect)" \
+        "start succeeded: $started_ok, rules: $one_place_rules, client: $one_place_answer, straight to 8001: $direct_8001" \
+        "$(tail -3 "$work/redirect.log")"
+fi
+restore_5b
+
+# Production at [::1]:80, in redirect.env, and the same value in a commented settings file: agreed, so the redirect goes
+# in, and production sees the proxy come from ::1.
+set_env_production '[::1]:80'
+set_settings_production '[::1]:80'
+sed -i 's#"ShadowProxy": {#// operator note: production moved to the IPv6 loopback\n  "ShadowProxy": { /* see redirect.env */#' "$settings"
+if start_service && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 1 ]] &&
+    [[ $(get /production-on-ipv6) == '200 production /production-on-ipv6' ]] &&
+    [[ $(requests_from "$work/production.log" /production-on-ipv6) == ::1 ]] &&
+    [[ $(requests_from "$work/shadow.log" /production-on-ipv6) == 10.200.2.1 ]]; then
+    pass "one place: production at [::1]:80 (redirect.env, and the same in a settings file with comments): redirected, production sees ::1"
+else
+    fail "one place: production at [::1]:80 (redirect.env, and the same in a settings file with comments): redirected, production sees ::1" \
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")" "$(tail -3 "$work/proxy-$proxy_runs.err")" \
+        "$(tail -2 "$work/production.log")"
+fi
+stop_service
+restore_5b
+
+# A Production key whose value the helper cannot read on its line (no JSON parser on the box): refused, not guessed.
+sed -i 's#"ShadowProxy": {#"ShadowProxy": {\n    "Production":\n      "127.0.0.1:80",#' "$settings"
+rc=0
+in_box bash -c 'set -a; . "$1"; set +a; exec "$2" add' _ "$env_file" "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" \
+    2>>"$work/redirect.log" || rc=$?
+if [[ $rc == 2 && $(rule_count) == 0 ]] && grep -q 'has a Production whose value is not a string on the same line' "$work/redirect.log"; then
+    pass "one place: a Production the helper cannot read (its value on the next line) is refused, exit 2, no redirect"
+else
+    fail "one place: a Production the helper cannot read (its value on the next line) is refused, exit 2, no redirect" \
+        "exit: $rc, rules: $(rule_count)" "$(tail -2 "$work/redirect.log")"
+    run_unit_commands ExecStopPost 2>>"$work/redirect.log"
+fi
+restore_5b
 
 # ---- 6. rollback: install.sh --uninstall, with the proxy running and redirecting -----------------------------------
 start_service
