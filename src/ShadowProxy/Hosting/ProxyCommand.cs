@@ -32,7 +32,7 @@ internal static class ProxyCommand
             return ExitCodes.Usage;
         }
 
-        if (settings.LogFile is { } logFile && !RequestLineWriter.TryOpenLogFile(logFile, out string problem))
+        if (settings.LogFile is { } logFile && !LogFileLineOutput.TryOpen(logFile, out string problem))
         {
             await Console.Error.WriteLineAsync($"ShadowProxy: cannot write --log-file {OneLine.Quote(logFile)}: {OneLine.Text(problem)}").ConfigureAwait(false);
             return ExitCodes.Failure;

@@ -63,7 +63,7 @@ internal sealed partial class LogFileFailureReporter(string logFile, ILogger dia
     /// the file opens again, which the sink finds out only at its next try, half an hour after the failed one.
     /// </summary>
     private string Diagnose(string message) =>
-        RequestLineWriter.TryOpenLogFile(logFile, out string reason)
+        LogFileLineOutput.TryOpen(logFile, out string reason)
             ? $"{message} (it opens now; the sink tries again 30 minutes after a failed open)"
             : $"{message}: {reason}";
 

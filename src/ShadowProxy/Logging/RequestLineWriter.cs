@@ -1,229 +1,184 @@
 using System.Buffers;
-using System.Globalization;
-using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using Serilog;
-using Serilog.Configuration;
-using Serilog.Core;
-using ILogger = Microsoft.Extensions.Logging.ILogger;
 
 namespace ShadowProxy.Logging;
 
 /// <summary>
-/// Writes request lines to stdout (and, with --log-file, through Serilog's rolling file sink) from one background
-/// task, so that a slow disk or a paused reader of stdout never holds up proxying. The queue is bounded: when it
-/// is full a line is dropped and counted, and the count is reported on stderr. Disposing drains and flushes.
+/// Takes the finished requests off the proxying path: one bounded queue, from which one background task formats the
+/// lines in batches and hands each batch to every output (<see cref="StdoutLineOutput"/>, and with --log-file
+/// <see cref="LogFileLineOutput"/>). Each output writes from a queue of its own, so a slow disk or a paused reader of
+/// stdout holds up neither proxying nor the other output; each drops, counts and reports its own lines past its
+/// bound. Disposing drains and flushes both.
 /// </summary>
-internal sealed partial class RequestLineWriter : IRequestLineSink, IAsyncDisposable
+internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
 {
-    /// <summary>Lines waiting to be written; at ~150 bytes each, at most ~10 MB held for a stalled stdout.</summary>
+    /// <summary>Lines each output may hold waiting; at ~150 bytes each, at most ~10 MB for a stalled stdout.</summary>
     public const int DefaultCapacity = 64 * 1024;
 
-    private const int FlushThresholdBytes = 32 * 1024;
+    /// <summary>A batch is handed out at this size at the latest: outputs start on it sooner, and no batch array is large.</summary>
+    private const int BatchBytes = 32 * 1024;
 
     /// <summary>
-    /// After a batch is written the writer rests this long, so that lines arriving meanwhile go out together: one
-    /// wake-up and one write for many lines under load instead of one per request (each wake-up is a thread-pool
+    /// After a batch is handed out the formatter rests this long, so that lines arriving meanwhile go out together:
+    /// one wake-up and one write for many lines under load instead of one per request (each wake-up is a thread-pool
     /// hand-off that costs more than the line). A line written after an idle spell goes out at once.
     /// </summary>
     public static readonly TimeSpan BatchInterval = TimeSpan.FromMilliseconds(10);
-    private const string LineOnly = "{Message:l}{NewLine}";
 
     private readonly Channel<RequestRecord> _queue;
-    private readonly Stream _output;
     private readonly LineFormat _format;
-    private readonly Logger? _file;
     private readonly ILogger _diagnostics;
-    private readonly Task _writing;
-    private long _dropped;
-    private long _written;
-    private bool _stdoutFailed;
-    private int _fileClosed;
+    private readonly LineOutput[] _outputs;
+    private readonly Task _formatting;
+    private long _droppedBeforeOutputs;
 
+    /// <param name="capacity">Each output's bound, in lines.</param>
     public RequestLineWriter(Stream output, LineFormat format, string? logFile, ILogger diagnostics, int capacity = DefaultCapacity)
     {
-        _output = output;
         _format = format;
         _diagnostics = diagnostics;
-        _file = logFile is null ? null : new LoggerConfiguration()
-            .WriteTo.Sink(new FailureReportingSink(
-                LoggerSinkConfiguration.CreateSink(sink => sink.File(
-                    logFile,
-                    outputTemplate: LineOnly,
-                    formatProvider: CultureInfo.InvariantCulture,
-                    rollingInterval: RollingInterval.Day,
-                    retainedFileCountLimit: 31,
-                    buffered: true,
-                    flushToDiskInterval: TimeSpan.FromSeconds(1))),
-                new LogFileFailureReporter(logFile, diagnostics, TimeProvider.System)))
-            .CreateLogger();
+        Stdout = new StdoutLineOutput(output, diagnostics, capacity);
+        LogFile = logFile is null ? null : new LogFileLineOutput(logFile, diagnostics, capacity);
+        _outputs = LogFile is null ? [Stdout] : [Stdout, LogFile];
+        // The formatter never waits on an output, so this queue fills only if it gets no CPU; a line dropped here is
+        // dropped for every output.
         _queue = Channel.CreateBounded<RequestRecord>(
-            new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true },
-            _ => Interlocked.Increment(ref _dropped));
-        _writing = Task.Run(WriteLinesAsync);
+            new BoundedChannelOptions(DefaultCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true },
+            _ => Interlocked.Increment(ref _droppedBeforeOutputs));
+        _formatting = Task.Run(FormatLinesAsync);
     }
 
-    /// <summary>
-    /// Opens the file the rolling sink writes today (creating it and its directory), and closes it again. The sink
-    /// itself opens it only at the first line, when a failure can only be reported (<see cref="LogFileFailureReporter"/>),
-    /// so a path that cannot be written is found here, at start-up, where it stops the proxy with one line.
-    /// </summary>
-    public static bool TryOpenLogFile(string logFile, out string problem)
-    {
-        problem = "";
-        try
-        {
-            string path = Path.GetFullPath(logFile);
-            string directory = Path.GetDirectoryName(path) ?? path;
-            Directory.CreateDirectory(directory);
-            // RollingInterval.Day: requests.log is written as requests20261126.log, by the local date.
-            string today = Path.Combine(
-                directory,
-                Path.GetFileNameWithoutExtension(path) + DateTime.Now.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + Path.GetExtension(path));
-            using (new FileStream(today, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
-            {
-            }
+    public LineOutput Stdout { get; }
 
-            return true;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            problem = ex.Message;
-            return false;
-        }
-    }
-
-    /// <summary>Lines written so far.</summary>
-    public long Written => Interlocked.Read(ref _written);
-
-    /// <summary>Lines dropped because the queue was full.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>Null without --log-file.</summary>
+    public LineOutput? LogFile { get; }
 
     public void Write(in RequestRecord record)
     {
         if (!_queue.Writer.TryWrite(record))
         {
-            // Only after disposal: a full queue drops through the channel's callback.
-            Interlocked.Increment(ref _dropped);
+            // Only after disposal (a full queue drops through the channel's callback): no output will get it.
+            foreach (LineOutput output in _outputs)
+            {
+                output.CountDropped(1);
+            }
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _writing.ConfigureAwait(false);
-        CloseFile();
+        await Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).ConfigureAwait(false);
     }
 
     /// <summary>
     /// For an exit that cannot wait (a second signal): the lines already queued get up to <paramref name="timeout"/>
-    /// to be written, and the file sink's buffer (flushed only once a second) is written out either way, so that the
-    /// lines of requests already answered are not lost from --log-file. Safe to call during, or before, disposal.
+    /// to be written, and --log-file is closed either way (its sink's buffer, flushed only once a second, written out),
+    /// so that the lines of requests already answered are not lost from it. Safe to call during, or before, disposal.
     /// </summary>
     public void Close(TimeSpan timeout)
     {
         _queue.Writer.TryComplete();
         try
         {
-            _ = _writing.Wait(timeout);
+            _ = Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).Wait(timeout);
         }
         catch (AggregateException)
         {
-            // The writer failed: what it had is gone, and the file still gets flushed below.
+            // A writer failed: what it had is gone, and the file still gets flushed below.
         }
 
-        CloseFile();
+        LogFile?.Close();
     }
 
-    private void CloseFile()
+    private async Task FormatLinesAsync()
     {
-        if (Interlocked.Exchange(ref _fileClosed, 1) == 0)
+        try
         {
-            _file?.Dispose();
-        }
-    }
-
-    private async Task WriteLinesAsync()
-    {
-        var buffer = new ArrayBufferWriter<byte>(FlushThresholdBytes * 2);
-        using var json = _format == LineFormat.Json ? new JsonRequestLine() : null;
-        long reportedDrops = 0;
-        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            // Batch what is queued into one write: one syscall for many lines under load.
-            while (_queue.Reader.TryRead(out RequestRecord record))
+            var buffer = new ArrayBufferWriter<byte>(BatchBytes * 2);
+            using var json = _format == LineFormat.Json ? new JsonRequestLine() : null;
+            int lines = 0;
+            long countedDrops = 0;
+            while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                int start = buffer.WrittenCount;
-                if (json is null)
+                while (_queue.Reader.TryRead(out RequestRecord record))
                 {
-                    TextRequestLine.Write(record, buffer);
-                }
-                else
-                {
-                    json.Write(record, buffer);
-                }
-
-                _file?.Information("{Line:l}", Encoding.UTF8.GetString(buffer.WrittenSpan[start..^1]));
-                Interlocked.Increment(ref _written);
-                if (buffer.WrittenCount >= FlushThresholdBytes)
-                {
-                    await FlushAsync(buffer).ConfigureAwait(false);
-                }
-            }
-
-            await FlushAsync(buffer).ConfigureAwait(false);
-            long dropped = Dropped;
-            if (dropped != reportedDrops)
-            {
-                LinesDropped(_diagnostics, dropped - reportedDrops, dropped);
-                reportedDrops = dropped;
-            }
-
-            if (!_queue.Reader.Completion.IsCompleted)
-            {
-                await Task.Delay(BatchInterval).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task FlushAsync(ArrayBufferWriter<byte> buffer)
-    {
-        if (buffer.WrittenCount > 0 && !_stdoutFailed)
-        {
-            try
-            {
-                // Whole lines, at most PIPE_BUF bytes per write (a longer line goes alone: it cannot be atomic anyway).
-                ReadOnlyMemory<byte> rest = buffer.WrittenMemory;
-                while (!rest.IsEmpty)
-                {
-                    int length = StandardStreams.WholeLinesPiece(rest.Span);
-                    if (length == 0)
+                    if (json is null)
                     {
-                        int end = rest.Span.IndexOf((byte)'\n');   // the first line alone is longer
-                        length = end >= 0 ? end + 1 : rest.Length;
+                        TextRequestLine.Write(record, buffer);
+                    }
+                    else
+                    {
+                        json.Write(record, buffer);
                     }
 
-                    await _output.WriteAsync(rest[..length]).ConfigureAwait(false);
-                    rest = rest[length..];
+                    lines++;
+                    if (buffer.WrittenCount >= BatchBytes)
+                    {
+                        HandOut(buffer, lines);
+                        lines = 0;
+                    }
                 }
 
-                await _output.FlushAsync().ConfigureAwait(false);
+                HandOut(buffer, lines);
+                lines = 0;
+                countedDrops = CountDropsBeforeOutputs(countedDrops);
+                ReportDrops(final: false);
+                if (!_queue.Reader.Completion.IsCompleted)
+                {
+                    await Task.Delay(BatchInterval).ConfigureAwait(false);
+                }
             }
-            catch (IOException ex)
+
+            _ = CountDropsBeforeOutputs(countedDrops);
+            ReportDrops(final: true);
+        }
+        finally
+        {
+            foreach (LineOutput output in _outputs)
             {
-                // stdout is gone (its reader closed the pipe): nothing more can go there, but --log-file still gets every line.
-                _stdoutFailed = true;
-                StdoutFailed(_diagnostics, ex);
+                output.Complete();
+            }
+        }
+    }
+
+    /// <summary>One copy of the batch, shared by the outputs (each writes it at its own pace).</summary>
+    private void HandOut(ArrayBufferWriter<byte> buffer, int lines)
+    {
+        if (lines == 0)
+        {
+            return;
+        }
+
+        var batch = new LineBatch(buffer.WrittenSpan.ToArray(), lines);
+        buffer.ResetWrittenCount();
+        foreach (LineOutput output in _outputs)
+        {
+            output.Offer(batch);
+        }
+    }
+
+    /// <returns>How many of this queue's drops the outputs have been told of.</returns>
+    private long CountDropsBeforeOutputs(long counted)
+    {
+        long dropped = Interlocked.Read(ref _droppedBeforeOutputs);
+        if (dropped != counted)
+        {
+            foreach (LineOutput output in _outputs)
+            {
+                output.CountDropped(dropped - counted);
             }
         }
 
-        buffer.ResetWrittenCount();
+        return dropped;
     }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "{Count} request lines dropped: the line queue was full ({Total} in all)")]
-    private static partial void LinesDropped(ILogger logger, long count, long total);
-
-    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Writing request lines to stdout failed; no more lines will be written there")]
-    private static partial void StdoutFailed(ILogger logger, Exception exception);
+    private void ReportDrops(bool final)
+    {
+        foreach (LineOutput output in _outputs)
+        {
+            output.ReportDrops(_diagnostics, final);
+        }
+    }
 }

@@ -103,7 +103,7 @@ public sealed partial class SharedPipeTests
         await diagnostics;
         writeEnd.Dispose();
         await reader.WaitAsync(TimeSpan.FromSeconds(60));
-        return (received.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), writer.Written);
+        return (received.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), writer.Stdout.Written);
     }
 
     private static Task ReadSlowlyAsync(AnonymousPipeClientStream reading, StringBuilder received) => Task.Run(async () =>
