@@ -3,7 +3,7 @@ using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Reliability;
 
-/// <summary>The built program when the reader of its stderr stops reading: proxying goes on.</summary>
+/// <summary>The built program when the reader of its stderr or its stdout stops reading: proxying goes on.</summary>
 [Collection(RealProcess.Collection)]
 public sealed class ProcessStallTests
 {
@@ -39,5 +39,49 @@ public sealed class ProcessStallTests
         // And it still stops when told: the diagnostics still queued are given a bounded time, not forever.
         await proxy.SignalAsync("TERM");
         Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task A_stdout_nobody_reads_holds_back_neither_the_answers_nor_the_log_files_lines()
+    {
+        // 200 lines of some 2 KiB each: six times what the stdout pipe holds, so its writes wait for good part-way.
+        const int Requests = 200;
+        string padding = new('p', 2000);
+        await using var production = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        using var logDirectory = new TempDirectory();
+        await using var proxy = await ProxyProcess.StartWithStdoutUnreadAsync(production.EndPoint, shadow.EndPoint, "--log-file", logDirectory.File("lines.log"));
+        for (int i = 0; i < Requests; i++)
+        {
+            string response = await RawHttp.SendAsync(proxy.EndPoint, $"GET /unread/{i}?{padding} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                .WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(FaultyBackends.ProductionOk, response);
+        }
+
+        // The file sink writes its buffer out once a second: give it a few.
+        string[] logged = [];
+        var waited = Stopwatch.StartNew();
+        while (logged.Length < Requests && waited.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(100);
+            logged = Directory.GetFiles(logDirectory.Path, "lines*.log") is [string file] ? ReadShared(file) : [];
+        }
+
+        Assert.True(logged.Length == Requests, $"--log-file got {logged.Length} of {Requests} lines while stdout was not read; stderr: {proxy.Stderr}");
+        for (int i = 0; i < Requests; i++)
+        {
+            Assert.Matches($@"^/unread/{i}\?p{{2000}} \d+\.\d{{3}} \d+\.\d{{3}} -?\d+\.\d{{3}} 200 201$", logged[i]);
+        }
+
+        Assert.DoesNotContain("dropped", proxy.Stderr, StringComparison.Ordinal);
+        Assert.False(proxy.HasExited);
+    }
+
+    /// <summary>The file's complete lines, read while the proxy still has it open.</summary>
+    private static string[] ReadShared(string file)
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Split('\n')[..^1];
     }
 }
