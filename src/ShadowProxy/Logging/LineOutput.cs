@@ -53,11 +53,15 @@ internal abstract partial class LineOutput
         if (queued > 0 && queued + batch.Lines > _capacity)
         {
             Interlocked.Add(ref _dropped, batch.Lines);
+            batch.Release();
             return;
         }
 
         Interlocked.Add(ref _queued, batch.Lines);
-        _queue.Writer.TryWrite(batch);
+        if (!_queue.Writer.TryWrite(batch))
+        {
+            batch.Release();   // completed, which comes after the formatter's last batch: not expected, but the bytes go back
+        }
     }
 
     /// <summary>Counts lines dropped before they reached this output's queue.</summary>
@@ -100,7 +104,15 @@ internal abstract partial class LineOutput
         {
             await foreach (LineBatch batch in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                await WriteAsync(batch).ConfigureAwait(false);
+                try
+                {
+                    await WriteAsync(batch).ConfigureAwait(false);
+                }
+                finally
+                {
+                    batch.Release();
+                }
+
                 Interlocked.Add(ref _written, batch.Lines);
                 Interlocked.Add(ref _queued, -batch.Lines);
             }

@@ -151,7 +151,7 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
             return;
         }
 
-        var batch = new LineBatch(buffer.WrittenSpan.ToArray(), lines);
+        LineBatch batch = LineBatch.Copy(buffer.WrittenSpan, lines, holders: _outputs.Length);
         buffer.ResetWrittenCount();
         foreach (LineOutput output in _outputs)
         {
