@@ -13,7 +13,7 @@ var config = new Option<string?>("--config") { Description = "Settings file [app
 var productionTimeout = new Option<string?>("--production-timeout") { Description = "Seconds production may stay silent before the client gets 504 [60]", HelpName = "SECONDS" };
 var shadowTimeout = new Option<string?>("--shadow-timeout") { Description = "Seconds the whole shadow exchange may take [60]", HelpName = "SECONDS" };
 var connectTimeout = new Option<string?>("--connect-timeout") { Description = "Seconds to open a backend connection [5]", HelpName = "SECONDS" };
-var clientTimeout = new Option<string?>("--client-timeout") { Description = "Seconds a client may stay silent inside a request, and a tunnel with no traffic either way [30]", HelpName = "SECONDS" };
+var clientTimeout = new Option<string?>("--client-timeout") { Description = "Seconds within which a request head must arrive whole, that a client may stay silent inside a body, and that a tunnel may carry nothing either way [30]", HelpName = "SECONDS" };
 var keepAliveTimeout = new Option<string?>("--keep-alive-timeout") { Description = "Seconds an idle keep-alive client connection stays open [75]", HelpName = "SECONDS" };
 var drainTimeout = new Option<string?>("--drain-timeout") { Description = "Seconds requests in flight get to finish on shutdown [30]", HelpName = "SECONDS" };
 var maxConnections = new Option<string?>("--max-connections") { Description = "Client connections served at once; more get 503 [10000]", HelpName = "N" };

@@ -180,6 +180,19 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Help_says_that_a_head_must_arrive_whole_within_the_client_timeout()
+    {
+        // A head is cut --client-timeout after its first byte however steadily it arrives (LimitTests), so "may stay
+        // silent inside a request" told a newcomer the wrong limit for the head.
+        (int exitCode, string stdout, _) = await ProxyProcess.RunAsync("--help");
+
+        Assert.Equal(0, exitCode);
+        string line = Assert.Single(stdout.Split('\n'), l => l.TrimStart().StartsWith("--client-timeout", StringComparison.Ordinal));
+        Assert.Contains("a request head must arrive whole", line, StringComparison.Ordinal);
+        Assert.Contains("silent inside a body", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Environment_variables_fill_settings_and_the_command_line_still_wins()
     {
         var environment = new System.Collections.Hashtable
