@@ -24,6 +24,12 @@ internal static class ProxyCommand
     /// <summary>The same after a second signal, which promises to exit at once.</summary>
     private static readonly TimeSpan SecondSignalFlushTimeout = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>A diagnostic line on a terminal or in a file.</summary>
+    internal const string TerminalTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:l}{NewLine}{Exception}";
+
+    /// <summary>A diagnostic line for the journal, which stamps each line itself and reads the "&lt;N&gt;" prefix as its priority.</summary>
+    internal const string JournalTemplate = "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:l}{NewLine}{Exception}";
+
     public static async Task<int> RunAsync(CommandLineSettings commandLine, CancellationToken cancellationToken)
     {
         if (!TryLoadSettings(commandLine, out ProxySettings? settings, out string error))
@@ -230,10 +236,7 @@ internal static class ProxyCommand
             // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
             .WriteTo.Async(
                 queued => queued.Sink(new StandardErrorSink(new MessageTemplateTextFormatter(
-                    // journald stamps each line itself and reads the "<N>" prefix as its priority.
-                    underSystemd
-                        ? "<{" + JournalPriorityEnricher.PropertyName + "}>{Message:lj}{NewLine}{Exception}"
-                        : "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
+                    underSystemd ? JournalTemplate : TerminalTemplate,
                     CultureInfo.InvariantCulture),
                     StandardStreams.OpenError())),
                 bufferSize: 10_000,
