@@ -99,6 +99,15 @@ internal static class ProxyCommand
     }
 
     /// <summary>
+    /// The host's own "Hosting failed to start", with its stack trace, for a failure that <see cref="StartAsync"/> says
+    /// in one line (a taken port): the operator gets that line, not the line and then fifteen more.
+    /// </summary>
+    private static bool IsHostReportOfAFailedStart(LogEvent logEvent) =>
+        logEvent.Exception is SocketException or InvalidOperationException { InnerException: System.Net.HttpListenerException }
+        && logEvent.Properties.TryGetValue("SourceContext", out LogEventPropertyValue? source)
+        && source is ScalarValue { Value: "Microsoft.Extensions.Hosting.Internal.Host" };
+
+    /// <summary>
     /// Writes out the queued diagnostics, waiting a bounded time: a stderr that nobody reads must not keep the
     /// process from exiting (what is still queued then is lost; the request lines are written by then).
     /// </summary>
@@ -232,6 +241,7 @@ internal static class ProxyCommand
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .Enrich.With<JournalPriorityEnricher>()
+            .Filter.ByExcluding(IsHostReportOfAFailedStart)
             // Queued: diagnostics are written on the proxy's event loops (Transport/EventLoop), which a paused
             // terminal or a slow journal must not stop. Past the queue's bound a message is dropped, not waited for.
             .WriteTo.Async(
