@@ -20,6 +20,11 @@ internal static class MessageHeadReader
     /// does not fit is copied into an array rented from this pool, at the head's size (<see cref="HeadRead.Grown"/>).
     /// An empty scratch means nothing is held while the head is awaited.
     /// </param>
+    /// <param name="failureCutsHead">
+    /// A read that fails (a reset) after part of the head has arrived ends as <see cref="HeadReadStatus.Truncated"/>,
+    /// with those bytes and the failure (<see cref="HeadRead.Failure"/>), instead of throwing: a backend whose answer is
+    /// cut by a reset has seen the request as surely as one whose answer is cut by a close.
+    /// </param>
     /// <returns>The outcome, the head's length in <paramref name="scratch"/>, and when its first byte was seen.</returns>
     public static async ValueTask<HeadRead> ReadAsync(
         PipeReader input,
@@ -28,12 +33,23 @@ internal static class MessageHeadReader
         TimeProvider time,
         CancellationToken cancellationToken,
         Action? firstByte = null,
-        ArrayPool<byte>? growFrom = null)
+        ArrayPool<byte>? growFrom = null,
+        bool failureCutsHead = false)
     {
         long firstByteTimestamp = 0;
+        int arrived = 0;   // bytes of the head already seen, before the read now awaited
         while (true)
         {
-            ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (failureCutsHead && arrived > 0 && ex is IOException or System.Net.Sockets.SocketException)
+            {
+                return new HeadRead(HeadReadStatus.Truncated, arrived, firstByteTimestamp) { Failure = ex };
+            }
+
             ReadOnlySequence<byte> buffer = SkipLeadingEmptyLines(result.Buffer);
             if (firstByteTimestamp == 0 && !buffer.IsEmpty)
             {
@@ -73,11 +89,12 @@ internal static class MessageHeadReader
                 HeadReadStatus status = buffer.Length >= maxHeadBytes ? HeadReadStatus.TooLarge
                     : buffer.IsEmpty ? HeadReadStatus.ClientClosed
                     : HeadReadStatus.Truncated;
-                int arrived = status == HeadReadStatus.Truncated ? (int)buffer.Length : 0;
+                int cut = status == HeadReadStatus.Truncated ? (int)buffer.Length : 0;
                 input.AdvanceTo(buffer.End);
-                return new HeadRead(status, arrived, firstByteTimestamp);
+                return new HeadRead(status, cut, firstByteTimestamp);
             }
 
+            arrived = (int)buffer.Length;   // before AdvanceTo, as above
             // Consumed the empty lines, examined everything: the next ReadAsync waits for new bytes instead of spinning.
             input.AdvanceTo(buffer.Start, buffer.End);
         }

@@ -78,7 +78,8 @@ internal sealed class ResponseRelay
                 await FlushClientAsync(cancellationToken).ConfigureAwait(false);   // an interim answer goes out before the wait
                 _clientWritten = false;
                 HeadRead read = await MessageHeadReader.ReadAsync(
-                    _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared).ConfigureAwait(false);
+                    _backend, _headScratch, _maxHeadBytes, _time, cancellationToken, growFrom: ArrayPool<byte>.Shared, failureCutsHead: true)
+                    .ConfigureAwait(false);
                 if (read.Grown is { } grown)
                 {
                     MessageHeadReader.ReturnScratch(ref _headScratch, ArrayPool<byte>.Shared);
@@ -89,7 +90,9 @@ internal sealed class ResponseRelay
                 _bytes += read.Length;   // a cut head's bytes count too: they show the backend saw the request (no resend)
                 if (read.Status != HeadReadStatus.Complete)
                 {
-                    BackendError error = read.Status is HeadReadStatus.TooLarge or HeadReadStatus.Malformed ? BackendError.InvalidResponse : BackendError.Reset;
+                    BackendError error = read.Status is HeadReadStatus.TooLarge or HeadReadStatus.Malformed ? BackendError.InvalidResponse
+                        : read.Failure is { } failure ? BackendFailure.Classify(failure, timedOut: false)
+                        : BackendError.Reset;
                     return Outcome(head.StatusCode, error, head.Body, announcedClose);
                 }
 

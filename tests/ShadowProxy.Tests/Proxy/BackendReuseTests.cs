@@ -262,7 +262,8 @@ public sealed class BackendReuseTests
     }
 
     /// <summary>Like <see cref="StartClosingOnSecondRequest"/>, but the second request gets the start of a head before the close.</summary>
-    private static LoopbackBackend StartCuttingItsSecondAnswer(string cutHead) => LoopbackBackend.Start(async connection =>
+    /// <param name="reset">Ends with a reset (RST) a moment after the cut head, as a crashing backend would, instead of a close.</param>
+    private static LoopbackBackend StartCuttingItsSecondAnswer(string cutHead, bool reset = false) => LoopbackBackend.Start(async connection =>
     {
         string? first = await connection.ReadRequestAsync();
         if (first is null)
@@ -275,6 +276,12 @@ public sealed class BackendReuseTests
         if (await connection.ReadRequestAsync() is not null)
         {
             await connection.SendAsync(cutHead);
+            if (reset)
+            {
+                // The proxy reads the cut head first; the reset comes as a failed read, not as the end of the stream.
+                await Task.Delay(200);
+                connection.Reset();
+            }
         }
     });
 
@@ -294,6 +301,36 @@ public sealed class BackendReuseTests
         Assert.Single(production.Requests, request => request.StartsWith("GET /cut ", StringComparison.Ordinal));
         RequestRecord cut = proxy.Records.Single(record => record.Url == "/cut");
         Assert.Equal((BackendError.Reset, 0, (long)CutHead.Length), (cut.Production.Error, cut.Production.StatusCode, cut.Production.Bytes));
+    }
+
+    [Fact]
+    public async Task A_GET_whose_answer_a_reused_production_connection_cut_with_a_reset_is_not_sent_again()
+    {
+        // The reset reaches the head reader as an exception after it has seen the cut head: those bytes were never
+        // counted, so the exchange looked like a stale connection's and the GET was sent a second time.
+        await using var production = StartCuttingItsSecondAnswer(CutHead, reset: true);
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        await SendOnAWarmConnectionAsync(proxy, "GET /cut HTTP/1.1\r\nHost: h\r\n\r\n", "502 Bad Gateway\n");
+
+        Assert.Single(production.Requests, request => request.StartsWith("GET /cut ", StringComparison.Ordinal));
+        RequestRecord cut = proxy.Records.Single(record => record.Url == "/cut");
+        Assert.Equal((BackendError.Reset, 0, (long)CutHead.Length), (cut.Production.Error, cut.Production.StatusCode, cut.Production.Bytes));
+    }
+
+    [Fact]
+    public async Task A_GET_whose_answer_a_reused_shadow_connection_cut_with_a_reset_is_not_sent_again()
+    {
+        await using var production = StartKeepAlive();
+        await using var shadow = StartCuttingItsSecondAnswer(CutHead, reset: true);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        await SendOnAWarmConnectionAsync(proxy, "GET /cut HTTP/1.1\r\nHost: h\r\n\r\n", "/cut");
+
+        Assert.Single(shadow.Requests, request => request.StartsWith("GET /cut ", StringComparison.Ordinal));
+        RequestRecord cut = proxy.Records.Single(record => record.Url == "/cut");
+        Assert.Equal((BackendError.Reset, (long)CutHead.Length), (cut.Shadow.Error, cut.Shadow.Bytes));
     }
 
     [Fact]
