@@ -27,6 +27,7 @@ internal sealed unsafe class LoopListener : IDisposable
     private readonly List<AcceptTarget> _targets = [];
     private volatile bool _closed;
     private int _dispatching;
+    private int _reregistrationsToFail;
 
     /// <param name="socket">Bound and listening.</param>
     /// <param name="accepted">Runs on the accepting loop's thread for each new connection.</param>
@@ -42,6 +43,16 @@ internal sealed unsafe class LoopListener : IDisposable
     }
 
     public EndPoint? LocalEndPoint => _socket.LocalEndPoint;
+
+    /// <summary>
+    /// For tests (epoll_ctl cannot be made to fail from outside): this many of the next tries to put a paused
+    /// listener back in a loop's epoll set fail as an out-of-memory epoll_ctl would. Read only on that path.
+    /// </summary>
+    internal int ReregistrationsToFail
+    {
+        get => Volatile.Read(ref _reregistrationsToFail);
+        set => Volatile.Write(ref _reregistrationsToFail, value);
+    }
 
     public void Start()
     {
@@ -85,6 +96,21 @@ internal sealed unsafe class LoopListener : IDisposable
         }
 
         _socket.Dispose();
+    }
+
+    private void FailIfTestAsks()
+    {
+        int left = Volatile.Read(ref _reregistrationsToFail);
+        while (left > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _reregistrationsToFail, left - 1, left);
+            if (seen == left)
+            {
+                throw SocketErrors.FromErrno(12);   // ENOMEM
+            }
+
+            left = seen;
+        }
     }
 
     private sealed class AcceptTarget(LoopListener listener, EventLoop loop) : IEventTarget
@@ -212,6 +238,7 @@ internal sealed unsafe class LoopListener : IDisposable
 
                         try
                         {
+                            target._listener.FailIfTestAsks();
                             target.Register();
                         }
                         catch (SocketException ex)
