@@ -16,6 +16,9 @@ internal sealed unsafe class LoopListener : IDisposable
 
     private static readonly TimeSpan PauseAfterFailure = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The longest wait between tries to put the listener back in a loop's epoll set.</summary>
+    private static readonly TimeSpan LongestRetryDelay = TimeSpan.FromSeconds(1);
+
     /// <summary>This thread is inside an accept (and whatever the new connection ran inline).</summary>
     [ThreadStatic]
     private static bool t_accepting;
@@ -67,7 +70,7 @@ internal sealed unsafe class LoopListener : IDisposable
         }
     }
 
-    /// <summary>Stops accepting; once this returns no accepted callback is running or will run.</summary>
+    /// <summary>Stops accepting; once this returns no accepted callback is running or will run, nor a try to add the listener back to a loop.</summary>
     public void Dispose()
     {
         lock (_gate)
@@ -80,7 +83,7 @@ internal sealed unsafe class LoopListener : IDisposable
             _closed = true;
             foreach (AcceptTarget target in _targets)
             {
-                target.Unregister();
+                target.Stop();
             }
         }
 
@@ -117,7 +120,11 @@ internal sealed unsafe class LoopListener : IDisposable
     {
         private readonly LoopListener _listener = listener;
         private readonly EventLoop _loop = loop;
+
+        // Changed under the listener's gate only (OnEvents reads _registered on its loop's thread).
         private bool _registered;
+        private Timer? _retry;
+        private int _failedTries;
 
         public ulong RegistrationToken { get; set; }
 
@@ -224,33 +231,67 @@ internal sealed unsafe class LoopListener : IDisposable
         private void Pause(int error)
         {
             _listener._failed(SocketErrors.FromErrno(error));
-            Unregister();
-            _ = Task.Delay(PauseAfterFailure).ContinueWith(
-                static (_, state) =>
+            lock (_listener._gate)
+            {
+                Unregister();
+                if (!_listener._closed)
                 {
-                    var target = (AcceptTarget)state!;
-                    lock (target._listener._gate)
-                    {
-                        if (target._listener._closed)
-                        {
-                            return;
-                        }
+                    RegisterAgainAfter(PauseAfterFailure);
+                }
+            }
+        }
 
-                        try
-                        {
-                            target._listener.FailIfTestAsks();
-                            target.Register();
-                        }
-                        catch (SocketException ex)
-                        {
-                            target._listener._failed(ex);   // this loop stops accepting; the others go on
-                        }
+        /// <summary>Under the listener's gate, so Dispose sees every timer it has to stop.</summary>
+        private void RegisterAgainAfter(TimeSpan delay)
+        {
+            _retry ??= new Timer(static state => ((AcceptTarget)state!).RegisterAgain(), this, Timeout.Infinite, Timeout.Infinite);
+            _retry.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+
+        /// <summary>
+        /// Puts the listener back in this loop's set. If that fails too (epoll_ctl out of memory, or at the epoll
+        /// watch limit), tries again until it works: with one loop (the default), or connections that wake no other
+        /// loop (EPOLLEXCLUSIVE), a loop that gave up would leave the proxy never accepting again.
+        /// </summary>
+        private void RegisterAgain()
+        {
+            lock (_listener._gate)
+            {
+                if (_listener._closed)
+                {
+                    return;
+                }
+
+                try
+                {
+                    _listener.FailIfTestAsks();
+                    Register();
+                    _failedTries = 0;
+                }
+                catch (SocketException ex)
+                {
+                    _failedTries++;
+                    RegisterAgainAfter(DelayAfterFailedTries(_failedTries));
+
+                    // Under the gate: Dispose returns after the last report. A failure that lasts is reported about
+                    // every 10 s, not at every try.
+                    if (_failedTries <= 4 || _failedTries % 10 == 0)
+                    {
+                        _listener._failed(ex);
                     }
-                },
-                this,
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+                }
+            }
+        }
+
+        /// <summary>200 ms, 400, 800, then 1 s: back soon after a passing shortage, not trying 10 times a second through a lasting one.</summary>
+        private static TimeSpan DelayAfterFailedTries(int failedTries) =>
+            TimeSpan.FromMilliseconds(Math.Min(PauseAfterFailure.TotalMilliseconds * (1 << Math.Min(failedTries, 10)), LongestRetryDelay.TotalMilliseconds));
+
+        /// <summary>Under the listener's gate, with the listener closed: no try to add it back runs after this.</summary>
+        public void Stop()
+        {
+            _retry?.Dispose();
+            Unregister();
         }
     }
 }

@@ -58,6 +58,102 @@ public sealed class LoopListenerTests
         bool EveryLoopFailedThrice() => failuresByLoop.Count(entry => entry.Value >= 3) >= loops;
     }
 
+    [Fact]
+    public async Task A_loop_that_cannot_put_the_listener_back_in_its_epoll_set_keeps_trying_and_accepts_again_once_it_can()
+    {
+        Socket socket = LoopbackSockets.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        var failures = new ConcurrentQueue<SocketException>();
+        using var listener = new LoopListener(socket, accepted.Enqueue, failures.Enqueue);
+        listener.Start();
+        await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
+
+        // Every loop pauses on the shut-down listener's failing accept; the next tries to add it back fail as an
+        // epoll_ctl out of memory would (the loops share them: SHADOWPROXY_IO_THREADS).
+        const int FailedTries = 4;
+        listener.ReregistrationsToFail = FailedTries;
+        socket.Shutdown(SocketShutdown.Both);
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (listener.ReregistrationsToFail > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(
+            listener.ReregistrationsToFail == 0,
+            $"the loops stopped trying after {FailedTries - listener.ReregistrationsToFail} failed tries to add the listener back ({EventLoops.All.Length} loops)");
+        Assert.Contains(failures, failure => failure.SocketErrorCode == SocketError.NoBufferSpaceAvailable);   // reported
+
+        // Listening again (the condition cleared): the next try succeeds and a new client is served. A shut-down
+        // listener lost its port (it was bound to port 0), and Socket caches the old one: ask the descriptor.
+        socket.Listen();
+        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
+        deadline = DateTime.UtcNow + Patience;
+        while (accepted.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(accepted.Count == 2, "the listener never accepted again once adding it back succeeded");
+        LoopSocket server = accepted.Last();
+        await client.SendAsync("ping"u8.ToArray());
+        byte[] buffer = new byte[16];
+        Assert.Equal(4, await server.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
+        await server.SendAsync("pong"u8.ToArray(), CancellationToken.None).AsTask().WaitAsync(Patience);
+        Assert.Equal(4, await client.ReceiveAsync(buffer).WaitAsync(Patience));
+        Assert.Equal("pong"u8.ToArray(), buffer[..4]);
+
+        foreach (LoopSocket socketAccepted in accepted)
+        {
+            socketAccepted.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Disposing_a_listener_whose_loops_are_still_trying_to_add_it_back_stops_the_tries()
+    {
+        Socket socket = LoopbackSockets.Listen();
+        int failuresAfterDispose = 0;
+        bool disposed = false;
+        var listener = new LoopListener(
+            socket,
+            accepted => accepted.Dispose(),
+            _ =>
+            {
+                if (Volatile.Read(ref disposed))
+                {
+                    Interlocked.Increment(ref failuresAfterDispose);
+                }
+            });
+        listener.Start();
+
+        // Adding the listener back fails for as long as the test runs: each loop keeps trying, one of them at least twice.
+        const int Unlimited = int.MaxValue;
+        listener.ReregistrationsToFail = Unlimited;
+        socket.Shutdown(SocketShutdown.Both);
+        int loops = EventLoops.All.Length;
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (Unlimited - listener.ReregistrationsToFail <= loops && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(
+            Unlimited - listener.ReregistrationsToFail > loops,
+            $"no loop tried again after a failed try to add the listener back ({Unlimited - listener.ReregistrationsToFail} tries, {loops} loops)");
+
+        listener.Dispose();
+        Volatile.Write(ref disposed, true);
+        int triesLeft = listener.ReregistrationsToFail;
+
+        // Longer than the longest wait between tries: a try still scheduled would have run by now.
+        await Task.Delay(TimeSpan.FromMilliseconds(1500));
+        Assert.Equal(triesLeft, listener.ReregistrationsToFail);
+        Assert.Equal(0, Volatile.Read(ref failuresAfterDispose));
+    }
+
     private static string Describe(ConcurrentDictionary<string, int> failuresByLoop) =>
         string.Join(", ", failuresByLoop.OrderBy(entry => entry.Key).Select(entry => $"{entry.Key}: {entry.Value}"));
 
