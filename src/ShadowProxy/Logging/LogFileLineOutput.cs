@@ -20,19 +20,16 @@ internal sealed class LogFileLineOutput : LineOutput
     private int _closed;
 
     public LogFileLineOutput(string logFile, ILogger diagnostics, int capacity)
+        : this(logFile, FileSink(logFile), diagnostics, capacity)
+    {
+    }
+
+    /// <param name="file">What writes the file: Serilog's file sink, or in tests one that stalls like a disk.</param>
+    internal LogFileLineOutput(string logFile, ILogEventSink file, ILogger diagnostics, int capacity)
         : base("--log-file", capacity)
     {
         _file = new LoggerConfiguration()
-            .WriteTo.Sink(new FailureReportingSink(
-                LoggerSinkConfiguration.CreateSink(sink => sink.File(
-                    logFile,
-                    outputTemplate: LineOnly,
-                    formatProvider: CultureInfo.InvariantCulture,
-                    rollingInterval: RollingInterval.Day,
-                    retainedFileCountLimit: 31,
-                    buffered: true,
-                    flushToDiskInterval: TimeSpan.FromSeconds(1))),
-                new LogFileFailureReporter(logFile, diagnostics, TimeProvider.System)))
+            .WriteTo.Sink(new FailureReportingSink(file, new LogFileFailureReporter(logFile, diagnostics, TimeProvider.System)))
             .CreateLogger();
     }
 
@@ -65,6 +62,17 @@ internal sealed class LogFileLineOutput : LineOutput
             return false;
         }
     }
+
+    /// <summary>Serilog's rolling file sink as --log-file uses it.</summary>
+    internal static ILogEventSink FileSink(string logFile) =>
+        LoggerSinkConfiguration.CreateSink(sink => sink.File(
+            logFile,
+            outputTemplate: LineOnly,
+            formatProvider: CultureInfo.InvariantCulture,
+            rollingInterval: RollingInterval.Day,
+            retainedFileCountLimit: 31,
+            buffered: true,
+            flushToDiskInterval: TimeSpan.FromSeconds(1)));
 
     /// <summary>Flushes and closes the file, once: after the last batch, or at an exit that cannot wait (the sink's buffer is a second's worth).</summary>
     public override void Close()

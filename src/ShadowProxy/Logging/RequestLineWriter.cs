@@ -35,11 +35,17 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
 
     /// <param name="capacity">Each output's bound, in lines.</param>
     public RequestLineWriter(Stream output, LineFormat format, string? logFile, ILogger diagnostics, int capacity = DefaultCapacity)
+        : this(output, format, logFile is null ? null : new LogFileLineOutput(logFile, diagnostics, capacity), diagnostics, capacity)
+    {
+    }
+
+    /// <param name="logFileOutput">The --log-file output, made by the caller (tests: one whose disk stalls); null without.</param>
+    internal RequestLineWriter(Stream output, LineFormat format, LineOutput? logFileOutput, ILogger diagnostics, int capacity)
     {
         _format = format;
         _diagnostics = diagnostics;
         Stdout = new StdoutLineOutput(output, diagnostics, capacity);
-        LogFile = logFile is null ? null : new LogFileLineOutput(logFile, diagnostics, capacity);
+        LogFile = logFileOutput;
         _outputs = LogFile is null ? [Stdout] : [Stdout, LogFile];
         // The formatter never waits on an output, so this queue fills only if it gets no CPU; a line dropped here is
         // dropped for every output.
