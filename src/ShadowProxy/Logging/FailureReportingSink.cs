@@ -12,6 +12,7 @@ internal sealed class FailureReportingSink : ILogEventSink, IDisposable
 {
     private readonly ILogEventSink _sink;
     private readonly ILoggingFailureListener _listener;
+    private volatile bool _closing;
 
     public FailureReportingSink(ILogEventSink sink, ILoggingFailureListener listener)
     {
@@ -20,20 +21,34 @@ internal sealed class FailureReportingSink : ILogEventSink, IDisposable
         _listener = listener;
     }
 
+    /// <summary>
+    /// Writes the event; once closing has begun, writes nothing and reports nothing: a write that comes after the close,
+    /// or fails because the close went under it (an exit that could not wait, <see cref="RequestLineWriter.Close"/>),
+    /// says nothing about the disk.
+    /// </summary>
     public void Emit(LogEvent logEvent)
     {
+        if (_closing)
+        {
+            return;
+        }
+
         try
         {
             _sink.Emit(logEvent);
         }
         catch (Exception ex)
         {
-            _listener.OnLoggingFailed(this, LoggingFailureKind.Permanent, "writing failed", [logEvent], ex);
+            if (!_closing)
+            {
+                _listener.OnLoggingFailed(this, LoggingFailureKind.Permanent, "writing failed", [logEvent], ex);
+            }
         }
     }
 
     public void Dispose()
     {
+        _closing = true;
         try
         {
             (_sink as IDisposable)?.Dispose();

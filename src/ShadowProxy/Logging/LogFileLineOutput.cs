@@ -88,6 +88,12 @@ internal sealed class LogFileLineOutput : LineOutput
         ReadOnlySpan<byte> rest = batch.Bytes.Span;
         while (!rest.IsEmpty)
         {
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                // Closed under this writer by an exit that could not wait for it: the rest is lost, quietly.
+                break;
+            }
+
             int end = rest.IndexOf((byte)'\n');
             int length = end >= 0 ? end : rest.Length;
             _file.Information("{Line:l}", Encoding.UTF8.GetString(rest[..length]));
