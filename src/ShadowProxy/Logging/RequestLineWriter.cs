@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
@@ -79,23 +80,39 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
     }
 
     /// <summary>
-    /// For an exit that cannot wait (a second signal): the lines already queued get up to <paramref name="timeout"/>
-    /// to be written, and --log-file is closed either way (its sink's buffer, flushed only once a second, written out),
-    /// so that the lines of requests already answered are not lost from it. Safe to call during, or before, disposal.
+    /// For an exit that cannot wait (a second signal): returns within <paramref name="timeout"/> whatever the outputs
+    /// do. The lines already queued get four fifths of it to be written (the file's writer closes, and so flushes, the
+    /// file when it is done); then --log-file is closed all the same (its sink's buffer, flushed only once a second,
+    /// written out), so that the lines of requests already answered are not lost from it. Lines still unwritten then
+    /// are lost, quietly. Safe to call during, or before, disposal.
     /// </summary>
     public void Close(TimeSpan timeout)
     {
+        long start = Stopwatch.GetTimestamp();
         _queue.Writer.TryComplete();
         try
         {
-            _ = Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).Wait(timeout);
+            _ = Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).Wait(timeout - (timeout / 5));
         }
         catch (AggregateException)
         {
             // A writer failed: what it had is gone, and the file still gets flushed below.
         }
 
-        LogFile?.Close();
+        if (LogFile is { } logFile)
+        {
+            try
+            {
+                // On another thread, waited for only until the budget is spent: closing flushes, and on a disk that
+                // stalls (a hung NFS server) the flush, or the write it waits for, may never return.
+                TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
+                _ = Task.Run(logFile.Close).Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+            catch (AggregateException)
+            {
+                // Closing failed (FailureReportingSink reports what the sink throws): the exit goes on.
+            }
+        }
     }
 
     private async Task FormatLinesAsync()
