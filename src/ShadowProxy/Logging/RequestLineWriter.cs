@@ -104,13 +104,14 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
             try
             {
                 // On another thread, waited for only until the budget is spent: closing flushes, and on a disk that
-                // stalls (a hung NFS server) the flush, or the write it waits for, may never return.
+                // stalls (a hung NFS server) the flush, or the write it waits for, may never return. The writer's own
+                // close, if it got there first, is waited for the same way.
                 TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-                _ = Task.Run(logFile.Close).Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                _ = Task.WhenAll(Task.Run(logFile.Close), logFile.Writing).Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             }
             catch (AggregateException)
             {
-                // Closing failed (FailureReportingSink reports what the sink throws): the exit goes on.
+                // The writer or the close failed (FailureReportingSink reports what the sink throws): the exit goes on.
             }
         }
     }
