@@ -115,7 +115,7 @@ internal static class ProxyCommand
     {
         try
         {
-            _ = Task.Run(diagnostics.Dispose).Wait(timeout);
+            _ = ThreadOfItsOwn.Run("ShadowProxy diagnostics close", diagnostics.Dispose).Wait(timeout);
         }
         catch (AggregateException)
         {

@@ -107,44 +107,13 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
                 // stalls (a hung NFS server) the flush, or the write it waits for, may never return. The writer's own
                 // close, if it got there first, is waited for the same way.
                 TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-                _ = Task.WhenAll(CloseOnThreadOfItsOwn(logFile), logFile.Writing).Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                _ = Task.WhenAll(ThreadOfItsOwn.Run("ShadowProxy --log-file close", logFile.Close), logFile.Writing).Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             }
             catch (AggregateException)
             {
                 // The writer or the close failed (FailureReportingSink reports what the sink throws): the exit goes on.
             }
         }
-    }
-
-    /// <summary>
-    /// Closes the output on a thread of its own, not the pool's: at an exit the pool may have no thread free (stdout's
-    /// writer blocked in write(2) on a pipe nobody reads holds one, and with one CPU that is all it has until it grows,
-    /// about once a second), and a close queued behind that would not run within the budget, losing the file's buffer.
-    /// </summary>
-    private static Task CloseOnThreadOfItsOwn(LineOutput output)
-    {
-        // Continuations run on the closing thread (no RunContinuationsAsynchronously): the waiter needs no pool thread either.
-        var closed = new TaskCompletionSource();
-        var thread = new Thread(
-            state =>
-            {
-                var (closing, done) = ((LineOutput, TaskCompletionSource))state!;
-                try
-                {
-                    closing.Close();
-                    done.SetResult();
-                }
-                catch (Exception ex)
-                {
-                    done.SetException(ex);
-                }
-            })
-        {
-            IsBackground = true,
-            Name = "ShadowProxy --log-file close",
-        };
-        thread.UnsafeStart((output, closed));
-        return closed.Task;
     }
 
     private async Task FormatLinesAsync()
