@@ -234,7 +234,9 @@ public sealed class LoopSocketReaderTests
             LoopSocketReader reader = pair.Reader;
             Task<ReadResult> waiting = reader.ReadAsync().AsTask();
             pair.Socket.OnEvents(Libc.EpollIn);   // an empty edge: the receive parks, holding the buffer
-            Assert.True(reader.HoldsBuffer);
+            // Waited for, not asserted at once: the socket's real loop may deliver a late edge of "first" at the same
+            // moment and take the wait itself, and then the receive parks on the loop's thread a moment later.
+            Assert.True(SpinWait.SpinUntil(() => reader.HoldsBuffer, Patience), "the receive never parked with a buffer");
 
             using var stop = new ManualResetEventSlim();
             var staleEdges = new Thread(() =>
