@@ -23,6 +23,12 @@ internal sealed class FaultyBackends : IAsyncDisposable
     /// <summary>Production sends a large response (<see cref="HugeBodyBytes"/>).</summary>
     public const string ProductionHuge = "/f/production-huge";
 
+    /// <summary>
+    /// Production sends the same large response as <see cref="ProductionHuge"/>, in 64 KiB pieces 10 ms apart (about
+    /// 0.6 s in all): fast, it could all fit in the loopback sockets' buffers before a client that goes away is gone.
+    /// </summary>
+    public const string ProductionTrickles = "/f/production-trickles";
+
     /// <summary>Both answer 413 after the head, without reading the body.</summary>
     public const string EarlyAnswer = "/f/early-413";
 
@@ -98,6 +104,14 @@ internal sealed class FaultyBackends : IAsyncDisposable
                 break;
             case ProductionHuge:
                 await connection.SendAsync(HugeResponse);
+                break;
+            case ProductionTrickles:
+                for (int start = 0; start < HugeResponse.Length; start += 64 * 1024)
+                {
+                    await connection.SendAsync(HugeResponse[start..Math.Min(start + (64 * 1024), HugeResponse.Length)]);
+                    await Task.Delay(10);
+                }
+
                 break;
             default:
                 await connection.SendAsync(ProductionOk);

@@ -89,7 +89,7 @@ internal sealed class LoadClient
     public static async Task DisconnectMidResponseAsync(IPEndPoint endpoint)
     {
         using var socket = await ConnectAsync(endpoint);
-        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {FaultyBackends.ProductionHuge} HTTP/1.1\r\nHost: h\r\n\r\n"));
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {FaultyBackends.ProductionTrickles} HTTP/1.1\r\nHost: h\r\n\r\n"));
         byte[] buffer = new byte[1024];
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         int read = await socket.ReceiveAsync(buffer, limit.Token);

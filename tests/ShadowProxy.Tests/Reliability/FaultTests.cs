@@ -47,7 +47,7 @@ public sealed class FaultTests
         await AssertServesOnAsync(proxy);
 
         RequestRecord cut = proxy.Records[0];
-        Assert.Equal(FaultyBackends.ProductionHuge, cut.Url);
+        Assert.Equal(FaultyBackends.ProductionTrickles, cut.Url);
         Assert.Equal(BackendError.Aborted, cut.Production.Error);
         Assert.True(cut.Production.Bytes < FaultyBackends.HugeBodyBytes, "the relay should stop when the client is gone, not read production to the end");
         await AssertAllClosedAsync(proxy);
