@@ -113,8 +113,9 @@ internal abstract partial class LineOutput
                     batch.Release();
                 }
 
-                Interlocked.Add(ref _written, batch.Lines);
+                // Out of the queue's count first: once Written shows a batch, the room it took is free again.
                 Interlocked.Add(ref _queued, -batch.Lines);
+                Interlocked.Add(ref _written, batch.Lines);
             }
         }
         finally

@@ -24,6 +24,8 @@ public sealed class LineWriterDropTests
 
         writer.Write(record);
         Assert.True(stdout.WriteStarted.Wait(TimeSpan.FromSeconds(10)), "stdout's write of the first line should have begun");
+        // The file's bound is 2 lines too: with its first line still queued, the next batch would not fit there either.
+        Assert.True(SpinWait.SpinUntil(() => writer.LogFile!.Written == 1, TimeSpan.FromSeconds(10)), "the file should have taken the first line");
         for (int i = 0; i < 10; i++)
         {
             writer.Write(record);   // must return at once even though stdout is stalled
