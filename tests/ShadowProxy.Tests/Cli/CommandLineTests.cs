@@ -20,12 +20,18 @@ public sealed class CommandLineTests
     [InlineData("--production", "127.0.0.1:80")]
     public async Task A_bad_value_is_one_line_on_stderr_and_exit_code_2(params string[] arguments)
     {
+        string line = await RefusedAsync(arguments);
+        Assert.StartsWith("ShadowProxy: ", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the program with a value it must refuse: exit code 2, nothing on stdout, one line on stderr (returned).</summary>
+    private static async Task<string> RefusedAsync(params string[] arguments)
+    {
         (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(arguments);
 
         Assert.Equal(2, exitCode);
         Assert.Equal("", stdout);
-        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith("ShadowProxy: ", line, StringComparison.Ordinal);
+        return Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]
@@ -82,11 +88,7 @@ public sealed class CommandLineTests
     public async Task A_refused_value_with_a_line_break_is_echoed_in_one_line(string option, string value, string echo)
     {
         // The value is quoted with its control characters escaped: a raw line break would split the one-line error.
-        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
-
-        Assert.Equal(2, exitCode);
-        Assert.Equal("", stdout);
-        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        string line = await RefusedAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
         Assert.StartsWith($"ShadowProxy: {option}: {echo}", line, StringComparison.Ordinal);
     }
 
@@ -99,11 +101,7 @@ public sealed class CommandLineTests
     public async Task Not_a_number_is_a_bad_value_not_a_crash_or_a_silent_start(string option, string value)
     {
         // NaN parses as a double and fails every comparison, so range checks written as "< min or > max" let it through.
-        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
-
-        Assert.Equal(2, exitCode);
-        Assert.Equal("", stdout);
-        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        string line = await RefusedAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
         Assert.StartsWith($"ShadowProxy: {option}: '{value}' is not a ", line, StringComparison.Ordinal);
     }
 
@@ -113,22 +111,14 @@ public sealed class CommandLineTests
     [InlineData("--client-timeout", "0")]
     public async Task A_timeout_under_a_millisecond_is_a_bad_value_not_a_proxy_that_times_out_every_request(string option, string value)
     {
-        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
-
-        Assert.Equal(2, exitCode);
-        Assert.Equal("", stdout);
-        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        string line = await RefusedAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", option, value);
         Assert.Equal($"ShadowProxy: {option}: '{value}' is not a number of seconds from 0.001 to 86400", line);
     }
 
     [Fact]
     public async Task An_empty_config_path_is_a_bad_value()
     {
-        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", "--config", "");
-
-        Assert.Equal(2, exitCode);
-        Assert.Equal("", stdout);
-        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        string line = await RefusedAsync("--listen", "127.0.0.1:0", "--shadow", "127.0.0.1:9", "--config", "");
         Assert.StartsWith("ShadowProxy: --config: ", line, StringComparison.Ordinal);
     }
 
