@@ -76,7 +76,7 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).ConfigureAwait(false);
+        await AllWritten().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -92,7 +92,7 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
         _queue.Writer.TryComplete();
         try
         {
-            _ = Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]).Wait(timeout - (timeout / 5));
+            _ = AllWritten().Wait(timeout - (timeout / 5));
         }
         catch (AggregateException)
         {
@@ -115,6 +115,9 @@ internal sealed class RequestLineWriter : IRequestLineSink, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Ends when the formatter and every output have written what they were given.</summary>
+    private Task AllWritten() => Task.WhenAll([_formatting, .. _outputs.Select(output => output.Writing)]);
 
     private async Task FormatLinesAsync()
     {
