@@ -85,25 +85,32 @@ internal static class ProxyCommand
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             return null;
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (StartFailureLine(ex, settings) is { } line)
         {
-            await Console.Error.WriteLineAsync($"ShadowProxy: cannot listen on {settings.Options.Listen}: {ex.Message}").ConfigureAwait(false);
-            return ExitCodes.Failure;
-        }
-        catch (InvalidOperationException ex) when (ex.InnerException is System.Net.HttpListenerException listener)
-        {
-            // OpenTelemetry's exporter wraps the listener's failure (a taken port) when the endpoint starts.
-            await Console.Error.WriteLineAsync($"ShadowProxy: cannot serve metrics on {settings.MetricsListen}: {listener.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
     }
+
+    /// <summary>
+    /// The one line that says why the host could not start, for the failures that have one (a taken port); null for
+    /// any other, which the host reports itself, stack and all.
+    /// </summary>
+    private static string? StartFailureLine(Exception failure, ProxySettings? settings) => failure switch
+    {
+        SocketException listen => $"ShadowProxy: cannot listen on {settings?.Options.Listen}: {listen.Message}",
+        // OpenTelemetry's exporter wraps the listener's failure (a taken port) when the endpoint starts.
+        InvalidOperationException { InnerException: System.Net.HttpListenerException metrics } =>
+            $"ShadowProxy: cannot serve metrics on {settings?.MetricsListen}: {metrics.Message}",
+        _ => null,
+    };
 
     /// <summary>
     /// The host's own "Hosting failed to start", with its stack trace, for a failure that <see cref="StartAsync"/> says
     /// in one line (a taken port): the operator gets that line, not the line and then fifteen more.
     /// </summary>
     private static bool IsHostReportOfAFailedStart(LogEvent logEvent) =>
-        logEvent.Exception is SocketException or InvalidOperationException { InnerException: System.Net.HttpListenerException }
+        logEvent.Exception is { } failure && StartFailureLine(failure, settings: null) is not null
         && logEvent.Properties.TryGetValue("SourceContext", out LogEventPropertyValue? source)
         && source is ScalarValue { Value: "Microsoft.Extensions.Hosting.Internal.Host" };
 
