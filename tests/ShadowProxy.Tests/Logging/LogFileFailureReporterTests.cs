@@ -64,22 +64,4 @@ public sealed class LogFileFailureReporterTests
 
     private void Fail(LogFileFailureReporter reporter, Exception exception) =>
         reporter.OnLoggingFailed(this, LoggingFailureKind.Permanent, "writing failed", events: null, exception);
-
-    private sealed class RecordingLogger : ILogger
-    {
-        public List<string> Errors { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (logLevel == LogLevel.Error)
-            {
-                Errors.Add(formatter(state, exception));
-            }
-        }
-    }
 }

@@ -157,36 +157,4 @@ public sealed class RequestLineWriterCloseTests
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
             new(Task.Delay(Timeout.Infinite, cancellationToken));
     }
-
-    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger
-    {
-        private readonly List<string> _errors = [];
-
-        public IReadOnlyList<string> Errors
-        {
-            get
-            {
-                lock (_errors)
-                {
-                    return [.. _errors];
-                }
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (logLevel >= LogLevel.Error)
-            {
-                lock (_errors)
-                {
-                    _errors.Add(formatter(state, exception));
-                }
-            }
-        }
-    }
 }
