@@ -6,6 +6,8 @@
 #       DIR: the output of `dotnet publish -p:PublishProfile=linux-x64` (it holds the ShadowProxy executable).
 #       IP:PORT: an IP address ([IPv6] in brackets) or localhost, and a port: the proxy resolves no host names.
 #       GROUP: may read the request log (Logstash's group); default logstash when that group exists, else adm.
+#       --listen-port: where the proxy listens (on [::], or 0.0.0.0 without IPv6), written once, as
+#       SHADOWPROXY_LISTEN in /etc/shadowproxy/redirect.env; the redirect goes to that port.
 #       Installs the program (/usr/local/lib/shadowproxy), the settings (/etc/shadowproxy), the systemd unit, the
 #       logrotate config and the log directory, then starts the unit. The unit adds the iptables (and ip6tables)
 #       redirect of IFACE's TCP port 80 to the proxy only once the proxy answers, and removes it whenever the proxy
@@ -84,6 +86,22 @@ keep_or_replace() {
     mv -f "$file.new" "$file"
 }
 
+# migration_notes OLD_REDIRECT_ENV LISTEN_PORT: what an operator must know when the file being replaced comes from an
+# earlier install. PROXY_PORT was the listen port's setting before SHADOWPROXY_LISTEN (and Listen was in
+# appsettings.json); and a listen port other than the one the earlier install wrote is said out loud, since the options
+# of this run, not the old file, decide it.
+migration_notes() {
+    local file=$1 listen_port=$2 old_port
+    [[ -e $file ]] || return 0
+    if grep -q '^PROXY_PORT=' "$file"; then
+        say "$file: PROXY_PORT is no longer used; the listen address is SHADOWPROXY_LISTEN there now, the one place it is set, for the proxy and the redirect alike (appsettings.json no longer holds Listen)"
+    fi
+    old_port=$(sed -n -E 's/^(SHADOWPROXY_LISTEN=.*:|PROXY_PORT=)0*([0-9]+)[[:space:]]*$/\2/p' "$file" | tail -n 1)
+    if [[ -n $old_port && $old_port != "$listen_port" ]]; then
+        say "the previous install listened on port $old_port; this one listens on $listen_port (--listen-port): run again with --listen-port $old_port to keep it"
+    fi
+}
+
 install_proxy() {
     local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
     while (($# > 0)); do
@@ -104,6 +122,7 @@ install_proxy() {
     valid_endpoint "$shadow" || die "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
     valid_endpoint "$production" || die "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
     valid_port "$port" && valid_port "$listen_port" || die "--port and --listen-port take a port from 1 to 65535"
+    port=$((10#$port)) listen_port=$((10#$listen_port))   # 080 is 80: written the one way the helper compares
     if [[ -z $log_group ]]; then
         log_group=adm   # Debian's group for reading logs
         ! getent group logstash >/dev/null || log_group=logstash
@@ -124,15 +143,16 @@ install_proxy() {
     # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
     local listen_address=0.0.0.0
     [[ ! -e /proc/net/if_inet6 ]] || listen_address='[::]'
-    # Production is set once, in redirect.env: the unit gives that file to the proxy (which reads
-    # SHADOWPROXY_PRODUCTION as its Production, over the settings file) and to the redirect helper, which checks that
-    # production answers there before the rule goes in. A second copy in appsettings.json could drift from it.
+    # Listen and Production are set once, in redirect.env: the unit gives that file to the proxy (which reads
+    # SHADOWPROXY_LISTEN and SHADOWPROXY_PRODUCTION as its Listen and Production, over the settings file) and to the
+    # redirect helper, which redirects to that port and checks that production answers there before the rule goes in.
+    # A second copy in appsettings.json could drift from it.
     cat >"$etc/appsettings.json.new" <<JSON
 {
-  // Production (where requests go) is not set here but in $etc/redirect.env, as SHADOWPROXY_PRODUCTION:
-  // the redirect checks that address too. A different one here would have no effect, and stops the redirect.
+  // Where the proxy listens and where requests go are not set here but in $etc/redirect.env, as
+  // SHADOWPROXY_LISTEN and SHADOWPROXY_PRODUCTION: the redirect uses those values too. Another one here
+  // would have no effect, and stops the redirect.
   "ShadowProxy": {
-    "Listen": "$listen_address:$listen_port",
     "Shadow": "$shadow",
     "Format": "text"
   }
@@ -140,13 +160,15 @@ install_proxy() {
 JSON
     cat >"$etc/redirect.env.new" <<ENV
 # Read by shadowproxy.service, for the proxy and for shadowproxy-redirect (see that script for each setting).
-# SHADOWPROXY_PRODUCTION is the proxy's Production: the one place it is set (not in appsettings.json).
+# SHADOWPROXY_LISTEN and SHADOWPROXY_PRODUCTION are the proxy's Listen and Production: the one place each is set (not
+# in appsettings.json). The redirect goes to SHADOWPROXY_LISTEN's port.
 REDIRECT_INTERFACE=$interface
 REDIRECT_PORT=$port
-PROXY_PORT=$listen_port
+SHADOWPROXY_LISTEN=$listen_address:$listen_port
 SHADOWPROXY_PRODUCTION=$production
 PROXY_SETTINGS=$etc/appsettings.json
 ENV
+    migration_notes "$etc/redirect.env" "$listen_port"
     keep_or_replace "$etc/appsettings.json"
     keep_or_replace "$etc/redirect.env"
     chmod 0644 "$etc/appsettings.json" "$etc/redirect.env"

@@ -297,7 +297,6 @@ if SHADOWPROXY_ROOT=$root in_box "$deploy/install.sh" --publish-dir "$publish_di
         -f $root/etc/systemd/system/shadowproxy.service && -f $root/etc/logrotate.d/shadowproxy &&
         -d $root/var/log/shadowproxy ]] &&
     grep -q '"Shadow": "10.200.2.2:8080"' "$root/etc/shadowproxy/appsettings.json" &&
-    grep -q '"Listen": "\[::\]:8001"' "$root/etc/shadowproxy/appsettings.json" &&
     grep -q '^REDIRECT_INTERFACE=out0$' "$root/etc/shadowproxy/redirect.env"; then
     pass "install.sh installs program, settings, unit, redirect helper, logrotate config, log directory"
 else
@@ -319,6 +318,42 @@ if SHADOWPROXY_ROOT=$work/v6 in_box "$deploy/install.sh" --publish-dir "$publish
 else
     fail "install.sh writes production once, as SHADOWPROXY_PRODUCTION in redirect.env (127.0.0.1:80, or --production [::1]:80), not in appsettings.json" \
         "$(grep -Hi production "$redirect_env" "$settings" "$work/v6/etc/shadowproxy/"{redirect.env,appsettings.json} 2>&1)" "$(tail -3 "$work/v6.log")"
+fi
+
+# The listen address is written once too: SHADOWPROXY_LISTEN in redirect.env ([::]:8001, or --listen-port's port), which
+# the proxy reads as its Listen and the helper redirects to; no Listen in appsettings.json, no PROXY_PORT beside it.
+listen_key='[":]listen"[[:space:]]*:'
+if SHADOWPROXY_ROOT=$work/port in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+    --interface out0 --listen-port 08002 >"$work/port.log" 2>&1 &&
+    [[ $(grep -c '^SHADOWPROXY_LISTEN=\[::\]:8001$' "$redirect_env") == 1 ]] && ! grep -qi "$listen_key" "$settings" &&
+    [[ $(bash -c 'set -a; . "$1"; echo "$SHADOWPROXY_LISTEN"' _ "$work/port/etc/shadowproxy/redirect.env") == '[::]:8002' ]] &&
+    ! grep -qi "$listen_key" "$work/port/etc/shadowproxy/appsettings.json" &&
+    ! grep -q PROXY_PORT "$redirect_env" "$work/port/etc/shadowproxy/redirect.env"; then
+    pass "install.sh writes the listen address once, as SHADOWPROXY_LISTEN in redirect.env ([::]:8001, or --listen-port 08002 as [::]:8002), not in appsettings.json, no PROXY_PORT"
+else
+    fail "install.sh writes the listen address once, as SHADOWPROXY_LISTEN in redirect.env ([::]:8001, or --listen-port 08002 as [::]:8002), not in appsettings.json, no PROXY_PORT" \
+        "$(grep -Hi -e listen -e PROXY_PORT "$redirect_env" "$settings" "$work/port/etc/shadowproxy/"{redirect.env,appsettings.json} 2>&1)" "$(tail -3 "$work/port.log")"
+fi
+
+# An upgrade from an install before SHADOWPROXY_LISTEN (Listen in appsettings.json, PROXY_PORT in redirect.env, here
+# moved to 9001 in both): the new layout replaces both files, the old ones are kept in backups, and install.sh says
+# that PROXY_PORT is gone and that the port changes unless --listen-port 9001 is given again.
+old_etc=$work/port/etc/shadowproxy
+printf '{\n  "ShadowProxy": {\n    "Listen": "[::]:9001",\n    "Shadow": "10.200.2.2:8080",\n    "Format": "text"\n  }\n}\n' >"$old_etc/appsettings.json"
+printf 'REDIRECT_INTERFACE=out0\nREDIRECT_PORT=80\nPROXY_PORT=9001\nSHADOWPROXY_PRODUCTION=127.0.0.1:80\nPROXY_SETTINGS=/etc/shadowproxy/appsettings.json\n' \
+    >"$old_etc/redirect.env"
+if SHADOWPROXY_ROOT=$work/port in_box "$deploy/install.sh" --publish-dir "$publish_dir" --shadow 10.200.2.2:8080 \
+    --interface out0 >"$work/upgrade.log" 2>&1 &&
+    grep -qx 'SHADOWPROXY_LISTEN=\[::\]:8001' "$old_etc/redirect.env" && ! grep -q PROXY_PORT "$old_etc/redirect.env" &&
+    ! grep -qi "$listen_key" "$old_etc/appsettings.json" &&
+    [[ $(grep -lx 'PROXY_PORT=9001' "$old_etc"/redirect.env.bak* 2>/dev/null | wc -l) == 1 ]] &&
+    [[ $(grep -l '"Listen": "\[::\]:9001"' "$old_etc"/appsettings.json.bak* 2>/dev/null | wc -l) == 1 ]] &&
+    grep -q 'PROXY_PORT is no longer used; the listen address is SHADOWPROXY_LISTEN there now' "$work/upgrade.log" &&
+    grep -q 'the previous install listened on port 9001; this one listens on 8001 (--listen-port): run again with --listen-port 9001' "$work/upgrade.log"; then
+    pass "install.sh over an install with PROXY_PORT: SHADOWPROXY_LISTEN replaces it (old files in backups), and it says so, and that port 9001 becomes 8001"
+else
+    fail "install.sh over an install with PROXY_PORT: SHADOWPROXY_LISTEN replaces it (old files in backups), and it says so, and that port 9001 becomes 8001" \
+        "$(grep -H -e LISTEN -e PROXY_PORT -e Listen "$old_etc"/* 2>&1)" "$(cat "$work/upgrade.log")"
 fi
 
 # ---- install.sh again (an upgrade): a plain re-run changes nothing; an operator's edits are never lost ------------
@@ -731,6 +766,88 @@ else
     fail "one place: a Production the helper cannot read (its value on the next line) is refused, exit 2, no redirect" \
         "exit: $rc, rules: $(rule_count)" "$(tail -2 "$work/redirect.log")"
     run_unit_commands ExecStopPost 2>>"$work/redirect.log"
+fi
+restore_5b
+
+# ---- 5c. the listen address is set in one place: the rule goes where the proxy listens ------------------------------
+# The same for Listen: the proxy reads SHADOWPROXY_LISTEN over its settings file, and the helper redirects to that
+# port, or refuses. A redirect to a port where the proxy is not refuses every client, or hands it to whatever else
+# listens there.
+# set_settings_listen VALUE, set_env_listen VALUE: the operator's edits, as for production above
+set_settings_listen() { sed -i "s#\"ShadowProxy\": {#\"ShadowProxy\": {\n    \"Listen\": \"$1\",#" "$settings"; }
+set_env_listen() {
+    if grep -q '^SHADOWPROXY_LISTEN=' "$env_file"; then
+        sed -i "s#^SHADOWPROXY_LISTEN=.*#SHADOWPROXY_LISTEN=$1#" "$env_file"
+    else
+        echo "SHADOWPROXY_LISTEN=$1" >>"$env_file"
+    fi
+}
+# accepts_in_box HOST PORT: a TCP connection to it from the box is accepted
+accepts_in_box() { in_box timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# Listen changed in the settings file only: it has no effect (the proxy stays on SHADOWPROXY_LISTEN's 8001), and the
+# helper refuses, naming both, rather than leave the operator believing the port moved.
+set_settings_listen '[::]:8002'
+echo READY_TIMEOUT=2 >>"$env_file"
+started_ok=yes
+start_service || started_ok=no
+listen_rules=$(($(rule_count) + $(rule_count ip6tables)))
+on_8001=no
+! accepts_in_box 127.0.0.1 8001 || on_8001=yes
+listen_answer=$(get /listen-settings-only)
+stop_service
+if [[ $started_ok == no && $listen_rules == 0 && $on_8001 == yes && $listen_answer == '200 production /listen-settings-only' ]] &&
+    [[ $(requests_from "$work/production.log" /listen-settings-only) == 10.200.1.1 ]] &&
+    grep -q 'sets Listen \[::\]:8002, but the proxy listens on \[::\]:8001 (SHADOWPROXY_LISTEN' "$work/redirect.log"; then
+    pass "one place: a Listen edited into appsettings.json only makes the start fail, naming both (the proxy stays on 8001); no redirect, production served directly"
+else
+    fail "one place: a Listen edited into appsettings.json only makes the start fail, naming both (the proxy stays on 8001); no redirect, production served directly" \
+        "start succeeded: $started_ok, rules: $listen_rules, proxy on 8001: $on_8001, client: $listen_answer" "$(tail -3 "$work/redirect.log")"
+fi
+restore_5b
+
+# The port moved in redirect.env (the one place) to 8002, while something else listens on 8001 (a decoy that answers
+# 418): the proxy listens on 8002 and the rules go there, so clients get production through the proxy, never the decoy.
+ip netns exec "$box" "$python" "$work/app.py" serve decoy 0.0.0.0 8001 "$work/decoy.log" 418 &
+decoy_pid=$!
+pids+=("$decoy_pid")
+touch "$work/decoy.log"
+set_env_listen '[::]:8002'
+if wait_port in_box 127.0.0.1 8001 && start_service && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 1 ]] &&
+    in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- '--dport 80 .*REDIRECT --to-ports 8002' &&
+    in_box ip6tables -w 5 -t nat -S PREROUTING | grep -q -- '--dport 80 .*REDIRECT --to-ports 8002' &&
+    [[ $(get /listen-moved) == '200 production /listen-moved' && $(get6 /listen-moved6) == '200 production /listen-moved6' ]] &&
+    [[ $(requests_from "$work/production.log" /listen-moved) == 127.0.0.1 && $(requests_from "$work/shadow.log" /listen-moved) == 10.200.2.1 ]] &&
+    [[ $(requests_from "$work/production.log" /listen-moved6) == 127.0.0.1 ]] && [[ ! -s $work/decoy.log ]]; then
+    pass "one place: the port moved in redirect.env (SHADOWPROXY_LISTEN [::]:8002) moves the proxy and both rules; a decoy on 8001 gets nothing"
+else
+    fail "one place: the port moved in redirect.env (SHADOWPROXY_LISTEN [::]:8002) moves the proxy and both rules; a decoy on 8001 gets nothing" \
+        "rules: $(in_box iptables -w 5 -t nat -S PREROUTING | grep shadowproxy)" "client: $(get /listen-moved-again)" \
+        "decoy saw: $(cat "$work/decoy.log")" "$(tail -3 "$work/redirect.log")" "$(tail -3 "$work/proxy-$proxy_runs.err")"
+fi
+stop_service
+kill -TERM "$decoy_pid" 2>/dev/null
+wait "$decoy_pid" 2>/dev/null
+restore_5b
+
+# A Listen on 127.0.0.1 only: the proxy answers the helper's check there, but REDIRECT hands clients to out0's own
+# address, where nothing would take them, so a rule would refuse every client. The helper refuses instead.
+set_env_listen 127.0.0.1:8001
+echo READY_TIMEOUT=2 >>"$env_file"
+started_ok=yes
+start_service || started_ok=no
+listen_rules=$(($(rule_count) + $(rule_count ip6tables)))
+on_8001=no
+! accepts_in_box 127.0.0.1 8001 || on_8001=yes
+listen_answer=$(get /listen-loopback)
+stop_service
+if [[ $started_ok == no && $listen_rules == 0 && $on_8001 == yes && $listen_answer == '200 production /listen-loopback' ]] &&
+    [[ $(requests_from "$work/production.log" /listen-loopback) == 10.200.1.1 ]] &&
+    grep -q 'SHADOWPROXY_LISTEN=127.0.0.1:8001 listens on 127.0.0.1 only' "$work/redirect.log"; then
+    pass "one place: a proxy listening on 127.0.0.1 only gets no redirect (clients would be refused); the start fails, production served directly"
+else
+    fail "one place: a proxy listening on 127.0.0.1 only gets no redirect (clients would be refused); the start fails, production served directly" \
+        "start succeeded: $started_ok, rules: $listen_rules, proxy on 127.0.0.1:8001: $on_8001, client: $listen_answer" "$(tail -3 "$work/redirect.log")"
 fi
 restore_5b
 
