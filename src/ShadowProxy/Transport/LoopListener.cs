@@ -25,7 +25,7 @@ internal sealed unsafe class LoopListener : IDisposable
 
     private readonly Socket _socket;
     private readonly Action<LoopSocket> _accepted;
-    private readonly Action<SocketException> _failed;
+    private readonly Action<Exception> _failed;
     private readonly Lock _gate = new();
     private readonly List<AcceptTarget> _targets = [];
     private volatile bool _closed;
@@ -34,8 +34,11 @@ internal sealed unsafe class LoopListener : IDisposable
 
     /// <param name="socket">Bound and listening.</param>
     /// <param name="accepted">Runs on the accepting loop's thread for each new connection.</param>
-    /// <param name="failed">An accept failed for a reason of the listener's own (descriptors, memory): this loop pauses accepting briefly.</param>
-    public LoopListener(Socket socket, Action<LoopSocket> accepted, Action<SocketException> failed)
+    /// <param name="failed">
+    /// An accept failed for a reason of the listener's own (descriptors, memory): this loop pauses accepting briefly.
+    /// Or a try to add the listener back to a loop's set failed (any exception; not every one is passed on).
+    /// </param>
+    public LoopListener(Socket socket, Action<LoopSocket> accepted, Action<Exception> failed)
     {
         _socket = socket;
         _socket.Blocking = false;
@@ -49,13 +52,16 @@ internal sealed unsafe class LoopListener : IDisposable
 
     /// <summary>
     /// For tests (epoll_ctl cannot be made to fail from outside): this many of the next tries to put a paused
-    /// listener back in a loop's epoll set fail as an out-of-memory epoll_ctl would. Read only on that path.
+    /// listener back in a loop's epoll set fail, throwing what <see cref="ReregistrationFailure"/> makes. Read only on that path.
     /// </summary>
     internal int ReregistrationsToFail
     {
         get => Volatile.Read(ref _reregistrationsToFail);
         set => Volatile.Write(ref _reregistrationsToFail, value);
     }
+
+    /// <summary>For tests: what a try failed by <see cref="ReregistrationsToFail"/> throws; by default an out-of-memory epoll_ctl's error.</summary>
+    internal Func<Exception> ReregistrationFailure { get; set; } = static () => SocketErrors.FromErrno(12);   // ENOMEM
 
     public void Start()
     {
@@ -109,7 +115,7 @@ internal sealed unsafe class LoopListener : IDisposable
             int seen = Interlocked.CompareExchange(ref _reregistrationsToFail, left - 1, left);
             if (seen == left)
             {
-                throw SocketErrors.FromErrno(12);   // ENOMEM
+                throw ReregistrationFailure();
             }
 
             left = seen;
@@ -244,8 +250,25 @@ internal sealed unsafe class LoopListener : IDisposable
         /// <summary>Under the listener's gate, so Dispose sees every timer it has to stop.</summary>
         private void RegisterAgainAfter(TimeSpan delay)
         {
-            _retry ??= new Timer(static state => ((AcceptTarget)state!).RegisterAgain(), this, Timeout.Infinite, Timeout.Infinite);
+            _retry ??= new Timer(static state => ((AcceptTarget)state!).RegisterAgainOnTimer(), this, Timeout.Infinite, Timeout.Infinite);
             _retry.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+
+        /// <summary>
+        /// A timer thread has no handler above it: an exception escaping there would end the process. RegisterAgain
+        /// takes whatever a try throws for a failed try and sets the next one before reporting it, so only a report
+        /// that throws gets here: it cannot be said through itself, and EventLoop.HandlerFailed speaks of client
+        /// connections. Dropped; the next try is already set.
+        /// </summary>
+        private void RegisterAgainOnTimer()
+        {
+            try
+            {
+                RegisterAgain();
+            }
+            catch (Exception)
+            {
+            }
         }
 
         /// <summary>
@@ -268,8 +291,10 @@ internal sealed unsafe class LoopListener : IDisposable
                     Register();
                     _failedTries = 0;
                 }
-                catch (SocketException ex)
+                catch (Exception ex)
                 {
+                    // Any exception, not only epoll_ctl's SocketException (an OutOfMemoryException growing the loop's
+                    // slot table): a failed try like the others, tried again.
                     _failedTries++;
                     RegisterAgainAfter(DelayAfterFailedTries(_failedTries));
 

@@ -58,19 +58,32 @@ public sealed class LoopListenerTests
         bool EveryLoopFailedThrice() => failuresByLoop.Count(entry => entry.Value >= 3) >= loops;
     }
 
-    [Fact]
-    public async Task A_loop_that_cannot_put_the_listener_back_in_its_epoll_set_keeps_trying_and_accepts_again_once_it_can()
+    /// <summary>
+    /// The tries fail as epoll_ctl out of memory would (a SocketException), or with an exception of another kind (an
+    /// InsufficientMemoryException, standing for the OutOfMemoryException growing the loop's slot table could throw):
+    /// on the retry timer's thread, one that escaped would end the process (here, the test run).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_loop_that_cannot_put_the_listener_back_in_its_epoll_set_keeps_trying_and_accepts_again_once_it_can(bool notASocketError)
     {
         Socket socket = LoopbackSockets.Listen();
         var accepted = new ConcurrentQueue<LoopSocket>();
-        var failures = new ConcurrentQueue<SocketException>();
+        var failures = new ConcurrentQueue<Exception>();
         using var listener = new LoopListener(socket, accepted.Enqueue, failures.Enqueue);
         listener.Start();
         await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
 
-        // Every loop pauses on the shut-down listener's failing accept; the next tries to add it back fail as an
-        // epoll_ctl out of memory would (the loops share them: SHADOWPROXY_IO_THREADS).
+        // Every loop pauses on the shut-down listener's failing accept; the next tries to add it back fail (the loops
+        // share them: SHADOWPROXY_IO_THREADS).
         const int FailedTries = 4;
+        var unexpected = new InsufficientMemoryException("a test's failed try to add the listener back");
+        if (notASocketError)
+        {
+            listener.ReregistrationFailure = () => unexpected;
+        }
+
         listener.ReregistrationsToFail = FailedTries;
         socket.Shutdown(SocketShutdown.Both);
         DateTime deadline = DateTime.UtcNow + Patience;
@@ -82,7 +95,14 @@ public sealed class LoopListenerTests
         Assert.True(
             listener.ReregistrationsToFail == 0,
             $"the loops stopped trying after {FailedTries - listener.ReregistrationsToFail} failed tries to add the listener back ({EventLoops.All.Length} loops)");
-        Assert.Contains(failures, failure => failure.SocketErrorCode == SocketError.NoBufferSpaceAvailable);   // reported
+        if (notASocketError)
+        {
+            Assert.Contains(unexpected, failures);   // reported as a failure like the others
+        }
+        else
+        {
+            Assert.Contains(failures, failure => failure is SocketException { SocketErrorCode: SocketError.NoBufferSpaceAvailable });
+        }
 
         // Listening again (the condition cleared): the next try succeeds and a new client is served. A shut-down
         // listener lost its port (it was bound to port 0), and Socket caches the old one: ask the descriptor.
@@ -108,6 +128,56 @@ public sealed class LoopListenerTests
         foreach (LoopSocket socketAccepted in accepted)
         {
             socketAccepted.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_report_that_throws_on_the_retry_timer_neither_ends_the_process_nor_stops_the_tries()
+    {
+        Socket socket = LoopbackSockets.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        int throwingReports = 0;
+        using var listener = new LoopListener(
+            socket,
+            accepted.Enqueue,
+            _ =>
+            {
+                // Only off the loops: the failed tries to add the listener back run on the retry timer's thread.
+                if (EventLoop.Current is null)
+                {
+                    Interlocked.Increment(ref throwingReports);
+                    throw new InvalidOperationException("a test's report that fails");
+                }
+            });
+        listener.Start();
+        await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
+
+        const int FailedTries = 3;
+        listener.ReregistrationsToFail = FailedTries;
+        socket.Shutdown(SocketShutdown.Both);
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (listener.ReregistrationsToFail > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, listener.ReregistrationsToFail);
+        Assert.Equal(FailedTries, Volatile.Read(ref throwingReports));   // each try was reported, and the next still came
+
+        socket.Listen();
+        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
+        deadline = DateTime.UtcNow + Patience;
+        while (accepted.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(accepted.Count == 2, "the listener never accepted again after its failure reports threw");
+        foreach (LoopSocket server in accepted)
+        {
+            server.Dispose();
         }
     }
 
