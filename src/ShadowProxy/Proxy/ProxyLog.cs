@@ -39,4 +39,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Accepting connections failed")]
     public static partial void AcceptFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 32, Level = LogLevel.Information, Message = "Accepting connections again after {Failures} failures")]
+    public static partial void AcceptingAgain(this ILogger logger, long failures);
 }

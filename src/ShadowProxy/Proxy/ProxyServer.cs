@@ -77,7 +77,7 @@ internal sealed class ProxyServer : BackgroundService
             throw;
         }
 
-        _listener = new LoopListener(listener, OnAccepted, _logger.AcceptFailed);
+        _listener = new LoopListener(listener, OnAccepted, _logger.AcceptFailed, failures => _logger.AcceptingAgain(failures));
         _logger.Listening(listener.LocalEndPoint!, _options.Production, _options.Shadow);
         return base.StartAsync(cancellationToken);
     }

@@ -26,10 +26,12 @@ internal sealed unsafe class LoopListener : IDisposable
     private readonly Socket _socket;
     private readonly Action<LoopSocket> _accepted;
     private readonly Action<Exception> _failed;
+    private readonly Action<int> _acceptingAgain;
     private readonly Lock _gate = new();
     private readonly List<AcceptTarget> _targets = [];
     private volatile bool _closed;
     private int _dispatching;
+    private int _failuresSinceAccept;
     private int _reregistrationsToFail;
 
     /// <param name="socket">Bound and listening.</param>
@@ -38,12 +40,17 @@ internal sealed unsafe class LoopListener : IDisposable
     /// An accept failed for a reason of the listener's own (descriptors, memory): this loop pauses accepting briefly.
     /// Or a try to add the listener back to a loop's set failed (any exception; not every one is passed on).
     /// </param>
-    public LoopListener(Socket socket, Action<LoopSocket> accepted, Action<Exception> failed)
+    /// <param name="acceptingAgain">
+    /// A connection was accepted after failures, with their count (of every loop, including those not passed to
+    /// <paramref name="failed"/>): once per run of failures, not per accept, on the accepting loop's thread.
+    /// </param>
+    public LoopListener(Socket socket, Action<LoopSocket> accepted, Action<Exception> failed, Action<int> acceptingAgain)
     {
         _socket = socket;
         _socket.Blocking = false;
         _accepted = accepted;
         _failed = failed;
+        _acceptingAgain = acceptingAgain;
         // Accepted sockets inherit TCP_NODELAY from the listener: no setsockopt per client.
         _socket.NoDelay = true;
     }
@@ -122,6 +129,29 @@ internal sealed unsafe class LoopListener : IDisposable
         }
     }
 
+    /// <summary>Every failure counts toward the next <see cref="_acceptingAgain"/>; only some are reported (see RegisterAgain).</summary>
+    private void Failed(Exception error, bool report)
+    {
+        Interlocked.Increment(ref _failuresSinceAccept);
+        if (report)
+        {
+            _failed(error);
+        }
+    }
+
+    /// <summary>After each accept: cheap (one read) unless failures came before it, and then said once, by whichever loop takes the count.</summary>
+    private void AcceptedAfterAnyFailures()
+    {
+        if (Volatile.Read(ref _failuresSinceAccept) != 0)
+        {
+            int failures = Interlocked.Exchange(ref _failuresSinceAccept, 0);
+            if (failures > 0)
+            {
+                _acceptingAgain(failures);
+            }
+        }
+    }
+
     private sealed class AcceptTarget(LoopListener listener, EventLoop loop) : IEventTarget
     {
         private readonly LoopListener _listener = listener;
@@ -195,12 +225,13 @@ internal sealed unsafe class LoopListener : IDisposable
                     }
                     catch (SocketException ex)
                     {
-                        _listener._failed(ex);
+                        _listener.Failed(ex, report: true);
                         continue;
                     }
 
                     try
                     {
+                        _listener.AcceptedAfterAnyFailures();
                         _listener._accepted(client);
                     }
                     catch (Exception ex)
@@ -236,7 +267,7 @@ internal sealed unsafe class LoopListener : IDisposable
         /// </summary>
         private void Pause(int error)
         {
-            _listener._failed(SocketErrors.FromErrno(error));
+            _listener.Failed(SocketErrors.FromErrno(error), report: true);
             lock (_listener._gate)
             {
                 Unregister();
@@ -300,10 +331,7 @@ internal sealed unsafe class LoopListener : IDisposable
 
                     // Under the gate: Dispose returns after the last report. A failure that lasts is reported about
                     // every 10 s, not at every try.
-                    if (_failedTries <= 4 || _failedTries % 10 == 0)
-                    {
-                        _listener._failed(ex);
-                    }
+                    _listener.Failed(ex, report: _failedTries <= 4 || _failedTries % 10 == 0);
                 }
             }
         }

@@ -20,7 +20,8 @@ public sealed class LoopListenerTests
         using var listener = new LoopListener(
             socket,
             accepted.Enqueue,
-            _ => failuresByLoop.AddOrUpdate(Thread.CurrentThread.Name ?? "off a loop", 1, static (_, count) => count + 1));
+            _ => failuresByLoop.AddOrUpdate(Thread.CurrentThread.Name ?? "off a loop", 1, static (_, count) => count + 1),
+            _ => { });
         listener.Start();
         await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
 
@@ -71,7 +72,7 @@ public sealed class LoopListenerTests
         Socket socket = LoopbackSockets.Listen();
         var accepted = new ConcurrentQueue<LoopSocket>();
         var failures = new ConcurrentQueue<Exception>();
-        using var listener = new LoopListener(socket, accepted.Enqueue, failures.Enqueue);
+        using var listener = new LoopListener(socket, accepted.Enqueue, failures.Enqueue, _ => { });
         listener.Start();
         await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
 
@@ -148,7 +149,8 @@ public sealed class LoopListenerTests
                     Interlocked.Increment(ref throwingReports);
                     throw new InvalidOperationException("a test's report that fails");
                 }
-            });
+            },
+            _ => { });
         listener.Start();
         await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
 
@@ -196,7 +198,8 @@ public sealed class LoopListenerTests
                 {
                     Interlocked.Increment(ref failuresAfterDispose);
                 }
-            });
+            },
+            _ => { });
         listener.Start();
 
         // Adding the listener back fails for as long as the test runs: each loop keeps trying, one of them at least twice.
@@ -222,6 +225,56 @@ public sealed class LoopListenerTests
         await Task.Delay(TimeSpan.FromMilliseconds(1500));
         Assert.Equal(triesLeft, listener.ReregistrationsToFail);
         Assert.Equal(0, Volatile.Read(ref failuresAfterDispose));
+    }
+
+    [Fact]
+    public async Task Accepting_again_after_failures_is_reported_once_with_their_count_not_at_every_accept()
+    {
+        Socket socket = LoopbackSockets.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        int failures = 0;
+        var acceptingAgain = new ConcurrentQueue<int>();
+        using var listener = new LoopListener(socket, accepted.Enqueue, _ => Interlocked.Increment(ref failures), acceptingAgain.Enqueue);
+        listener.Start();
+        await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
+        Assert.Empty(acceptingAgain);   // no failure before that accept: nothing to say
+
+        // The shut-down listener's accepts fail (each loop pauses and comes back) until it listens again.
+        socket.Shutdown(SocketShutdown.Both);
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (Volatile.Read(ref failures) < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(Volatile.Read(ref failures) >= 2, $"the shut-down listener's accepts failed {failures} times, not twice");
+
+        // Listening again (see the test above for the port): three new clients, one report.
+        socket.Listen();
+        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
+        var clients = new List<Socket>();
+        for (int i = 0; i < 3; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            clients.Add(client);
+            await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
+        }
+
+        deadline = DateTime.UtcNow + Patience;
+        while (accepted.Count < 4 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(4, accepted.Count);
+        int reported = Assert.Single(acceptingAgain);
+        Assert.Equal(Volatile.Read(ref failures), reported);
+
+        clients.ForEach(client => client.Dispose());
+        foreach (LoopSocket server in accepted)
+        {
+            server.Dispose();
+        }
     }
 
     private static string Describe(ConcurrentDictionary<string, int> failuresByLoop) =>
@@ -264,7 +317,7 @@ public sealed class LoopListenerTests
     private static async Task<AcceptedClient> AcceptClientWithRequestAsync()
     {
         var accepted = new ConcurrentQueue<LoopSocket>();
-        var listener = new LoopListener(LoopbackSockets.Listen(), accepted.Enqueue, _ => { });
+        var listener = new LoopListener(LoopbackSockets.Listen(), accepted.Enqueue, _ => { }, _ => { });
         listener.Start();
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         var connection = new AcceptedClient(listener, client);
