@@ -77,7 +77,8 @@ internal sealed class ProxyServer : BackgroundService
             throw;
         }
 
-        _listener = new LoopListener(listener, OnAccepted, _logger.AcceptFailed, failures => _logger.AcceptingAgain(failures));
+        var acceptLog = new AcceptFailureLog(_logger, _time);
+        _listener = new LoopListener(listener, OnAccepted, acceptLog.Failed, acceptLog.AcceptingAgain);
         _logger.Listening(listener.LocalEndPoint!, _options.Production, _options.Shadow);
         return base.StartAsync(cancellationToken);
     }

@@ -2,9 +2,10 @@ using Microsoft.Extensions.Logging;
 
 namespace ShadowProxy.Tests.Infrastructure;
 
-/// <summary>Keeps the diagnostics a component logs, as text: its warnings, and its errors (and anything worse).</summary>
+/// <summary>Keeps the diagnostics a component logs, as text: its information, its warnings, and its errors (and anything worse).</summary>
 internal sealed class RecordingLogger : ILogger
 {
+    private readonly List<string> _information = [];
     private readonly List<string> _warnings = [];
     private readonly List<string> _errors = [];
 
@@ -15,6 +16,17 @@ internal sealed class RecordingLogger : ILogger
             lock (_errors)
             {
                 return [.. _errors];
+            }
+        }
+    }
+
+    public IReadOnlyList<string> Information
+    {
+        get
+        {
+            lock (_information)
+            {
+                return [.. _information];
             }
         }
     }
@@ -37,7 +49,14 @@ internal sealed class RecordingLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (logLevel == LogLevel.Warning)
+        if (logLevel == LogLevel.Information)
+        {
+            lock (_information)
+            {
+                _information.Add(formatter(state, exception));
+            }
+        }
+        else if (logLevel == LogLevel.Warning)
         {
             lock (_warnings)
             {
