@@ -267,7 +267,6 @@ internal sealed unsafe class LoopListener : IDisposable
         /// </summary>
         private void Pause(int error)
         {
-            _listener.Failed(SocketErrors.FromErrno(error), report: true);
             lock (_listener._gate)
             {
                 Unregister();
@@ -276,6 +275,9 @@ internal sealed unsafe class LoopListener : IDisposable
                     RegisterAgainAfter(PauseAfterFailure);
                 }
             }
+
+            // Said once the pause is set: a report that throws must not leave the loop accepting (and failing) at once again.
+            _listener.Failed(SocketErrors.FromErrno(error), report: true);
         }
 
         /// <summary>Under the listener's gate, so Dispose sees every timer it has to stop.</summary>

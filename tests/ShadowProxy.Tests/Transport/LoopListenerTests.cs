@@ -59,6 +59,53 @@ public sealed class LoopListenerTests
         bool EveryLoopFailedThrice() => failuresByLoop.Count(entry => entry.Value >= 3) >= loops;
     }
 
+    [Fact]
+    public async Task A_failure_report_that_throws_on_a_loop_still_leaves_that_loop_paused_not_spinning()
+    {
+        Socket socket = LoopbackSockets.Listen();
+        var accepted = new ConcurrentQueue<LoopSocket>();
+        var reportsByLoop = new ConcurrentDictionary<string, int>();
+        using var listener = new LoopListener(
+            socket,
+            accepted.Enqueue,
+            _ =>
+            {
+                if (EventLoop.Current is not null)
+                {
+                    reportsByLoop.AddOrUpdate(Thread.CurrentThread.Name!, 1, static (_, count) => count + 1);
+                    throw new InvalidOperationException("a test's report that fails");
+                }
+            },
+            _ => { });
+        listener.Start();
+        await ConnectAndWaitForAcceptAsync((IPEndPoint)socket.LocalEndPoint!, accepted);
+
+        socket.Shutdown(SocketShutdown.Both);   // every accept now fails (see the first test)
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (reportsByLoop.IsEmpty && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        var before = new Dictionary<string, int>(reportsByLoop);
+        var watch = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        var after = new Dictionary<string, int>(reportsByLoop);
+        double elapsedMs = watch.Elapsed.TotalMilliseconds;
+        int allowed = 2 + (int)(elapsedMs / 100 * 2);
+        Assert.NotEmpty(after);
+        foreach ((string loop, int count) in after)
+        {
+            int during = count - before.GetValueOrDefault(loop);
+            Assert.True(during <= allowed, $"{loop} failed {during} times in {elapsedMs:F0} ms (at most {allowed}): it did not pause");
+        }
+
+        foreach (LoopSocket client in accepted)
+        {
+            client.Dispose();
+        }
+    }
+
     /// <summary>
     /// The tries fail as epoll_ctl out of memory would (a SocketException), or with an exception of another kind (an
     /// InsufficientMemoryException, standing for the OutOfMemoryException growing the loop's slot table could throw):
