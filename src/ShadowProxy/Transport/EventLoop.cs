@@ -55,13 +55,16 @@ internal sealed unsafe class EventLoop
         {
             if (!_freeSlots.TryPop(out int slot))
             {
-                slot = _usedSlots++;
+                slot = _usedSlots;
                 if (slot == _targets.Length)
                 {
+                    // Grown before the slot is counted: a growth that fails (out of memory) leaves the table as it was.
                     IEventTarget?[] larger = new IEventTarget?[_targets.Length * 2];
                     _targets.CopyTo(larger, 0);
                     Volatile.Write(ref _targets, larger);
                 }
+
+                _usedSlots++;
             }
 
             token = ((ulong)++_generation << 32) | (uint)slot;
