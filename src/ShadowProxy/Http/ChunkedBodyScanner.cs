@@ -42,7 +42,10 @@ internal struct ChunkedBodyScanner
 
     public readonly bool IsInvalid => _state == State.Invalid;
 
-    /// <summary>Scans input; returns how many bytes of it belong to the body (all of it, unless the body ended or is invalid).</summary>
+    /// <summary>
+    /// Scans input; returns how many bytes of it belong to the body: all of it, unless the body ended (its bytes up to
+    /// the end) or turned invalid (its bytes before the one that broke the framing, which is not counted).
+    /// </summary>
     public long Scan(in ReadOnlySequence<byte> input) => Scan(input, payload: null);
 
     /// <summary>As <see cref="Scan(in ReadOnlySequence{byte})"/>, handing the chunk data (the de-chunked payload) to <paramref name="payload"/>.</summary>
@@ -81,7 +84,10 @@ internal struct ChunkedBodyScanner
             _state = Step(input[i++]);
         }
 
-        return i;
+        // The byte that made the body invalid is not counted as the body's: a caller that forwards what was consumed
+        // forwards only a valid prefix of chunked framing, never the byte that breaks it. (Only a step can invalidate,
+        // and it has counted its byte; a scanner already invalid scans nothing.)
+        return _state == State.Invalid && i > 0 ? i - 1 : i;
     }
 
     private State Step(byte b)

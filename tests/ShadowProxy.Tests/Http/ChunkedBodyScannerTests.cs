@@ -77,6 +77,34 @@ public sealed class ChunkedBodyScannerTests
         Assert.True(scanner.IsInvalid, body);
     }
 
+    [Theory]
+    [InlineData("x\r\n", 0)]                         // the first byte breaks it
+    [InlineData("4\r\nWiki\r\n1G\r\n", 10)]           // not hex after a valid digit
+    [InlineData("4\r\nWikiX\r\n", 7)]                 // data longer than its size: the X
+    [InlineData("4\r\nWiki\n0\r\n\r\n", 7)]           // bare LF after data
+    [InlineData("4;a=\u0001\r\n", 4)]                // control in extension
+    [InlineData("0\r\nX: 1\n\r\n", 7)]               // bare LF in trailer
+    public void Counts_the_bytes_before_the_one_that_breaks_the_framing_and_not_that_one(string body, int valid)
+    {
+        // A relay forwards what the scanner consumed: the breaking byte must not be among it, however the input is split.
+        byte[] input = Encoding.Latin1.GetBytes(body + "more");
+        var whole = new ChunkedBodyScanner();
+        Assert.Equal(valid, whole.Scan(input));
+        Assert.True(whole.IsInvalid, body);
+        Assert.Equal(0, whole.Scan(input.AsSpan(valid)));   // an invalid body takes nothing more
+
+        for (int split = 1; split < input.Length; split++)
+        {
+            var scanner = new ChunkedBodyScanner();
+            long consumed = scanner.Scan(Segments.Of(input, split, input.Length - split));
+            Assert.Equal(valid, consumed);
+            var pieces = new ChunkedBodyScanner();
+            int first = pieces.Scan(input.AsSpan(0, split));
+            int second = pieces.IsInvalid ? 0 : pieces.Scan(input.AsSpan(split));
+            Assert.Equal(valid, first + second);
+        }
+    }
+
     [Fact]
     public void Bounds_the_size_line_and_the_trailers()
     {

@@ -190,4 +190,67 @@ public sealed class ProductionMidResponseTests
         Assert.Matches($@"^{ContinuedPath} - \d+\.\d{{3}} - - 201$", TextRequestLine.Format(record));
         await FaultTests.AssertAllClosedAsync(proxy);
     }
+
+    public static TheoryData<string, string, bool> BrokenChunkedTails => new()
+    {
+        // what follows a valid first chunk, the part of it that is still valid framing, whether it comes in a later read
+        { "zz\r\n0\r\n\r\n", "", false },                               // a chunk size that is not hex
+        { "1G\r\nx\r\n0\r\n\r\n", "1", false },                           // not hex after a valid digit
+        { "3\r\nabcX\r\n0\r\n\r\n", "3\r\nabc", false },                  // no CRLF after the chunk data
+        { "3\r\nabc\n0\r\n\r\n", "3\r\nabc", false },                     // bare LF after the chunk data
+        { "3;ext\u0001\r\nabc\r\n0\r\n\r\n", "3;ext", false },            // a control character in an extension
+        { "3\r\nabcX\r\n0\r\n\r\n", "3\r\nabc", true },
+        { "zz\r\n0\r\n\r\n", "", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenChunkedTails))]
+    public async Task A_chunked_answer_that_breaks_part_way_reaches_the_client_as_valid_framing_up_to_the_cut(
+        string tail, string validPart, bool tailLater)
+    {
+        // The client holds the head and the first chunk when production's framing breaks: it can no longer get a 502,
+        // so the connection is cut. What it got before the cut must be a valid prefix of chunked framing, never the byte
+        // that breaks it: a client (or a cache) parsing leniently could otherwise read something out of that byte.
+        const string Head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        const string FirstChunk = "5\r\nfirst\r\n";
+        var clientHasFirstChunk = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            if (await connection.ReadRequestAsync() is null)
+            {
+                return;
+            }
+
+            if (tailLater)
+            {
+                await connection.SendAsync(Head + FirstChunk);
+                await clientHasFirstChunk.Task.WaitAsync(connection.Stopping);
+                await connection.SendAsync(tail);
+            }
+            else
+            {
+                await connection.SendAsync(Head + FirstChunk + tail);
+            }
+
+            await connection.WaitForCloseAsync();   // the proxy, not production, ends it
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync($"GET {PartialPath} HTTP/1.1\r\nHost: h\r\n\r\n");
+        string beforeTail = tailLater ? await client.ReadThroughAsync(FirstChunk) : "";
+        clientHasFirstChunk.TrySetResult();
+        string? rest = await client.ReadUntilEndedAsync(CutWithin);
+        await proxy.WaitForLinesAsync(1);
+
+        Assert.True(rest is not null, "the client connection should be cut where production's framing breaks");
+        string received = beforeTail + rest;
+        int bodyStart = received.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", received, StringComparison.Ordinal);
+        Assert.Equal(FirstChunk + validPart, received[bodyStart..]);
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal((200, BackendError.InvalidResponse), (record.Production.StatusCode, record.Production.Error));
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
 }

@@ -18,7 +18,7 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
 
     /// <summary>
     /// When production's last answer breaks part-way through its body: what of it may follow <see cref="ExpectedClientBytes"/>
-    /// (the relay stops at the breaking byte and cuts the connection): any prefix of this, and nothing else.
+    /// (the relay stops before the breaking byte and cuts the connection): any prefix of this, and nothing else.
     /// </summary>
     public byte[] ExpectedClientCut => Walk().Last().Cut;
 
@@ -91,8 +91,8 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
 
             if (response.Invalid == Invalidity.Body)
             {
-                // The head and the body's valid part go out as they arrive; the byte that breaks it may too; then the cut.
-                yield return (request, true, interims, [.. HeadRewrite(response.Head, field, response.LengthOverridden), .. response.Body[..(response.BreakAt + 1)]]);
+                // The head and the body's valid part go out as they arrive, never the byte that breaks it; then the cut.
+                yield return (request, true, interims, [.. HeadRewrite(response.Head, field, response.LengthOverridden), .. response.Body[..response.BreakAt]]);
                 yield break;
             }
 
