@@ -119,6 +119,78 @@ public sealed class BackendReuseTests
         Assert.Equal(2, production.ConnectionCount);
     }
 
+    public static TheoryData<string, string, string, bool> StrayBytes => new()
+    {
+        // the side that sends them, the first request's method, the stray bytes, whether they come after the answer
+        // went out (in a later segment, waiting in the idle connection's socket) rather than in the same segment
+        { "production", "GET", "HTTP/1.1 418 Stray\r\nContent-Length: 5\r\n\r\nSTRAY", true },
+        { "production", "GET", "junk", true },
+        { "shadow", "GET", "HTTP/1.1 418 Stray\r\nContent-Length: 5\r\n\r\nSTRAY", true },
+        { "shadow", "GET", "HTTP/1.1 418 Stray\r\nContent-Length: 5\r\n\r\nSTRAY", false },
+        // A HEAD answer's Content-Length announces no body (RFC 9110 §9.3.2): a backend that sends one anyway strays.
+        { "production", "HEAD", "/first", false },
+        { "production", "HEAD", "/first", true },
+        { "shadow", "HEAD", "/first", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(StrayBytes))]
+    public async Task An_idle_backend_connection_that_received_bytes_nobody_asked_for_is_not_given_the_next_request(
+        string side, string method, string stray, bool later)
+    {
+        // On a reused connection the next answer would begin with the stray bytes: the next client would get them as
+        // (part of) its response, or the shadow's line would record them as the shadow's answer.
+        var strayNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var strayed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int requests = 0;
+        LoopbackBackend Start(bool strays) => LoopbackBackend.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is { } request)
+            {
+                string target = request.Split(' ')[1];
+                string answer = $"HTTP/1.1 200 OK\r\nContent-Length: {target.Length}\r\n\r\n" + (request.StartsWith("HEAD ", StringComparison.Ordinal) ? "" : target);
+                if (!strays || Interlocked.Increment(ref requests) > 1)
+                {
+                    await connection.SendAsync(answer);
+                }
+                else if (!later)
+                {
+                    await connection.SendAsync(answer + stray);
+                    strayed.SetResult();
+                }
+                else
+                {
+                    await connection.SendAsync(answer);
+                    await strayNow.Task.WaitAsync(connection.Stopping);
+                    await connection.SendAsync(stray);   // on loopback, in the proxy's socket once the send returns
+                    strayed.SetResult();
+                }
+            }
+        });
+        LoopbackBackend straying = Start(strays: true);
+        LoopbackBackend other = Start(strays: false);
+        await using LoopbackBackend production = side == "production" ? straying : other;
+        await using LoopbackBackend shadow = side == "shadow" ? straying : other;
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        string first = await RawHttp.SendAsync(proxy.EndPoint, $"{method} /first HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(1);   // both connections are back in their pools
+        strayNow.SetResult();
+        await strayed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        string second = await RawHttp.SendAsync(proxy.EndPoint, "GET /second HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await proxy.WaitForLinesAsync(2);
+        await proxy.StopAsync();
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", first, StringComparison.Ordinal);
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\n/second", second);
+        RequestRecord record = proxy.Records.Single(record => record.Url == "/second");
+        Assert.Equal((200, BackendError.None, 200, BackendError.None),
+            (record.Production.StatusCode, record.Production.Error, record.Shadow.StatusCode, record.Shadow.Error));
+        Assert.Equal(7, record.Shadow.Facts.BodyBytes);
+        Assert.Equal(2, straying.ConnectionCount);
+        Assert.Equal(1, other.ConnectionCount);
+    }
+
     [Fact]
     public async Task Without_reuse_every_request_gets_its_own_backend_connection()
     {
