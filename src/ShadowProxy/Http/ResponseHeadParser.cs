@@ -66,7 +66,9 @@ internal static class ResponseHeadParser
             : contentLength > 0 ? BodyKind.ContentLength
             : contentLength == 0 ? BodyKind.None
             : BodyKind.CloseDelimited;
-        bool serverWantsClose = close || body == BodyKind.CloseDelimited || (version == HttpVersion.Http10 && !keepAlive);
+        // Transfer-Encoding is HTTP/1.1's: an HTTP/1.0 message that has it is framed faultily, and its connection is
+        // closed after it (RFC 9112 §6.1), whatever its Connection field says; reusing it could read its end two ways.
+        bool serverWantsClose = close || body == BodyKind.CloseDelimited || (version == HttpVersion.Http10 && (!keepAlive || transferEncoded));
         response = new ResponseHead(
             status, body, Math.Max(contentLength, 0), serverWantsClose, LengthOverridden: transferEncoded && contentLength >= 0);
         return true;

@@ -37,7 +37,15 @@ public sealed class ResponseHeadParserTests
         Assert.True(Parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n").ServerWantsClose);
         Assert.True(Parse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n").ServerWantsClose);
         Assert.False(Parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n").ServerWantsClose);
+        Assert.False(Parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n").ServerWantsClose);
     }
+
+    [Theory]
+    [InlineData("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n")]
+    [InlineData("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n")]
+    [InlineData("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n")]
+    public void An_http10_response_with_Transfer_Encoding_closes_its_connection_whatever_it_says(string head) =>
+        Assert.True(Parse(head).ServerWantsClose, head);   // RFC 9112 §6.1: its framing is faulty
 
     [Theory]
     [InlineData("HTTP/1.1 2000 OK\r\n\r\n")]

@@ -255,6 +255,32 @@ public sealed class BackendReuseTests
     }
 
     [Fact]
+    public async Task An_http10_answer_with_Transfer_Encoding_is_not_reused_though_it_says_keep_alive()
+    {
+        // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding is framed faultily and its connection closed after
+        // it. A 1.0 backend that sends the field may not mean chunked: the next answer on it could be read two ways.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.SendAsync("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            }
+        });
+        await using var shadow = StartKeepAlive();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { BackendKeepAlive = true });
+
+        for (int i = 0; i < 2; i++)
+        {
+            string answer = await RawHttp.SendAsync(proxy.EndPoint, $"GET /r/{i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            Assert.EndsWith("\r\n\r\n5\r\nhello\r\n0\r\n\r\n", answer, StringComparison.Ordinal);
+            await proxy.WaitForLinesAsync(i + 1);
+        }
+
+        Assert.Equal(2, production.ConnectionCount);
+        Assert.Equal(1, shadow.ConnectionCount);
+    }
+
+    [Fact]
     public async Task A_non_idempotent_request_that_a_reused_connection_lost_is_not_sent_again()
     {
         // Production takes the POST on a reused connection, acts on it, and dies before answering. The proxy cannot
