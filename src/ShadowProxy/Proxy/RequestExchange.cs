@@ -134,6 +134,7 @@ internal sealed class RequestExchange
             RequestStart = firstByte,
             Comparison = _options.Comparison,
             UpgradeRequested = _request.IsUpgrade,
+            ClientTakesInterim = _request.Version == Http.HttpVersion.Http11,
         };
         _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);

@@ -59,6 +59,12 @@ internal sealed class ResponseRelay
     /// </summary>
     public bool UpgradeRequested { get; init; }
 
+    /// <summary>
+    /// Interim answers (100, 103) go to the client. False for an HTTP/1.0 client, which knows no 1xx and would take one
+    /// for the response (RFC 9110 §15.2: never sent to an HTTP/1.0 client): they are read and passed over.
+    /// </summary>
+    public bool ClientTakesInterim { get; init; } = true;
+
     /// <summary>How the body is digested for comparison.</summary>
     public BodyComparison Comparison { get; init; } = BodyComparison.Plain;
 
@@ -105,7 +111,10 @@ internal sealed class ResponseRelay
 
                 _backendWantsClose = head.ServerWantsClose;
                 bool switches = head.StatusCode == 101 || (answersConnect && head.StatusCode is >= 200 and < 300);
-                announcedClose = await WriteHeadAsync(head, read.Length, switches ? null : ClientConnection, cancellationToken).ConfigureAwait(false);
+                if (!head.IsInterim || ClientTakesInterim)
+                {
+                    announcedClose = await WriteHeadAsync(head, read.Length, switches ? null : ClientConnection, cancellationToken).ConfigureAwait(false);
+                }
             }
             while (head.IsInterim);
 

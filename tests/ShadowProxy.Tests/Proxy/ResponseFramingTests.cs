@@ -70,4 +70,25 @@ public sealed class ResponseFramingTests
 
         Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
     }
+
+    [Theory]
+    [InlineData("HTTP/1.1", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n")]
+    [InlineData("HTTP/1.0", "")]
+    public async Task Interim_answers_reach_an_http11_client_and_never_an_http10_one(string version, string interims)
+    {
+        // HTTP/1.0 has no 1xx (RFC 9110 §15.2: never sent to an HTTP/1.0 client): such a client takes the first head it
+        // reads for the response, a 103 with no length, and reads the real answer as its body until the close.
+        await using var production = LoopbackBackend.Start(
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync($"GET /hinted {version}\r\nHost: h\r\nConnection: close\r\n\r\n");
+        string? response = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(5));
+        await proxy.WaitForLinesAsync(1);
+
+        Assert.Equal(interims + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
+        Assert.Equal(200, Assert.Single(proxy.Records).Production.StatusCode);
+    }
 }

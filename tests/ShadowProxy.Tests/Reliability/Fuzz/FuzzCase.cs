@@ -81,7 +81,8 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
             FuzzResponse response = request.Production;
             bool closes = Mode == FuzzMode.ClientClose || request.ClientWantsClose || response.CloseDelimited || request.Tunnel;
             string? field = closes ? "Connection: close" : request.Http10 ? "Connection: keep-alive" : null;
-            byte[] interims = [.. response.Interims.SelectMany(interim => HeadRewrite(interim, null, dropContentLength: false))];
+            // An HTTP/1.0 client gets no interim answer (RFC 9110 §15.2): the proxy reads them and passes them over.
+            byte[] interims = request.Http10 ? [] : [.. response.Interims.SelectMany(interim => HeadRewrite(interim, null, dropContentLength: false))];
             if (response.Invalid == Invalidity.Head)
             {
                 // Nothing of a head the proxy cannot read reaches the client: 502, and the connection ends.
