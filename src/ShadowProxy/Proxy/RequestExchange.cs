@@ -227,8 +227,11 @@ internal sealed class RequestExchange
     /// </summary>
     private ClientConnectionField DecideClientConnection(ResponseHead response)
     {
+        // A chunked answer to an HTTP/1.0 request (which production must not send: RFC 9112 §6.1) is one the client
+        // cannot frame: it knows no chunked coding and sees no length, so it reads to the close, which must then come.
         bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
-            || _shutdown.IsCancellationRequested || IsTunnel(_request);
+            || _shutdown.IsCancellationRequested || IsTunnel(_request)
+            || (response.Body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10);
         return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
     }
 

@@ -91,4 +91,21 @@ public sealed class ResponseFramingTests
         Assert.Equal(interims + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
         Assert.Equal(200, Assert.Single(proxy.Records).Production.StatusCode);
     }
+
+    [Fact]
+    public async Task A_chunked_answer_to_a_keep_alive_http10_client_ends_its_connection()
+    {
+        // Production must not send chunked to an HTTP/1.0 request (RFC 9112 §6.1). One that does leaves the client a
+        // body it cannot frame (no chunked coding in 1.0, no length): it reads to the close, so the close must come,
+        // not a "keep-alive" that leaves it waiting for the keep-alive timeout.
+        await using var production = LoopbackBackend.Start("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ProductionOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        string? response = await client.ReadUntilEndedAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n", response);
+    }
 }

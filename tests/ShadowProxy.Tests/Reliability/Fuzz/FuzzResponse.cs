@@ -17,6 +17,9 @@ internal sealed record FuzzResponse(
 
     public string Shape { get; init; } = "valid";
 
+    /// <summary>The body is chunked: an HTTP/1.0 client cannot frame it, so its connection ends after it.</summary>
+    public bool Chunked { get; init; }
+
     /// <summary>The offset in <see cref="Body"/> of the byte that breaks a broken body.</summary>
     public int BreakAt { get; init; }
 

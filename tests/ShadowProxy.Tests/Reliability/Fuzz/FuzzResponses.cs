@@ -66,7 +66,7 @@ internal static class FuzzResponses
 
         byte[] body = [];
         byte[] payload = [];
-        bool closeDelimited = false, lengthOverridden = false;
+        bool closeDelimited = false, lengthOverridden = false, chunked = false;
         if (head)
         {
             // The length of the body a GET would get; none follows (RFC 9110 §9.3.2).
@@ -102,12 +102,14 @@ internal static class FuzzResponses
                 case < 9:
                     (body, _) = Chunked(random);
                     payload = Dechunk(body);
+                    chunked = true;
                     fields.Add($"{Cased(random, "Transfer-Encoding")}:{Ows(random)}{Cased(random, "chunked")}");
                     break;
                 case 9:
                     // Transfer-Encoding overrides the length (RFC 9112 §6.3 item 3); the client's copy goes without it.
                     (body, _) = Chunked(random);
                     payload = Dechunk(body);
+                    chunked = true;
                     fields.Add($"{Cased(random, "Transfer-Encoding")}: chunked");
                     fields.Add($"{Cased(random, "Content-Length")}: {random.Next(0, 100).ToString(CultureInfo.InvariantCulture)}");
                     lengthOverridden = true;
@@ -160,7 +162,10 @@ internal static class FuzzResponses
             _ => "Internal Server Error",
         };
         byte[] headBytes = FuzzGenerator.Head($"HTTP/1.{(http10 ? 0 : 1)} {status.ToString(CultureInfo.InvariantCulture)} {reason}", Shuffled(random, fields));
-        return new FuzzResponse(status, interims, headBytes, body, payload, closeDelimited, backendCloses, lengthOverridden, Cuts(random, interims, headBytes, body));
+        return new FuzzResponse(status, interims, headBytes, body, payload, closeDelimited, backendCloses, lengthOverridden, Cuts(random, interims, headBytes, body))
+        {
+            Chunked = chunked,
+        };
     }
 
     /// <summary>A response the proxy must refuse (head) or cut (a chunked body that breaks part-way); the backend closes after it.</summary>
@@ -186,6 +191,7 @@ internal static class FuzzResponses
             Invalid = Invalidity.Body,
             Shape = bodyShape,
             BreakAt = valid.Length + breaks,
+            Chunked = true,
         };
     }
 
