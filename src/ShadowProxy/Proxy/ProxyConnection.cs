@@ -19,7 +19,10 @@ internal sealed class ProxyConnection
     private const int ReadBufferBytes = 8 * 1024;
     private const int MinimumReadBytes = 2 * 1024;
 
-    /// <summary>After an answer that left request bytes unread: how long, and how much of them, to read away before closing.</summary>
+    /// <summary>
+    /// After a last answer to a client that may still send (it did not say close, or left request bytes unread): how
+    /// long, and how much, to read away before closing.
+    /// </summary>
     private const int LingerBytes = 1024 * 1024;
     private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(1);
 
@@ -141,10 +144,13 @@ internal sealed class ProxyConnection
                 }
 
                 keepAlive = result.KeepClientOpen;
-                // A client may have pipelined more behind this request: closing over bytes it sent makes the kernel reset
-                // the connection, dropping what of the answer is still queued (RFC 9112 §9.6). Those get a lingering close.
+                // A client may pipeline more behind this request: closing over bytes it sent makes the kernel reset the
+                // connection, dropping what of the answer is still queued (RFC 9112 §9.6). A client that did not say
+                // close may send them at any moment, also just after a look at the socket found none, and until it has
+                // read the answer's end: its connection always gets a lingering close. One that said close sends nothing
+                // after it, so only bytes already read (a request pipelined against the rule) are looked for.
                 bool lastRequest = !keepAlive || shutdown.IsCancellationRequested;
-                drainBeforeClose = result.RequestUnread || (lastRequest && HasUnreadBytes(input, askSocket: !request.ClientWantsClose));
+                drainBeforeClose = result.RequestUnread || (lastRequest && (!request.ClientWantsClose || HasBufferedBytes(input)));
                 if (!mirror.Policy.Exclude.Contains(request.Path))
                 {
                     // The line waits for the shadow; the client does not.
@@ -206,25 +212,17 @@ internal sealed class ProxyConnection
         _sink.Write(result.Record with { Shadow = shadow, ShadowSkipped = skipped });
     }
 
-    /// <summary>
-    /// Whether the client has sent bytes that no request read: in the pipe already, or, when <paramref name="askSocket"/>,
-    /// waiting in the socket (one poll). The socket is not asked when the client said close itself: a client that
-    /// sends close sends nothing after it (RFC 9112 §9.6), and a close-mode client's connection costs no extra call.
-    /// </summary>
-    private bool HasUnreadBytes(PipeReader input, bool askSocket)
+    /// <summary>Whether the client has sent bytes that no request read and that are in the pipe already.</summary>
+    private static bool HasBufferedBytes(PipeReader input)
     {
-        if (input.TryRead(out ReadResult buffered))
+        if (!input.TryRead(out ReadResult buffered))
         {
-            bool unread = !buffered.Buffer.IsEmpty;
-            bool ended = buffered.IsCompleted;
-            input.AdvanceTo(buffered.Buffer.Start);   // nothing consumed or examined
-            if (unread || ended)
-            {
-                return unread;
-            }
+            return false;
         }
 
-        return askSocket && !_socket.IsIdleAndOpen();
+        bool unread = !buffered.Buffer.IsEmpty;
+        input.AdvanceTo(buffered.Buffer.Start);   // nothing consumed or examined
+        return unread;
     }
 
     /// <returns>Whether unread request bytes may still be on their way (the close should let the answer arrive first).</returns>

@@ -172,6 +172,54 @@ public sealed class KeepAliveTests
     }
 
     [Fact]
+    public async Task A_request_pipelined_just_after_the_proxy_decided_to_close_does_not_reset_the_answer()
+    {
+        // Found by FramingFuzzTests under load. Without client keep-alive the answer ends the connection; the client did
+        // not say close, so it may pipeline its next request at any moment, also just after the proxy has looked for
+        // unread bytes and found none. Closing then leaves the socket to answer those bytes with a reset, which drops
+        // what of the answer is still queued (RFC 9112 §9.6). Here the request is sent once the proxy has logged the
+        // first one, that is, after it decided how to close; the answer still waits in its send buffer (the client has
+        // not read yet, with a small receive window).
+        const int BodyBytes = 128 * 1024;
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {BodyBytes}\r\n\r\n");
+            await connection.SendAsync(new byte[BodyBytes]);
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, options => options with { ClientKeepAlive = false });
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+        {
+            NoDelay = true,
+            ReceiveBufferSize = 4 * 1024,
+        };
+        await socket.ConnectAsync(proxy.EndPoint);
+
+        await socket.SendAsync("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
+        await proxy.WaitForLinesAsync(1);   // written after the answer went out and the close was decided
+        await socket.SendAsync("GET /next HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
+        long received = 0;
+        string ending = "closed";
+        byte[] buffer = new byte[64 * 1024];
+        try
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            for (int read; (read = await socket.ReceiveAsync(buffer, limit.Token)) > 0;)
+            {
+                received += read;
+            }
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            ending = ex.SocketErrorCode.ToString();
+        }
+
+        Assert.Equal(($"HTTP/1.1 200 OK\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n".Length + BodyBytes, "closed"), (received, ending));
+        Assert.DoesNotContain(production.Requests, request => request.StartsWith("GET /next", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Chunked_response_with_trailers_is_relayed_and_the_connection_stays_open()
     {
         const string Chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n";
