@@ -13,14 +13,16 @@ internal static class LingeringClose
 {
     /// <param name="linger">How long to read away the client's bytes at most; then the socket closes regardless.</param>
     /// <param name="maxBytes">How much to read away at most (a client that keeps sending gets the reset).</param>
-    public static async Task CloseAsync(LoopSocket socket, bool drain, TimeSpan linger, int maxBytes)
+    /// <param name="abort">The proxy's drain timeout passed: stop reading away at once, so that the stop is not held up.</param>
+    public static async Task CloseAsync(LoopSocket socket, bool drain, TimeSpan linger, int maxBytes, CancellationToken abort = default)
     {
         try
         {
             if (drain)
             {
                 socket.ShutdownSend();
-                using var lingering = new CancellationTokenSource(linger);
+                using var lingering = CancellationTokenSource.CreateLinkedTokenSource(abort);
+                lingering.CancelAfter(linger);
                 byte[] discard = ArrayPool<byte>.Shared.Rent(4096);
                 try
                 {

@@ -19,12 +19,8 @@ internal sealed class ProxyConnection
     private const int ReadBufferBytes = 8 * 1024;
     private const int MinimumReadBytes = 2 * 1024;
 
-    /// <summary>
-    /// After a last answer to a client that may still send (it did not say close, or left request bytes unread): how
-    /// long, and how much, to read away before closing.
-    /// </summary>
+    /// <summary>After a last answer to a client that may still send: how much to read away at most before closing (and see <see cref="ProxyOptions.LingerTime"/>).</summary>
     private const int LingerBytes = 1024 * 1024;
-    private static readonly TimeSpan LingerTime = TimeSpan.FromSeconds(1);
 
     private readonly LoopSocket _socket;
     private readonly ProxyOptions _options;
@@ -173,7 +169,7 @@ internal sealed class ProxyConnection
         finally
         {
             await input.CompleteAsync().ConfigureAwait(false);
-            await LingeringClose.CloseAsync(_socket, drainBeforeClose, LingerTime, LingerBytes).ConfigureAwait(false);
+            await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes, abort).ConfigureAwait(false);
             MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();
         }

@@ -35,6 +35,12 @@ internal sealed record ProxyOptions
     /// <summary>On shutdown, requests in flight get this long to finish before they are cut.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// After a last answer to a client that may still send: how long at most to read away what it sends before the
+    /// close (RFC 9112 §9.6). Not an option of the command line; the drain's abort ends it sooner.
+    /// </summary>
+    public TimeSpan LingerTime { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>A request head, request line and fields (Kestrel's MaxRequestHeadersTotalSize is 32 KiB).</summary>
     public int MaxRequestHeadBytes { get; init; } = 32 * 1024;
 

@@ -78,6 +78,40 @@ public sealed class DrainTests
     }
 
     [Fact]
+    public async Task A_client_that_keeps_its_connection_open_after_its_last_answer_cannot_hold_the_drain_past_the_drain_timeout()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.SetResult();
+            await release.Task;
+            await connection.SendAsync(Ok);
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        // The answer goes out during the stop, so the proxy closes this keep-alive client's connection after it, reading
+        // away what the client might still send; a linger far past the drain timeout would hold the stop that long.
+        await using var proxy = await TestProxy.StartAsync(
+            production.EndPoint,
+            shadow.EndPoint,
+            options => options with { DrainTimeout = TimeSpan.FromSeconds(1), LingerTime = TimeSpan.FromSeconds(120) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        await client.SendAsync("GET /last HTTP/1.1\r\nHost: h\r\n\r\n");   // keep-alive, and never closes
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var watch = Stopwatch.StartNew();
+
+        Task stopping = proxy.StopAsync();
+        release.SetResult();
+        string answer = await client.ReadResponseAsync();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Contains("Connection: close\r\n", answer, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"the stop took {watch.Elapsed} with a 1 s drain timeout and a 120 s linger");
+        Assert.True(await client.IsClosedByProxyAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public async Task Connections_with_no_request_in_flight_do_not_hold_the_drain()
     {
         await using var backends = new FaultyBackends();
