@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
@@ -12,6 +13,9 @@ internal sealed unsafe class EventLoop
 {
     private const int BatchSize = 256;
 
+    /// <summary>The epoll token of the loop's own eventfd: no registration has it (a slot is at most int.MaxValue).</summary>
+    private const ulong WakeToken = ulong.MaxValue;
+
     // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
     private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     private static readonly int DataOffset = EventSize - sizeof(ulong);
@@ -25,16 +29,29 @@ internal sealed unsafe class EventLoop
     private IEventTarget?[] _targets = new IEventTarget?[1024];
     private int _usedSlots;
     private uint _generation;
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private readonly int _wake;   // an eventfd: written to wake the thread from epoll_wait for posted work
+    private int _sleeping;        // 1 while the thread is in (or about to enter) epoll_wait with nothing posted
 
-    public EventLoop(int index)
+    /// <param name="name">The thread's name after "ShadowProxy I/O ".</param>
+    public EventLoop(string name)
     {
         _epoll = Libc.EpollCreate(Libc.EpollCloseOnExec);
-        if (_epoll < 0)
+        _wake = Libc.EventFd(0, Libc.EventFdNonBlocking | Libc.EventFdCloseOnExec);
+        if (_epoll < 0 || _wake < 0)
         {
             throw SocketErrors.Last();
         }
 
-        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {index}" };
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = Libc.EpollIn | Libc.EpollEdgeTriggered;
+        *(ulong*)(ev + DataOffset) = WakeToken;
+        if (Libc.EpollControl(_epoll, Libc.EpollAdd, _wake, ev) != 0)
+        {
+            throw SocketErrors.Last();
+        }
+
+        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {name}" };
         thread.UnsafeStart();
     }
 
@@ -97,6 +114,18 @@ internal sealed unsafe class EventLoop
         }
     }
 
+    /// <summary>How many targets hold a slot now (for tests: which loop a kind of connection lives on).</summary>
+    internal int Registrations
+    {
+        get
+        {
+            lock (_slotsGate)
+            {
+                return _usedSlots - _freeSlots.Count;
+            }
+        }
+    }
+
     /// <summary>Whether a slot still refers to the target (for tests and diagnostics: a closed socket must hold none).</summary>
     internal bool Holds(IEventTarget target)
     {
@@ -114,13 +143,31 @@ internal sealed unsafe class EventLoop
         Release(target);
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on this loop's thread, after the events it is handling now, in the order posted.
+    /// The thread is woken (one eventfd write) only when it is waiting for events with nothing posted.
+    /// </summary>
+    public void Post(Action work)
+    {
+        _posted.Enqueue(work);
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            ulong one = 1;
+            _ = Libc.Write(_wake, (byte*)&one, sizeof(ulong));
+        }
+    }
+
     private void Run()
     {
         t_current = this;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(BatchSize * EventSize));
         while (true)
         {
-            int count = Libc.EpollWait(_epoll, events, BatchSize, -1);
+            // Sleeping is said before the queue is looked at: work posted after the look finds it said, and wakes
+            // the wait; work posted before it is seen, and the wait only polls.
+            Interlocked.Exchange(ref _sleeping, 1);
+            int count = Libc.EpollWait(_epoll, events, BatchSize, _posted.IsEmpty ? -1 : 0);
+            Volatile.Write(ref _sleeping, 0);
             if (count < 0)
             {
                 // EINTR: a signal (SIGTERM, a debugger); anything else would be a bug in the set itself.
@@ -133,11 +180,35 @@ internal sealed unsafe class EventLoop
                 byte* ev = events + (i * EventSize);
                 Dispatch(*(uint*)ev, *(ulong*)(ev + DataOffset));
             }
+
+            RunPosted();
+        }
+    }
+
+    private void RunPosted()
+    {
+        while (_posted.TryDequeue(out Action? work))
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception ex)
+            {
+                HandlerFailed?.Invoke(ex);
+            }
         }
     }
 
     private void Dispatch(uint events, ulong token)
     {
+        if (token == WakeToken)
+        {
+            ulong count;
+            _ = Libc.Read(_wake, (byte*)&count, sizeof(ulong));   // resets the counter; the work is run after the batch
+            return;
+        }
+
         int slot = (int)(uint)token;
         IEventTarget?[] targets = Volatile.Read(ref _targets);
         IEventTarget? target = slot < targets.Length ? Volatile.Read(ref targets[slot]) : null;

@@ -1,20 +1,34 @@
+using System.Globalization;
+
 namespace ShadowProxy.Transport;
 
 /// <summary>
 /// The process's event loops, started on first use and never stopped (background threads), like the runtime's own
-/// socket engine. SHADOWPROXY_IO_THREADS sets how many (default 1: on the 2-core benchmark box one loop carried the
-/// most requests per CPU second, see bench/README.md).
+/// socket engine. SHADOWPROXY_IO_THREADS sets how many take clients (default 1: on the 2-core benchmark box one loop
+/// carried the most requests per CPU second, see bench/README.md). With two or more CPUs the shadow's copies run on a
+/// loop of their own (SHADOWPROXY_SHADOW_LOOP, on by default there): off the clients' path, on the core one client
+/// loop leaves idle.
 /// </summary>
 internal static class EventLoops
 {
     public const string CountVariable = "SHADOWPROXY_IO_THREADS";
 
+    public const string ShadowLoopVariable = "SHADOWPROXY_SHADOW_LOOP";
+
     private static readonly Lazy<EventLoop[]> Loops = new(Start);
+    private static readonly Lazy<EventLoop?> ShadowLoop = new(StartShadowLoop);
     private static uint s_next;
 
+    /// <summary>The loops that take clients (and their production connections).</summary>
     public static ReadOnlySpan<EventLoop> All => Loops.Value;
 
-    /// <summary>The caller's own loop (so a backend connection stays with its client's), else the next in turn.</summary>
+    /// <summary>The shadow's own loop, or null when shadow copies stay on their client's loop.</summary>
+    public static EventLoop? Shadow => ShadowLoop.Value;
+
+    /// <summary>
+    /// The caller's own loop (so a production connection stays with its client's, and a shadow connection, opened on
+    /// the shadow's loop, with it), else the next client loop in turn.
+    /// </summary>
     public static EventLoop ForNewSocket()
     {
         if (EventLoop.Current is { } current)
@@ -26,6 +40,9 @@ internal static class EventLoops
         return loops[(int)(Interlocked.Increment(ref s_next) % (uint)loops.Length)];
     }
 
+    /// <summary>Awaited, continues on the shadow's loop (at once when there is none, or the caller is on it).</summary>
+    public static LoopHop ToShadowLoop() => new(ShadowLoop.Value);
+
     private static EventLoop[] Start()
     {
         int count = int.TryParse(Environment.GetEnvironmentVariable(CountVariable), out int configured) && configured > 0
@@ -34,9 +51,24 @@ internal static class EventLoops
         var loops = new EventLoop[count];
         for (int i = 0; i < count; i++)
         {
-            loops[i] = new EventLoop(i);
+            loops[i] = new EventLoop(i.ToString(CultureInfo.InvariantCulture));
         }
 
         return loops;
+    }
+
+    /// <summary>
+    /// On with two or more CPUs unless turned off, off with one unless turned on: a loop of its own only pays where it
+    /// has a core to run on.
+    /// </summary>
+    private static EventLoop? StartShadowLoop()
+    {
+        bool on = Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() switch
+        {
+            "on" or "1" or "true" => true,
+            "off" or "0" or "false" => false,
+            _ => Environment.ProcessorCount > 1,
+        };
+        return on ? new EventLoop("shadow") : null;
     }
 }

@@ -81,6 +81,18 @@ internal static unsafe partial class Libc
     [SuppressGCTransition]
     public static partial int Poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
 
+    public const int EventFdNonBlocking = 0x800;
+    public const int EventFdCloseOnExec = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initialValue, int flags);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int descriptor, byte* buffer, nint length);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int descriptor, byte* buffer, nint length);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     [SuppressGCTransition]
     public static partial int Close(int descriptor);
@@ -91,6 +103,10 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
     [SuppressGCTransition]
     public static partial int EpollControl(int epoll, int operation, SafeHandle socket, byte* ev);
+
+    /// <summary>For a descriptor that is no SafeHandle (a loop's own eventfd, open for the process's life).</summary>
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollControl(int epoll, int operation, int descriptor, byte* ev);
 
     /// <summary>Blocks: no SuppressGCTransition here, or a garbage collection would wait for the next event.</summary>
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]

@@ -1,0 +1,105 @@
+using ShadowProxy.Tests.Infrastructure;
+using ShadowProxy.Transport;
+
+namespace ShadowProxy.Tests.Transport;
+
+/// <summary>Work handed to an event loop from another thread (how a shadow's copy moves to the shadow's own loop).</summary>
+public sealed class EventLoopPostTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Work_posted_to_a_loop_waiting_for_events_wakes_it_and_runs_on_its_thread_in_the_order_posted()
+    {
+        EventLoop loop = EventLoops.Shadow ?? EventLoops.All[0];   // the shadow's: idle but for other tests' copies
+        const int Count = 200;
+        var ran = new List<(int Index, EventLoop? On)>(Count);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // From a thread-pool thread, in bursts with pauses between them: a pause lets the loop go back to waiting in
+        // epoll_wait, where only the wake-up gets it out (no socket event is coming).
+        await Task.Run(async () =>
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                int index = i;
+                loop.Post(() =>
+                {
+                    ran.Add((index, EventLoop.Current));   // one thread runs them all: no lock needed
+                    if (index == Count - 1)
+                    {
+                        done.SetResult();
+                    }
+                });
+                if (i % 50 == 49)
+                {
+                    await Task.Delay(20);
+                }
+            }
+        });
+
+        await done.Task.WaitAsync(Patience);
+        Assert.Equal(Enumerable.Range(0, Count), ran.Select(entry => entry.Index));
+        Assert.All(ran, entry => Assert.Same(loop, entry.On));
+    }
+
+    [Fact]
+    public async Task A_single_post_after_the_loop_has_gone_back_to_waiting_still_runs()
+    {
+        EventLoop loop = EventLoops.Shadow ?? EventLoops.All[0];   // the shadow's: idle but for other tests' copies
+        for (int round = 0; round < 20; round++)
+        {
+            await Task.Delay(5);   // the loop is (most likely) back in epoll_wait with nothing to do
+            var ran = new TaskCompletionSource<EventLoop?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            loop.Post(() => ran.SetResult(EventLoop.Current));
+            Assert.Same(loop, await ran.Task.WaitAsync(Patience));
+        }
+    }
+
+    [Fact]
+    public async Task Awaiting_the_hop_continues_on_the_shadow_loop_and_once_there_stays()
+    {
+        EventLoop shadow = EventLoops.Shadow ?? throw new InvalidOperationException("the suite turns the shadow loop on (ShadowLoopOn)");
+        Assert.False(EventLoops.ToShadowLoop().IsCompleted);
+
+        (EventLoop? after, bool stays) = await HopAsync().WaitAsync(Patience);
+
+        Assert.Same(shadow, after);
+        Assert.True(stays, "on the shadow's loop already, a hop has nowhere to go");
+
+        static async Task<(EventLoop?, bool)> HopAsync()
+        {
+            await EventLoops.ToShadowLoop();
+            return (EventLoop.Current, EventLoops.ToShadowLoop().IsCompleted);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_loop_to_go_to_the_hop_continues_at_once_on_the_same_thread()
+    {
+        int thread = Environment.CurrentManagedThreadId;
+        var hop = new LoopHop(null);
+        Assert.True(hop.IsCompleted);
+
+        await hop;
+
+        Assert.Equal(thread, Environment.CurrentManagedThreadId);
+    }
+
+    [Fact]
+    public async Task A_shadow_copy_runs_its_connection_on_the_shadow_loop_not_on_its_clients()
+    {
+        EventLoop shadowLoop = EventLoops.Shadow ?? throw new InvalidOperationException("the suite turns the shadow loop on (ShadowLoopOn)");
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { ShadowTimeout = TimeSpan.FromSeconds(3) });
+
+        // The shadow never answers: while it waits, its connection holds a slot in the loop it lives on. Only a shadow
+        // connection is ever opened on the shadow's loop, and it is idle otherwise.
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"GET {FaultyBackends.ShadowSilent} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        await backends.Shadow.WaitForRequestsAsync(1, Patience);
+
+        Assert.Equal(FaultyBackends.ProductionOk, response);
+        Assert.True(shadowLoop.Registrations >= 1, "the shadow's connection is not on the shadow's loop");
+    }
+}
