@@ -6,8 +6,9 @@ namespace ShadowProxy.Transport;
 
 /// <summary>
 /// One thread waiting in epoll_wait and running what the events make ready, inline: the receive or send that was
-/// waiting, and the proxy code that continues after it. Like an nginx worker, a connection and the backend
-/// connections opened for it stay on one loop, so a request never wakes another thread.
+/// waiting, and the proxy code that continues after it. Like an nginx worker, a client connection and its production
+/// connection stay on one loop; work from other threads (a shadow copy handed to the shadow's own loop) comes in
+/// through <see cref="Post"/>.
 /// </summary>
 internal sealed unsafe class EventLoop
 {

@@ -5,9 +5,10 @@ namespace ShadowProxy.Transport;
 /// <summary>
 /// The process's event loops, started on first use and never stopped (background threads), like the runtime's own
 /// socket engine. SHADOWPROXY_IO_THREADS sets how many take clients (default 1: on the 2-core benchmark box one loop
-/// carried the most requests per CPU second, see bench/README.md). With two or more CPUs the shadow's copies run on a
-/// loop of their own (SHADOWPROXY_SHADOW_LOOP, on by default there): off the clients' path, on the core one client
-/// loop leaves idle.
+/// carried the most requests per CPU second, see bench/README.md). SHADOWPROXY_SHADOW_LOOP=on runs the shadow's copies
+/// on a loop of their own, off the clients' path, on the core one client loop leaves idle: more requests per second on
+/// a 2-core box, but with no back-pressure that loop can fall behind under overload (bench/README.md, eleventh round),
+/// so it is off by default.
 /// </summary>
 internal static class EventLoops
 {
@@ -57,18 +58,9 @@ internal static class EventLoops
         return loops;
     }
 
-    /// <summary>
-    /// On with two or more CPUs unless turned off, off with one unless turned on: a loop of its own only pays where it
-    /// has a core to run on.
-    /// </summary>
-    private static EventLoop? StartShadowLoop()
-    {
-        bool on = Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() switch
-        {
-            "on" or "1" or "true" => true,
-            "off" or "0" or "false" => false,
-            _ => Environment.ProcessorCount > 1,
-        };
-        return on ? new EventLoop("shadow") : null;
-    }
+    /// <summary>Only when turned on (on, 1 or true); anything else means off, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
+    private static EventLoop? StartShadowLoop() =>
+        Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "on" or "1" or "true"
+            ? new EventLoop("shadow")
+            : null;
 }

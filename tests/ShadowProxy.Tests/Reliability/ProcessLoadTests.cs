@@ -43,16 +43,21 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200 OK", response, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task With_three_event_loops_faults_and_concurrent_clients_lose_no_response_no_line_and_no_socket()
+    /// <summary>
+    /// deploy/README.md tells a busy site to add loops (SHADOWPROXY_IO_THREADS): more loops than this box has cores, so
+    /// that connections accepted by different loops, their backends and the shared timer sweep and line writer really
+    /// run side by side. And SHADOWPROXY_SHADOW_LOOP=on hands every shadow copy to a loop of its own, across threads.
+    /// </summary>
+    [Theory]
+    [InlineData("SHADOWPROXY_IO_THREADS", "3", 3)]
+    [InlineData("SHADOWPROXY_SHADOW_LOOP", "on", 2)]
+    public async Task With_more_event_loops_faults_and_concurrent_clients_lose_no_response_no_line_and_no_socket(
+        string variable, string value, int expectedLoops)
     {
-        // deploy/README.md tells a busy site to add loops (SHADOWPROXY_IO_THREADS): more loops than this box has
-        // cores, so that connections accepted by different loops, their backends and the shared timer sweep and line
-        // writer really run side by side.
-        var threeLoops = new Dictionary<string, string> { ["SHADOWPROXY_IO_THREADS"] = "3" };
+        var environment = new Dictionary<string, string> { [variable] = value };
         await using var backends = new FaultyBackends();
         await using var proxy = await ProxyProcess.StartAsync(
-            threeLoops, backends.Production.EndPoint, backends.Shadow.EndPoint, "--shadow-timeout", "1", "--client-timeout", "5");
+            environment, backends.Production.EndPoint, backends.Shadow.EndPoint, "--shadow-timeout", "1", "--client-timeout", "5");
         int idleSockets = proxy.OpenSockets();
 
         LoadClient load = await MixedLoad.RunAsync(proxy, requests: 6_000, clientFaults: 90);
@@ -60,7 +65,9 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
         int ioThreads = proxy.ThreadNames().Count(name => name.StartsWith("ShadowProxy I/O", StringComparison.Ordinal));
         output.WriteLine($"6,000 requests on {ioThreads} loops; end {end}; statuses {string.Join(", ", load.Statuses.OrderBy(s => s.Key))}");
 
-        Assert.Equal(3 + 1, ioThreads);   // the three that take clients, and the shadow's own (the suite turns it on: ShadowLoopOn)
+        Assert.Equal(expectedLoops, ioThreads);
+        // Every loop did work: the three share the clients, and the shadow's own loop ran every shadow copy.
+        Assert.All(proxy.ThreadCpuTicks("ShadowProxy I/O"), ticks => Assert.True(ticks > 0, "an event loop that never ran"));
         Assert.Equal(0, load.Failures);
         Assert.Equal(6_000, load.Responses);
         Assert.Equal(6_000 - (6_000 / 20 * 4), load.Statuses[200]);

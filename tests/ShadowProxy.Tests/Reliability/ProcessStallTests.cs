@@ -70,8 +70,8 @@ public sealed class ProcessStallTests
         }
 
         Assert.True(logged.Length == Requests, $"--log-file got {logged.Length} of {Requests} lines while stdout was not read; stderr: {proxy.Stderr}");
-        // Each request's line once. Not in request order: a line is written when its shadow is done too, and the
-        // shadow's copy runs on a thread of its own, so one request's line may come before the one before it.
+        // Each request's line once. Not in request order: a line is written when its shadow is done too, which can
+        // come after the next request's.
         var numbers = new List<int>(Requests);
         foreach (string line in logged)
         {

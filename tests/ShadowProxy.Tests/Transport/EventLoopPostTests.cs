@@ -1,17 +1,19 @@
-using ShadowProxy.Tests.Infrastructure;
 using ShadowProxy.Transport;
 
 namespace ShadowProxy.Tests.Transport;
 
-/// <summary>Work handed to an event loop from another thread (how a shadow's copy moves to the shadow's own loop).</summary>
+/// <summary>Work handed to an event loop from another thread (how a shadow copy moves to the shadow's own loop).</summary>
 public sealed class EventLoopPostTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
+    /// <summary>A loop of these tests' own: no socket of any other test wakes it, so only a post can.</summary>
+    private static readonly Lazy<EventLoop> Loop = new(() => new EventLoop("post tests"));
+
     [Fact]
     public async Task Work_posted_to_a_loop_waiting_for_events_wakes_it_and_runs_on_its_thread_in_the_order_posted()
     {
-        EventLoop loop = EventLoops.Shadow ?? EventLoops.All[0];   // the shadow's: idle but for other tests' copies
+        EventLoop loop = Loop.Value;
         const int Count = 200;
         var ran = new List<(int Index, EventLoop? On)>(Count);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -46,10 +48,10 @@ public sealed class EventLoopPostTests
     [Fact]
     public async Task A_single_post_after_the_loop_has_gone_back_to_waiting_still_runs()
     {
-        EventLoop loop = EventLoops.Shadow ?? EventLoops.All[0];   // the shadow's: idle but for other tests' copies
+        EventLoop loop = Loop.Value;
         for (int round = 0; round < 20; round++)
         {
-            await Task.Delay(5);   // the loop is (most likely) back in epoll_wait with nothing to do
+            await Task.Delay(5);   // the loop is back in epoll_wait with nothing to do
             var ran = new TaskCompletionSource<EventLoop?>(TaskCreationOptions.RunContinuationsAsynchronously);
             loop.Post(() => ran.SetResult(EventLoop.Current));
             Assert.Same(loop, await ran.Task.WaitAsync(Patience));
@@ -57,20 +59,20 @@ public sealed class EventLoopPostTests
     }
 
     [Fact]
-    public async Task Awaiting_the_hop_continues_on_the_shadow_loop_and_once_there_stays()
+    public async Task Awaiting_a_hop_continues_on_its_loop_and_once_there_stays()
     {
-        EventLoop shadow = EventLoops.Shadow ?? throw new InvalidOperationException("the suite turns the shadow loop on (ShadowLoopOn)");
-        Assert.False(EventLoops.ToShadowLoop().IsCompleted);
+        EventLoop loop = Loop.Value;
+        Assert.False(new LoopHop(loop).IsCompleted);
 
-        (EventLoop? after, bool stays) = await HopAsync().WaitAsync(Patience);
+        (EventLoop? after, bool stays) = await HopAsync(loop).WaitAsync(Patience);
 
-        Assert.Same(shadow, after);
-        Assert.True(stays, "on the shadow's loop already, a hop has nowhere to go");
+        Assert.Same(loop, after);
+        Assert.True(stays, "on the loop already, a hop has nowhere to go");
 
-        static async Task<(EventLoop?, bool)> HopAsync()
+        static async Task<(EventLoop?, bool)> HopAsync(EventLoop target)
         {
-            await EventLoops.ToShadowLoop();
-            return (EventLoop.Current, EventLoops.ToShadowLoop().IsCompleted);
+            await new LoopHop(target);
+            return (EventLoop.Current, new LoopHop(target).IsCompleted);
         }
     }
 
@@ -84,22 +86,5 @@ public sealed class EventLoopPostTests
         await hop;
 
         Assert.Equal(thread, Environment.CurrentManagedThreadId);
-    }
-
-    [Fact]
-    public async Task A_shadow_copy_runs_its_connection_on_the_shadow_loop_not_on_its_clients()
-    {
-        EventLoop shadowLoop = EventLoops.Shadow ?? throw new InvalidOperationException("the suite turns the shadow loop on (ShadowLoopOn)");
-        await using var backends = new FaultyBackends();
-        await using var proxy = await TestProxy.StartAsync(
-            backends.Production.EndPoint, backends.Shadow.EndPoint, options => options with { ShadowTimeout = TimeSpan.FromSeconds(3) });
-
-        // The shadow never answers: while it waits, its connection holds a slot in the loop it lives on. Only a shadow
-        // connection is ever opened on the shadow's loop, and it is idle otherwise.
-        string response = await RawHttp.SendAsync(proxy.EndPoint, $"GET {FaultyBackends.ShadowSilent} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-        await backends.Shadow.WaitForRequestsAsync(1, Patience);
-
-        Assert.Equal(FaultyBackends.ProductionOk, response);
-        Assert.True(shadowLoop.Registrations >= 1, "the shadow's connection is not on the shadow's loop");
     }
 }
