@@ -152,18 +152,8 @@ public sealed class LoopListenerTests
             Assert.Contains(failures, failure => failure is SocketException { SocketErrorCode: SocketError.NoBufferSpaceAvailable });
         }
 
-        // Listening again (the condition cleared): the next try succeeds and a new client is served. A shut-down
-        // listener lost its port (it was bound to port 0), and Socket caches the old one: ask the descriptor.
-        socket.Listen();
-        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
-        deadline = DateTime.UtcNow + Patience;
-        while (accepted.Count < 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
+        // Listening again (the condition cleared): the next try succeeds and a new client is served.
+        using Socket client = Assert.Single(await ListenAgainAndConnectAsync(socket, clients: 1, accepted, acceptedInAll: 2));
         Assert.True(accepted.Count == 2, "the listener never accepted again once adding it back succeeded");
         LoopSocket server = accepted.Last();
         await client.SendAsync("ping"u8.ToArray());
@@ -213,16 +203,7 @@ public sealed class LoopListenerTests
         Assert.Equal(0, listener.ReregistrationsToFail);
         Assert.Equal(FailedTries, Volatile.Read(ref throwingReports));   // each try was reported, and the next still came
 
-        socket.Listen();
-        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
-        deadline = DateTime.UtcNow + Patience;
-        while (accepted.Count < 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
+        using Socket client = Assert.Single(await ListenAgainAndConnectAsync(socket, clients: 1, accepted, acceptedInAll: 2));
         Assert.True(accepted.Count == 2, "the listener never accepted again after its failure reports threw");
         foreach (LoopSocket server in accepted)
         {
@@ -296,23 +277,8 @@ public sealed class LoopListenerTests
 
         Assert.True(Volatile.Read(ref failures) >= 2, $"the shut-down listener's accepts failed {failures} times, not twice");
 
-        // Listening again (see the test above for the port): three new clients, one report.
-        socket.Listen();
-        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
-        var clients = new List<Socket>();
-        for (int i = 0; i < 3; i++)
-        {
-            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            clients.Add(client);
-            await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
-        }
-
-        deadline = DateTime.UtcNow + Patience;
-        while (accepted.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
+        // Listening again: three new clients, one report.
+        List<Socket> clients = await ListenAgainAndConnectAsync(socket, clients: 3, accepted, acceptedInAll: 4);
         Assert.Equal(4, accepted.Count);
         int reported = Assert.Single(acceptingAgain);
         Assert.Equal(Volatile.Read(ref failures), reported);
@@ -381,6 +347,32 @@ public sealed class LoopListenerTests
         connection.Server = server;
         await Task.Delay(50);   // the request is queued by now
         return connection;
+    }
+
+    /// <summary>
+    /// Makes a shut-down listening socket listen again, connects new clients to it, and waits (up to the patience)
+    /// until the listener has accepted this many connections in all. A shut-down listener lost its port (it was bound
+    /// to port 0), and Socket caches the old one: the descriptor is asked.
+    /// </summary>
+    private static async Task<List<Socket>> ListenAgainAndConnectAsync(Socket socket, int clients, ConcurrentQueue<LoopSocket> accepted, int acceptedInAll)
+    {
+        socket.Listen();
+        using var descriptor = new Socket(new SafeSocketHandle(socket.Handle, ownsHandle: false));
+        var connected = new List<Socket>(clients);
+        for (int i = 0; i < clients; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            connected.Add(client);
+            await client.ConnectAsync(descriptor.LocalEndPoint!).WaitAsync(Patience);
+        }
+
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (accepted.Count < acceptedInAll && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        return connected;
     }
 
     private static async Task ConnectAndWaitForAcceptAsync(IPEndPoint endpoint, ConcurrentQueue<LoopSocket> accepted)
