@@ -12,23 +12,15 @@ public sealed class DrainTests
     [Fact]
     public async Task A_request_in_flight_finishes_and_gets_its_line_when_the_proxy_stops()
     {
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            received.SetResult();
-            await release.Task;
-            await connection.SendAsync(Ok);
-        });
+        await using var production = new HeldProduction();
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
-        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var proxy = await TestProxy.StartAsync(production.Backend.EndPoint, shadow.EndPoint);
         Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
-        await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await production.Received.WaitAsync(TimeSpan.FromSeconds(20));
 
         Task stopping = proxy.StopAsync();
         Assert.False(stopping.IsCompleted, "the drain should wait for the request in flight");
-        release.SetResult();
+        production.Release();
         await stopping.WaitAsync(TimeSpan.FromSeconds(20));
 
         Assert.Equal(Ok, await response);
@@ -80,29 +72,21 @@ public sealed class DrainTests
     [Fact]
     public async Task A_client_that_keeps_its_connection_open_after_its_last_answer_cannot_hold_the_drain_past_the_drain_timeout()
     {
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            received.SetResult();
-            await release.Task;
-            await connection.SendAsync(Ok);
-        });
+        await using var production = new HeldProduction();
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         // The answer goes out during the stop, so the proxy closes this keep-alive client's connection after it, reading
         // away what the client might still send; a linger far past the drain timeout would hold the stop that long.
         await using var proxy = await TestProxy.StartAsync(
-            production.EndPoint,
+            production.Backend.EndPoint,
             shadow.EndPoint,
             options => options with { DrainTimeout = TimeSpan.FromSeconds(1), LingerTime = TimeSpan.FromSeconds(120) });
         await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
         await client.SendAsync("GET /last HTTP/1.1\r\nHost: h\r\n\r\n");   // keep-alive, and never closes
-        await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await production.Received.WaitAsync(TimeSpan.FromSeconds(20));
         var watch = Stopwatch.StartNew();
 
         Task stopping = proxy.StopAsync();
-        release.SetResult();
+        production.Release();
         string answer = await client.ReadResponseAsync();
         await stopping.WaitAsync(TimeSpan.FromSeconds(60));
 
@@ -156,5 +140,28 @@ public sealed class DrainTests
         Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", response);
         Assert.Contains(backends.Production.Requests, request => request.StartsWith("POST /two ", StringComparison.Ordinal) && request.EndsWith("\r\n\r\nhi", StringComparison.Ordinal));
         Assert.Equal(["/one", "/two"], proxy.Records.Select(record => record.Url).Order());
+    }
+
+    /// <summary>Production that reads one request, says so, and answers it only when released.</summary>
+    private sealed class HeldProduction : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public HeldProduction() => Backend = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            _received.SetResult();
+            await _release.Task;
+            await connection.SendAsync(Ok);
+        });
+
+        public LoopbackBackend Backend { get; }
+
+        public Task Received => _received.Task;
+
+        public void Release() => _release.SetResult();
+
+        public async ValueTask DisposeAsync() => await Backend.DisposeAsync();
     }
 }
