@@ -10,6 +10,34 @@ public sealed class KeepAliveTests
     private const string Ok = FaultyBackends.ProductionOk;
 
     /// <summary>Answers each request with its own target as the body, as a close-announcing HTTP/1.1 server would.</summary>
+    /// <summary>
+    /// Reads until the proxy ends the connection (20 s at most): how many bytes came, and how it ended ("closed", or
+    /// the socket error, such as ConnectionReset). <paramref name="slowly"/>: a pause after each read, a slow reader.
+    /// </summary>
+    private static async Task<(long Received, string Ending)> ReadToTheEndAsync(System.Net.Sockets.Socket socket, bool slowly)
+    {
+        long received = 0;
+        byte[] buffer = new byte[64 * 1024];
+        try
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            for (int read; (read = await socket.ReceiveAsync(buffer, limit.Token)) > 0;)
+            {
+                received += read;
+                if (slowly)
+                {
+                    await Task.Delay(1, limit.Token);
+                }
+            }
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            return (received, ex.SocketErrorCode.ToString());
+        }
+
+        return (received, "closed");
+    }
+
     private static LoopbackBackend StartEcho(string extraHeaders = "") => LoopbackBackend.Start(async connection =>
     {
         string? request = await connection.ReadRequestAsync();
@@ -150,22 +178,7 @@ public sealed class KeepAliveTests
         await socket.SendAsync("GET /next HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
         await Task.Delay(100);   // the second request is in the proxy's socket, unread
         pipelined.SetResult();
-        long received = 0;
-        string ending = "closed";
-        byte[] buffer = new byte[64 * 1024];
-        try
-        {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            for (int read; (read = await socket.ReceiveAsync(buffer, limit.Token)) > 0;)
-            {
-                received += read;
-                await Task.Delay(1, limit.Token);
-            }
-        }
-        catch (System.Net.Sockets.SocketException ex)
-        {
-            ending = ex.SocketErrorCode.ToString();
-        }
+        (long received, string ending) = await ReadToTheEndAsync(socket, slowly: true);
 
         Assert.Equal(("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".Length + BodyBytes, "closed"), (received, ending));
         Assert.DoesNotContain(production.Requests, request => request.StartsWith("GET /next", StringComparison.Ordinal));
@@ -199,21 +212,7 @@ public sealed class KeepAliveTests
         await socket.SendAsync("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
         await proxy.WaitForLinesAsync(1);   // written after the answer went out and the close was decided
         await socket.SendAsync("GET /next HTTP/1.1\r\nHost: h\r\n\r\n"u8.ToArray());
-        long received = 0;
-        string ending = "closed";
-        byte[] buffer = new byte[64 * 1024];
-        try
-        {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            for (int read; (read = await socket.ReceiveAsync(buffer, limit.Token)) > 0;)
-            {
-                received += read;
-            }
-        }
-        catch (System.Net.Sockets.SocketException ex)
-        {
-            ending = ex.SocketErrorCode.ToString();
-        }
+        (long received, string ending) = await ReadToTheEndAsync(socket, slowly: false);
 
         Assert.Equal(($"HTTP/1.1 200 OK\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n".Length + BodyBytes, "closed"), (received, ending));
         Assert.DoesNotContain(production.Requests, request => request.StartsWith("GET /next", StringComparison.Ordinal));
