@@ -447,6 +447,8 @@ start_service() {
 }
 # rule_count [ip6tables]: the helper's rules in the box's nat table (iptables unless said)
 rule_count() { in_box "${1:-iptables}" -w 5 -t nat -S PREROUTING | grep -c -- 'shadowproxy-redirect'; }
+# all_rules: the redirect rules in place, IPv4 and IPv6 together
+all_rules() { echo $(($(rule_count) + $(rule_count ip6tables))); }
 
 # ---- 1. a failed start adds no redirect ----------------------------------------------------------------------------
 if ! READY_TIMEOUT=2 in_box bash -c 'set -a; . "$1"; set +a; READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
@@ -653,7 +655,7 @@ run_unit_commands ExecStartPost 2>>"$work/redirect.log"   # both rules again, fo
 
 # ---- 5. systemctl stop: ExecStop removes the redirect, then SIGTERM drains and exits 0 -----------------------------
 run_unit_commands ExecStop 2>>"$work/redirect.log"
-stop_rules=$(($(rule_count) + $(rule_count ip6tables)))
+stop_rules=$(all_rules)
 direct=$(get /stopping)
 kill -TERM "$proxy_pid"
 wait "$proxy_pid"
@@ -682,6 +684,13 @@ restore_5b() {
     cp "$work/settings.before-5b" "$settings"
     cp "$work/redirect.env.before-5b" "$env_file"
 }
+# start_refusable: starts the service with a short readiness wait (the one-place checks below expect the helper to
+# refuse, or production to be missing); started_ok says whether the start succeeded
+start_refusable() {
+    echo READY_TIMEOUT=2 >>"$env_file"
+    started_ok=yes
+    start_service || started_ok=no
+}
 # set_settings_production VALUE: the operator's edit of appsettings.json, with or without a Production key there
 set_settings_production() {
     if grep -q '"Production"' "$settings"; then
@@ -701,10 +710,8 @@ set_env_production() {
 
 # Production changed in the settings file only (to where nothing answers): the redirect must not go in.
 set_settings_production 127.0.0.1:81
-echo READY_TIMEOUT=2 >>"$env_file"
-started_ok=yes
-start_service || started_ok=no
-one_place_rules=$(($(rule_count) + $(rule_count ip6tables)))
+start_refusable
+one_place_rules=$(all_rules)
 one_place_answer=$(get /settings-file-only)
 stop_service
 if [[ $started_ok == no && $one_place_rules == 0 && $one_place_answer == '200 production /settings-file-only' ]] &&
@@ -720,10 +727,8 @@ restore_5b
 # Production moved in redirect.env (the one place) to where nothing answers: the proxy sends there (a client that
 # connects to 8001 directly gets 502), and the helper checks there, so no redirect.
 set_env_production 127.0.0.1:81
-echo READY_TIMEOUT=2 >>"$env_file"
-started_ok=yes
-start_service || started_ok=no
-one_place_rules=$(($(rule_count) + $(rule_count ip6tables)))
+start_refusable
+one_place_rules=$(all_rules)
 one_place_answer=$(get /env-only)
 direct_8001=$(get_from_client http://10.200.1.2:8001/straight-to-the-proxy)
 stop_service
@@ -788,10 +793,8 @@ accepts_in_box() { in_box timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
 # Listen changed in the settings file only: it has no effect (the proxy stays on SHADOWPROXY_LISTEN's 8001), and the
 # helper refuses, naming both, rather than leave the operator believing the port moved.
 set_settings_listen '[::]:8002'
-echo READY_TIMEOUT=2 >>"$env_file"
-started_ok=yes
-start_service || started_ok=no
-listen_rules=$(($(rule_count) + $(rule_count ip6tables)))
+start_refusable
+listen_rules=$(all_rules)
 on_8001=no
 ! accepts_in_box 127.0.0.1 8001 || on_8001=yes
 listen_answer=$(get /listen-settings-only)
@@ -833,10 +836,8 @@ restore_5b
 # A Listen on 127.0.0.1 only: the proxy answers the helper's check there, but REDIRECT hands clients to out0's own
 # address, where nothing would take them, so a rule would refuse every client. The helper refuses instead.
 set_env_listen 127.0.0.1:8001
-echo READY_TIMEOUT=2 >>"$env_file"
-started_ok=yes
-start_service || started_ok=no
-listen_rules=$(($(rule_count) + $(rule_count ip6tables)))
+start_refusable
+listen_rules=$(all_rules)
 on_8001=no
 ! accepts_in_box 127.0.0.1 8001 || on_8001=yes
 listen_answer=$(get /listen-loopback)
