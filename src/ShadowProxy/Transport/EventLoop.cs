@@ -115,18 +115,6 @@ internal sealed unsafe class EventLoop
         }
     }
 
-    /// <summary>How many targets hold a slot now (for tests: which loop a kind of connection lives on).</summary>
-    internal int Registrations
-    {
-        get
-        {
-            lock (_slotsGate)
-            {
-                return _usedSlots - _freeSlots.Count;
-            }
-        }
-    }
-
     /// <summary>Whether a slot still refers to the target (for tests and diagnostics: a closed socket must hold none).</summary>
     internal bool Holds(IEventTarget target)
     {

@@ -23,9 +23,6 @@ internal static class EventLoops
     /// <summary>The loops that take clients (and their production connections).</summary>
     public static ReadOnlySpan<EventLoop> All => Loops.Value;
 
-    /// <summary>The shadow's own loop, or null when shadow copies stay on their client's loop.</summary>
-    public static EventLoop? Shadow => ShadowLoop.Value;
-
     /// <summary>
     /// The caller's own loop (so a production connection stays with its client's, and a shadow connection, opened on
     /// the shadow's loop, with it), else the next client loop in turn.
