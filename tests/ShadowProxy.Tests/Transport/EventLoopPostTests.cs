@@ -59,6 +59,19 @@ public sealed class EventLoopPostTests
     }
 
     [Fact]
+    public async Task Posted_work_that_throws_does_not_end_the_loop_and_the_next_work_still_runs()
+    {
+        EventLoop loop = Loop.Value;
+        var ran = new TaskCompletionSource<EventLoop?>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Escaping the loop's thread, the exception would end the process (here, the test run).
+        loop.Post(() => throw new InvalidOperationException("a test's posted work that fails"));
+        loop.Post(() => ran.SetResult(EventLoop.Current));
+
+        Assert.Same(loop, await ran.Task.WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task Awaiting_a_hop_continues_on_its_loop_and_once_there_stays()
     {
         EventLoop loop = Loop.Value;
