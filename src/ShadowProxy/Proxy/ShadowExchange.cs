@@ -165,11 +165,12 @@ internal sealed class ShadowExchange
 
     private async Task<BackendResult> RunAsync(bool isHeadRequest, bool idempotent, long startTimestamp, BackendPool pool, ProxyOptions options, TimeProvider time)
     {
-        // The copy runs on the shadow's own loop when there is one (SHADOWPROXY_SHADOW_LOOP=on): its connect, send,
-        // receive and close then take the core the client's loop leaves idle (bench/README.md, eleventh round).
-        // Without one it starts right here, not on the thread pool: up to the connect's first await this is a few
-        // cheap steps, and the caller (production's path) is back at once.
-        await Transport.EventLoops.ToShadowLoop();
+        // The copy runs on the shadow's own loop when there is one (SHADOWPROXY_SHADOW_LOOP=on) and it has room: its
+        // connect, send, receive and close then take the core the client's loop leaves idle (bench/README.md, eleventh
+        // round). Otherwise it starts right here, not on the thread pool: up to the connect's first await this is a
+        // few cheap steps, and the caller (production's path) is back at once.
+        Transport.LoopHandOver handOver = Transport.EventLoops.ShadowHandOver;
+        await handOver.Enter(out bool handedOver);
         long started = time.GetTimestamp();
         BackendLink? link = null;
         bool reusable = false;
@@ -243,6 +244,11 @@ internal sealed class ShadowExchange
 
             ReturnQueuedBuffers();
             _cancel.Dispose();
+            if (handedOver)
+            {
+                handOver.Leave();
+            }
+
             _ended?.Invoke();
         }
     }

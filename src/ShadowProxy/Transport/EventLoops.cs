@@ -16,8 +16,15 @@ internal static class EventLoops
 
     public const string ShadowLoopVariable = "SHADOWPROXY_SHADOW_LOOP";
 
+    /// <summary>
+    /// Copies on the shadow's loop at most; past it a copy runs on its client's loop. Unbounded, that loop fell tens of
+    /// thousands of copies behind under overload; 64 (a little over the benchmark's 50 clients) kept every copy and
+    /// its memory in hand, and its throughput (bench/README.md, twelfth round).
+    /// </summary>
+    public const int ShadowLoopBound = 64;
+
     private static readonly Lazy<EventLoop[]> Loops = new(Start);
-    private static readonly Lazy<EventLoop?> ShadowLoop = new(StartShadowLoop);
+    private static readonly Lazy<LoopHandOver> ShadowLoop = new(StartShadowLoop);
     private static uint s_next;
 
     /// <summary>The loops that take clients (and their production connections).</summary>
@@ -38,8 +45,8 @@ internal static class EventLoops
         return loops[(int)(Interlocked.Increment(ref s_next) % (uint)loops.Length)];
     }
 
-    /// <summary>Awaited, continues on the shadow's loop (at once when there is none, or the caller is on it).</summary>
-    public static LoopHop ToShadowLoop() => new(ShadowLoop.Value);
+    /// <summary>Hands shadow copies to the shadow's loop, when there is one, while it has room.</summary>
+    public static LoopHandOver ShadowHandOver => ShadowLoop.Value;
 
     private static EventLoop[] Start()
     {
@@ -56,8 +63,9 @@ internal static class EventLoops
     }
 
     /// <summary>Only when turned on (on, 1 or true); anything else means off, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
-    private static EventLoop? StartShadowLoop() =>
-        Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "on" or "1" or "true"
+    private static LoopHandOver StartShadowLoop() =>
+        new(Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "on" or "1" or "true"
             ? new EventLoop("shadow")
-            : null;
+            : null,
+            ShadowLoopBound);
 }

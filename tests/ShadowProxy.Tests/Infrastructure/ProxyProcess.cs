@@ -310,17 +310,22 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public IReadOnlyList<string> ThreadNames() =>
         [.. Directory.EnumerateDirectories($"/proc/{Pid}/task").Select(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n'))];
 
-    /// <summary>CPU time (user and system, in clock ticks) of each thread whose name starts so, from /proc/PID/task/*/stat.</summary>
-    public IReadOnlyList<long> ThreadCpuTicks(string namePrefix) =>
-        [.. Directory.EnumerateDirectories($"/proc/{Pid}/task")
+    /// <summary>
+    /// CPU time (user and system, in clock ticks) of each thread whose name starts so, by thread id, from
+    /// /proc/PID/task/*/stat.
+    /// </summary>
+    public IReadOnlyDictionary<int, long> ThreadCpuTicks(string namePrefix) =>
+        Directory.EnumerateDirectories($"/proc/{Pid}/task")
             .Where(task => File.ReadAllText(Path.Combine(task, "comm")).StartsWith(namePrefix, StringComparison.Ordinal))
-            .Select(task =>
-            {
-                // The fields after the name, which is in parentheses and may hold spaces: utime and stime are 12th and 13th.
-                string stat = File.ReadAllText(Path.Combine(task, "stat"));
-                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-            })];
+            .ToDictionary(
+                task => int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture),
+                task =>
+                {
+                    // The fields after the name, which is in parentheses and may hold spaces: utime and stime are 12th and 13th.
+                    string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                });
 
     /// <summary>Threads and resident memory, from /proc/PID/status.</summary>
     public (int Threads, long ResidentKb) Status()

@@ -46,7 +46,7 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
     /// <summary>
     /// deploy/README.md tells a busy site to add loops (SHADOWPROXY_IO_THREADS): more loops than this box has cores, so
     /// that connections accepted by different loops, their backends and the shared timer sweep and line writer really
-    /// run side by side. And SHADOWPROXY_SHADOW_LOOP=on hands every shadow copy to a loop of its own, across threads.
+    /// run side by side. And SHADOWPROXY_SHADOW_LOOP=on hands shadow copies to a loop of their own, across threads.
     /// </summary>
     [Theory]
     [InlineData("SHADOWPROXY_IO_THREADS", "3", 3)]
@@ -66,8 +66,9 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
         output.WriteLine($"6,000 requests on {ioThreads} loops; end {end}; statuses {string.Join(", ", load.Statuses.OrderBy(s => s.Key))}");
 
         Assert.Equal(expectedLoops, ioThreads);
-        // Every loop did work: the three share the clients, and the shadow's own loop ran every shadow copy.
-        Assert.All(proxy.ThreadCpuTicks("ShadowProxy I/O"), ticks => Assert.True(ticks > 0, "an event loop that never ran"));
+        // Every loop did work: the three share the clients, and the shadow's own loop ran the shadow copies.
+        IReadOnlyDictionary<int, long> afterFaults = proxy.ThreadCpuTicks("ShadowProxy I/O");
+        Assert.All(afterFaults.Values, ticks => Assert.True(ticks > 0, "an event loop that never ran"));
         Assert.Equal(0, load.Failures);
         Assert.Equal(6_000, load.Responses);
         Assert.Equal(6_000 - (6_000 / 20 * 4), load.Statuses[200]);
@@ -76,6 +77,14 @@ public sealed class ProcessLoadTests(ITestOutputHelper output)
         Assert.True(end.Sockets <= idleSockets, $"sockets: idle {idleSockets}, end {end}; open now: {proxy.DescribeDescriptors()}");
         Assert.DoesNotContain("dropped", proxy.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Unexpected error", proxy.Stderr, StringComparison.Ordinal);
+
+        // And every loop still takes work after the faults. The shadow's loop takes at most 64 copies at once: a failed
+        // copy that kept its place there would, some failures on, leave the loop idle and every copy on the clients'.
+        LoadClient more = await MixedLoad.RunAsync(proxy, requests: 2_000, clientFaults: 0);
+        await MixedLoad.SettledAsync(proxy, expectedLines: 6_000 + 60 + 2_000, idleSockets);
+        IReadOnlyDictionary<int, long> later = proxy.ThreadCpuTicks("ShadowProxy I/O");
+        Assert.Equal(2_000, more.Responses);
+        Assert.All(afterFaults, loop => Assert.True(later[loop.Key] > loop.Value, $"loop thread {loop.Key} did nothing after the faults ({loop.Value} ticks)"));
     }
 
     [Fact]
