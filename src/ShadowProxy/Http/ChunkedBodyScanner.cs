@@ -5,8 +5,16 @@ namespace ShadowProxy.Http;
 /// <summary>
 /// Finds where a chunked body ends (RFC 9112 §7.1) as its bytes go by, so that the original bytes can be forwarded
 /// untouched. Incremental: any split of the input scans the same. Strict: bare LF, a size that is not hex or
-/// overflows, or a line or trailer section over its limit makes the body invalid.
+/// overflows, a size line that is not chunk-size *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+/// (anything else after the size, such as "5 xyz" or "5;", is refused), or a line or trailer section over its limit
+/// makes the body invalid.
 /// </summary>
+/// <remarks>
+/// One liberty is taken with the grammar, as the scanner took it before it checked extensions: whitespace just before
+/// the CRLF ("5 \r\n", "5;a=b\t\r\n") is accepted, as BWS with no extension after it. No parser can read another size
+/// or extension out of it (a stricter one refuses the line, which the proxy forwards unchanged), so tolerating it opens
+/// no second framing.
+/// </remarks>
 internal struct ChunkedBodyScanner
 {
     /// <summary>A chunk-size line with its extensions; Kestrel caps extensions similarly.</summary>
@@ -25,7 +33,14 @@ internal struct ChunkedBodyScanner
     private enum State : byte
     {
         Size,
-        Extension,
+        ExtensionEnd,           // after the size, a value or a quoted-string: BWS, then ';' or CR
+        ExtensionNameStart,     // after ';': BWS, then the name's first token character
+        ExtensionName,
+        AfterExtensionName,     // BWS after a name: then '=', ';' or CR
+        ExtensionValueStart,    // after '=': BWS, then a token or a quoted-string
+        ExtensionValue,
+        QuotedValue,
+        QuotedPair,             // after a backslash in a quoted-string
         SizeLineFeed,
         Data,
         DataCarriageReturn,
@@ -118,17 +133,73 @@ internal struct ChunkedBodyScanner
                 return b switch
                 {
                     (byte)'\r' => State.SizeLineFeed,
-                    (byte)';' or (byte)' ' or (byte)'\t' => State.Extension,
+                    (byte)';' => State.ExtensionNameStart,
+                    (byte)' ' or (byte)'\t' => State.ExtensionEnd,
                     _ => State.Invalid,
                 };
 
-            case State.Extension:
-                if (b == '\r')
+            // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1). Every byte
+            // of it counts towards the size line's bound; the CR that ends it does not.
+            case State.ExtensionEnd:
+                return b switch
                 {
-                    return State.SizeLineFeed;
+                    (byte)'\r' => State.SizeLineFeed,
+                    (byte)';' => CountExtensionByte(State.ExtensionNameStart),
+                    (byte)' ' or (byte)'\t' => CountExtensionByte(State.ExtensionEnd),
+                    _ => State.Invalid,
+                };
+
+            case State.ExtensionNameStart:
+                return b is (byte)' ' or (byte)'\t' ? CountExtensionByte(State.ExtensionNameStart)
+                    : HttpChars.Token.Contains(b) ? CountExtensionByte(State.ExtensionName)
+                    : State.Invalid;
+
+            case State.ExtensionName:
+                // Neither a delimiter nor whitespace is a token character: a name goes on, or ends as a bare name would.
+                if (HttpChars.Token.Contains(b))
+                {
+                    return CountExtensionByte(State.ExtensionName);
                 }
 
-                return ++_lineBytes > MaxSizeLineBytes || IsControl(b) ? State.Invalid : State.Extension;
+                goto case State.AfterExtensionName;
+
+            case State.AfterExtensionName:
+                return b switch
+                {
+                    (byte)'\r' => State.SizeLineFeed,
+                    (byte)';' => CountExtensionByte(State.ExtensionNameStart),
+                    (byte)'=' => CountExtensionByte(State.ExtensionValueStart),
+                    (byte)' ' or (byte)'\t' => CountExtensionByte(State.AfterExtensionName),
+                    _ => State.Invalid,
+                };
+
+            case State.ExtensionValueStart:
+                return b switch
+                {
+                    (byte)'"' => CountExtensionByte(State.QuotedValue),
+                    (byte)' ' or (byte)'\t' => CountExtensionByte(State.ExtensionValueStart),
+                    _ => HttpChars.Token.Contains(b) ? CountExtensionByte(State.ExtensionValue) : State.Invalid,
+                };
+
+            case State.ExtensionValue:
+                if (HttpChars.Token.Contains(b))
+                {
+                    return CountExtensionByte(State.ExtensionValue);
+                }
+
+                goto case State.ExtensionEnd;
+
+            case State.QuotedValue:
+                // qdtext is any byte but a control (HTAB aside), '"' and '\'; quoted-pair escapes any but a control.
+                return b switch
+                {
+                    (byte)'"' => CountExtensionByte(State.ExtensionEnd),
+                    (byte)'\\' => CountExtensionByte(State.QuotedPair),
+                    _ => IsControl(b) ? State.Invalid : CountExtensionByte(State.QuotedValue),
+                };
+
+            case State.QuotedPair:
+                return IsControl(b) ? State.Invalid : CountExtensionByte(State.QuotedValue);
 
             case State.SizeLineFeed:
                 if (b != '\n')
@@ -168,6 +239,8 @@ internal struct ChunkedBodyScanner
                 return State.Invalid;
         }
     }
+
+    private State CountExtensionByte(State next) => ++_lineBytes > MaxSizeLineBytes ? State.Invalid : next;
 
     private State CountTrailerByte() => ++_lineBytes > MaxTrailerBytes ? State.Invalid : State.TrailerLine;
 

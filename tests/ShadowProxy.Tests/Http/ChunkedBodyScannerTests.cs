@@ -70,6 +70,21 @@ public sealed class ChunkedBodyScannerTests
     [InlineData("0\r\n X: folded\r\n\r\n")]     // obs-fold in trailer
     [InlineData("0\r\nX: 1\n\r\n")]             // bare LF in trailer
     [InlineData("4;a=\u0001\r\n")]              // control in extension
+    [InlineData("5 xyz\r\n")]                   // text after the size without a ';'
+    [InlineData("5\txyz\r\n")]                  // the same after a tab
+    [InlineData("5;\r\n")]                      // an extension without a name
+    [InlineData("5; \r\n")]                     // the same, with BWS
+    [InlineData("5;;a\r\n")]                    // an empty name between two ';'
+    [InlineData("5;=b\r\n")]                    // a value without a name
+    [InlineData("5;a b\r\n")]                   // two words as a name
+    [InlineData("5;a=\r\n")]                    // '=' without a value
+    [InlineData("5;a=b=c\r\n")]                 // a second '='
+    [InlineData("5;a=b c\r\n")]                 // two words as a value
+    [InlineData("5;a=(b)\r\n")]                 // a value neither token nor quoted-string
+    [InlineData("5;a=\"b\r\n")]                 // a quoted-string that does not end
+    [InlineData("5;a=\"b\"c\r\n")]              // text straight after a quoted-string
+    [InlineData("5;a=\"b\\\u0001\"\r\n")]        // a quoted-pair of a control
+    [InlineData("5;a\u00e9\r\n")]               // obs-text outside a quoted-string
     public void Rejects_invalid_framing(string body)
     {
         var scanner = new ChunkedBodyScanner();
@@ -84,6 +99,8 @@ public sealed class ChunkedBodyScannerTests
     [InlineData("4\r\nWiki\n0\r\n\r\n", 7)]           // bare LF after data
     [InlineData("4;a=\u0001\r\n", 4)]                // control in extension
     [InlineData("0\r\nX: 1\n\r\n", 7)]               // bare LF in trailer
+    [InlineData("4\r\nWiki\r\n5 xyz\r\n", 11)]        // text after a size: the x
+    [InlineData("5;\r\n", 2)]                       // an extension without a name: the CR
     public void Counts_the_bytes_before_the_one_that_breaks_the_framing_and_not_that_one(string body, int valid)
     {
         // A relay forwards what the scanner consumed: the breaking byte must not be among it, however the input is split.
@@ -102,6 +119,28 @@ public sealed class ChunkedBodyScannerTests
             int first = pieces.Scan(input.AsSpan(0, split));
             int second = pieces.IsInvalid ? 0 : pieces.Scan(input.AsSpan(split));
             Assert.Equal(valid, first + second);
+        }
+    }
+
+    [Theory]
+    [InlineData("5\r\nhello\r\n0\r\n\r\n")]
+    [InlineData("5 \r\nhello\r\n0\t\r\n\r\n")]                           // BWS before the CRLF, tolerated
+    [InlineData("5;a\r\nhello\r\n0;b\r\n\r\n")]                         // a name alone
+    [InlineData("5 ; a = b\r\nhello\r\n0\r\n\r\n")]                      // BWS around ';' and '='
+    [InlineData("5\t;\ta\t=\tb\t\r\nhello\r\n0\r\n\r\n")]                 // the same with tabs, and before the CRLF
+    [InlineData("5;a=\"q;\\\"x\"\r\nhello\r\n0\r\n\r\n")]                  // a quoted-string with ';' and a quoted-pair
+    [InlineData("5;a=\"\";b;c=d ;e=\"\u00e9 \"\r\nhello\r\n0\r\n\r\n")]     // several; empty and obs-text quoted-strings
+    [InlineData("5;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\nhello\r\n0\r\n\r\n")] // every token character
+    public void Accepts_the_extensions_the_grammar_allows(string body)
+    {
+        byte[] input = Encoding.Latin1.GetBytes(body);
+        for (int split = 0; split <= input.Length; split++)
+        {
+            var scanner = new ChunkedBodyScanner();
+            int consumed = scanner.Scan(input.AsSpan(0, split));
+            consumed += scanner.Scan(input.AsSpan(split));
+            Assert.True(scanner.IsComplete, $"{body} split at {split}");
+            Assert.Equal(input.Length, consumed);
         }
     }
 

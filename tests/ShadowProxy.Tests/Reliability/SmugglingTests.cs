@@ -44,6 +44,8 @@ public sealed class SmugglingTests
         { "bare LF after the size", "5\nhello\r\n0\r\n\r\n" },
         { "data longer than its size", "3\r\nhello\r\n0\r\n\r\n" },
         { "obs-fold in a trailer", "0\r\nX: a\r\n b\r\n\r\n" },
+        { "text after the size without a ';'", "5 xyz\r\nhello\r\n0\r\n\r\n" },
+        { "an extension without a name", "5;\r\nhello\r\n0\r\n\r\n" },
     };
 
     [Theory]

@@ -64,6 +64,8 @@ internal static partial class FuzzGenerator
         ("no CRLF after the chunk data", "5\r\nhelloX\r\n0\r\n\r\n", 8),
         ("bare LF after the chunk data", "5\r\nhello\n0\r\n\r\n", 8),
         ("a control character in a chunk extension", "5;a\u0001b\r\nhello\r\n0\r\n\r\n", 3),
+        ("text after the chunk size without a ';'", "5 xyz\r\nhello\r\n0\r\n\r\n", 2),
+        ("a chunk extension without a name", "5;\r\nhello\r\n0\r\n\r\n", 2),
         ("obs-fold in a trailer", "0\r\nX: a\r\n b\r\n\r\n", 9),
         ("bare LF in a trailer", "0\r\nX: a\nY: b\r\n\r\n", 7),
         ("no LF after the last CR", "0\r\n\rX", 4),
