@@ -6,8 +6,8 @@ namespace ShadowProxy.Http;
 /// Finds where a chunked body ends (RFC 9112 §7.1) as its bytes go by, so that the original bytes can be forwarded
 /// untouched. Incremental: any split of the input scans the same. Strict: bare LF, a size that is not hex or
 /// overflows, a size line that is not chunk-size *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
-/// (anything else after the size, such as "5 xyz" or "5;", is refused), or a line or trailer section over its limit
-/// makes the body invalid.
+/// (anything else after the size, such as "5 xyz" or "5;", is refused), a trailer line that is not a field line
+/// (token ":" value), or a line or trailer section over its limit makes the body invalid.
 /// </summary>
 /// <remarks>
 /// One liberty is taken with the grammar, as the scanner took it before it checked extensions: whitespace just before
@@ -46,7 +46,8 @@ internal struct ChunkedBodyScanner
         DataCarriageReturn,
         DataLineFeed,
         TrailerStart,
-        TrailerLine,
+        TrailerName,
+        TrailerValue,
         TrailerLineFeed,
         FinalLineFeed,
         Done,
@@ -224,10 +225,17 @@ internal struct ChunkedBodyScanner
                 }
 
                 // A trailer field starts with a token character; whitespace here would be obs-fold.
-                return HttpChars.Token.Contains(b) ? CountTrailerByte() : State.Invalid;
+                return HttpChars.Token.Contains(b) ? CountTrailerByte(State.TrailerName) : State.Invalid;
 
-            case State.TrailerLine:
-                return b == '\r' ? State.TrailerLineFeed : IsControl(b) ? State.Invalid : CountTrailerByte();
+            case State.TrailerName:
+                // field-line = field-name ":" OWS field-value OWS (RFC 9112 §5): the name is a token ended by the colon,
+                // with no whitespace before it; a line without one (or a CR before it) is no field line.
+                return b == ':' ? CountTrailerByte(State.TrailerValue)
+                    : HttpChars.Token.Contains(b) ? CountTrailerByte(State.TrailerName)
+                    : State.Invalid;
+
+            case State.TrailerValue:
+                return b == '\r' ? State.TrailerLineFeed : IsControl(b) ? State.Invalid : CountTrailerByte(State.TrailerValue);
 
             case State.TrailerLineFeed:
                 return b == '\n' ? State.TrailerStart : State.Invalid;
@@ -242,7 +250,7 @@ internal struct ChunkedBodyScanner
 
     private State CountExtensionByte(State next) => ++_lineBytes > MaxSizeLineBytes ? State.Invalid : next;
 
-    private State CountTrailerByte() => ++_lineBytes > MaxTrailerBytes ? State.Invalid : State.TrailerLine;
+    private State CountTrailerByte(State next) => ++_lineBytes > MaxTrailerBytes ? State.Invalid : next;
 
     private static bool IsControl(byte b) => b != '\t' && (b < 0x20 || b == 0x7F);
 

@@ -85,6 +85,10 @@ public sealed class ChunkedBodyScannerTests
     [InlineData("5;a=\"b\"c\r\n")]              // text straight after a quoted-string
     [InlineData("5;a=\"b\\\u0001\"\r\n")]        // a quoted-pair of a control
     [InlineData("5;a\u00e9\r\n")]               // obs-text outside a quoted-string
+    [InlineData("0\r\nX-No-Colon\r\n\r\n")]      // a trailer line without a colon
+    [InlineData("0\r\nX : 1\r\n\r\n")]          // whitespace before a trailer's colon
+    [InlineData("0\r\nX(y): 1\r\n\r\n")]        // a trailer name that is not a token
+    [InlineData("0\r\nX: 1\r\nNo-Colon\r\n\r\n")] // a colon-less line after a good one
     public void Rejects_invalid_framing(string body)
     {
         var scanner = new ChunkedBodyScanner();
@@ -101,6 +105,7 @@ public sealed class ChunkedBodyScannerTests
     [InlineData("0\r\nX: 1\n\r\n", 7)]               // bare LF in trailer
     [InlineData("4\r\nWiki\r\n5 xyz\r\n", 11)]        // text after a size: the x
     [InlineData("5;\r\n", 2)]                       // an extension without a name: the CR
+    [InlineData("0\r\nX-No-Colon\r\n\r\n", 13)]      // a trailer line without a colon: its CR
     public void Counts_the_bytes_before_the_one_that_breaks_the_framing_and_not_that_one(string body, int valid)
     {
         // A relay forwards what the scanner consumed: the breaking byte must not be among it, however the input is split.
@@ -131,7 +136,8 @@ public sealed class ChunkedBodyScannerTests
     [InlineData("5;a=\"q;\\\"x\"\r\nhello\r\n0\r\n\r\n")]                  // a quoted-string with ';' and a quoted-pair
     [InlineData("5;a=\"\";b;c=d ;e=\"\u00e9 \"\r\nhello\r\n0\r\n\r\n")]     // several; empty and obs-text quoted-strings
     [InlineData("5;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\nhello\r\n0\r\n\r\n")] // every token character
-    public void Accepts_the_extensions_the_grammar_allows(string body)
+    [InlineData("0\r\nX:\r\nY:  v w \r\nZ:\ta\u00e9:\r\n\r\n")]                // trailers: empty, OWS, obs-text and ':' in a value
+    public void Accepts_the_extensions_and_trailers_the_grammar_allows(string body)
     {
         byte[] input = Encoding.Latin1.GetBytes(body);
         for (int split = 0; split <= input.Length; split++)

@@ -199,10 +199,12 @@ public sealed class ProductionMidResponseTests
         { "3\r\nabcX\r\n0\r\n\r\n", "3\r\nabc", false },                  // no CRLF after the chunk data
         { "3\r\nabc\n0\r\n\r\n", "3\r\nabc", false },                     // bare LF after the chunk data
         { "3;ext\u0001\r\nabc\r\n0\r\n\r\n", "3;ext", false },            // a control character in an extension
-        { "5 xyz\r\nhello\r\n0\r\n\r\n", "5 ", false },                // text after a chunk size without a ';'
+        { "5 xyz\r\nhello\r\n0\r\n\r\n", "5 ", false },                   // text after a chunk size without a ';'
+        { "0\r\nX-No-Colon\r\n\r\n", "0\r\nX-No-Colon", false },          // a trailer line without a colon
         { "3\r\nabcX\r\n0\r\n\r\n", "3\r\nabc", true },
         { "zz\r\n0\r\n\r\n", "", true },
         { "5 xyz\r\nhello\r\n0\r\n\r\n", "5 ", true },
+        { "0\r\nX-No-Colon\r\n\r\n", "0\r\nX-No-Colon", true },
     };
 
     [Theory]

@@ -46,6 +46,7 @@ public sealed class SmugglingTests
         { "obs-fold in a trailer", "0\r\nX: a\r\n b\r\n\r\n" },
         { "text after the size without a ';'", "5 xyz\r\nhello\r\n0\r\n\r\n" },
         { "an extension without a name", "5;\r\nhello\r\n0\r\n\r\n" },
+        { "a trailer line without a colon", "0\r\nX-No-Colon\r\n\r\n" },
     };
 
     [Theory]

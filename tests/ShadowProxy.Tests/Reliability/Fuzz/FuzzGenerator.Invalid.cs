@@ -68,6 +68,7 @@ internal static partial class FuzzGenerator
         ("a chunk extension without a name", "5;\r\nhello\r\n0\r\n\r\n", 2),
         ("obs-fold in a trailer", "0\r\nX: a\r\n b\r\n\r\n", 9),
         ("bare LF in a trailer", "0\r\nX: a\nY: b\r\n\r\n", 7),
+        ("a trailer line without a colon", "0\r\nX-No-Colon\r\n\r\n", 13),
         ("no LF after the last CR", "0\r\n\rX", 4),
         ("a chunk-size line over 4 KiB", "5;" + new string('e', 5000) + "\r\nhello\r\n0\r\n\r\n", 5000),
     ];
