@@ -44,6 +44,13 @@ internal static class ProxyCommand
             return ExitCodes.Failure;
         }
 
+        ulong? openFiles = DescriptorLimit.Raise();
+        int configuredConnections = settings.Options.MaxConnections;
+        if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit) < configuredConnections)
+        {
+            settings = settings with { Options = settings.Options with { MaxConnections = DescriptorLimit.ClientsWithin(limit) } };
+        }
+
         IHost host = BuildHost(settings);
         Logger diagnostics = host.Services.GetRequiredService<Logger>();
         ShutdownSignals? signals = null;
@@ -52,6 +59,13 @@ internal static class ProxyCommand
             if (await StartAsync(host, settings, cancellationToken).ConfigureAwait(false) is { } failed)
             {
                 return failed;
+            }
+
+            // Said once the proxy runs: a start that fails says why in its one line.
+            if (settings.Options.MaxConnections < configuredConnections)
+            {
+                host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DescriptorLimit).FullName!)
+                    .ConnectionsLowered(configuredConnections, settings.Options.MaxConnections, openFiles ?? 0, DescriptorLimit.PerClient, DescriptorLimit.Reserve);
             }
 
             // The first signal drains (the host's console lifetime); a second one exits at once: during the drain, and

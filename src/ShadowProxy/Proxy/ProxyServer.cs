@@ -18,6 +18,13 @@ internal sealed class ProxyServer : BackgroundService
     private const int RejectLingerBytes = 64 * 1024;
     private static readonly TimeSpan RejectLingerTime = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// Rejected clients that linger at once, at most: each holds a descriptor for the linger, and a flood of them could
+    /// otherwise use up the open-file limit (Hosting/DescriptorLimit.Reserve keeps room for these). Past it a rejected
+    /// client gets its 503 and the close at once, which resets the connection if its request is still unread.
+    /// </summary>
+    internal const int LingeringRejections = 64;
+
     private readonly ProxyOptions _options;
     private readonly IRequestLineSink _sink;
     private readonly ILogger<ProxyServer> _logger;
@@ -99,10 +106,11 @@ internal sealed class ProxyServer : BackgroundService
     /// <summary>Runs on the event loop that accepted the client; the connection stays on that loop.</summary>
     private void OnAccepted(LoopSocket client)
     {
-        if (Interlocked.Increment(ref _active) > _options.MaxConnections)
+        int active = Interlocked.Increment(ref _active);
+        if (active > _options.MaxConnections)
         {
             _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);
-            Track(RejectAsync(client), endsConnection: true);
+            Track(RejectAsync(client, linger: active <= _options.MaxConnections + LingeringRejections), endsConnection: true);
             return;
         }
 
@@ -190,7 +198,8 @@ internal sealed class ProxyServer : BackgroundService
     /// unread would reset the connection under the answer. Short, because rejected clients keep counting against the
     /// limit until they are closed.
     /// </summary>
-    private static async Task RejectAsync(LoopSocket client)
+    /// <param name="linger">False past <see cref="LingeringRejections"/>: the 503, then the close at once.</param>
+    private static async Task RejectAsync(LoopSocket client, bool linger)
     {
         bool answered = false;
         try
@@ -203,6 +212,6 @@ internal sealed class ProxyServer : BackgroundService
             // The client is gone already.
         }
 
-        await LingeringClose.CloseAsync(client, drain: answered, RejectLingerTime, RejectLingerBytes).ConfigureAwait(false);
+        await LingeringClose.CloseAsync(client, drain: answered && linger, RejectLingerTime, RejectLingerBytes).ConfigureAwait(false);
     }
 }

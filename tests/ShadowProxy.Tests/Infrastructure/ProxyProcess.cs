@@ -129,14 +129,21 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
 
     private static ProxyProcess Start(Output output, string? file, params string[] arguments) => Start(output, file, environment: null, arguments);
 
-    private static ProxyProcess Start(Output output, string? file, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    private static ProxyProcess Start(Output output, string? file, IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
+        Start(output, file, environment, shellSetup: null, arguments);
+
+    /// <param name="shellSetup">Shell commands run before the program, in the shell that then becomes it (a `ulimit`).</param>
+    private static ProxyProcess Start(Output output, string? file, IReadOnlyDictionary<string, string>? environment, string? shellSetup, params string[] arguments)
     {
         string? published = PublishedProgram;
         string program = published ?? ProgramPath;
         Assert.True(File.Exists(program), "the test project's reference should copy the program next to the tests: " + program);
         string host = published ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         string[] command = published is null ? [host, ProgramPath, .. arguments] : [host, .. arguments];
-        var start = new ProcessStartInfo(output == Output.IntoFile ? "/bin/sh" : command[0])
+        string? shellLine = output == Output.IntoFile
+            ? "exec \"$0\" \"$@\" > \"$SHADOWPROXY_TEST_OUTPUT\" 2>&1"   // the shell opens the file once for both descriptors
+            : shellSetup is null ? null : shellSetup + "; exec \"$0\" \"$@\"";
+        var start = new ProcessStartInfo(shellLine is null ? command[0] : "/bin/sh")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = output != Output.IntoFile,
@@ -149,11 +156,15 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
             start.Environment[name] = value;
         }
 
-        if (output == Output.IntoFile)
+        if (shellLine is not null)
         {
-            // The shell opens the file once for both descriptors (`>` then `2>&1`), then becomes the program.
-            start.Environment["SHADOWPROXY_TEST_OUTPUT"] = file;
-            foreach (string argument in (string[])["-c", "exec \"$0\" \"$@\" > \"$SHADOWPROXY_TEST_OUTPUT\" 2>&1", .. command])
+            // The shell runs its line, then becomes the program (exec): the process is the program's, as without it.
+            if (file is not null)
+            {
+                start.Environment["SHADOWPROXY_TEST_OUTPUT"] = file;
+            }
+
+            foreach (string argument in (string[])["-c", shellLine, .. command])
             {
                 start.ArgumentList.Add(argument);
             }
@@ -216,12 +227,16 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, params string[] options) =>
         StartListeningAsync(Output.Read, environment, production, shadow, options);
 
+    /// <summary>The same, started by a shell that first runs <paramref name="shellSetup"/> (a `ulimit -n` for the program).</summary>
+    public static Task<ProxyProcess> StartAfterAsync(string shellSetup, IPEndPoint production, IPEndPoint shadow, params string[] options) =>
+        StartListeningAsync(Output.Read, environment: null, production, shadow, options, shellSetup);
+
     /// <summary>Starts the program on 127.0.0.1 (a free port) with this output, and waits until it says where it listens.</summary>
     private static async Task<ProxyProcess> StartListeningAsync(
-        Output output, IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, string[] options)
+        Output output, IReadOnlyDictionary<string, string>? environment, IPEndPoint production, IPEndPoint shadow, string[] options, string? shellSetup = null)
     {
         ProxyProcess proxy = Start(
-            output, null, environment, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
+            output, null, environment, shellSetup, ["--listen", "127.0.0.1:0", "--production", production.ToString(), "--shadow", shadow.ToString(), .. options]);
         try
         {
             await proxy.WaitUntilListeningAsync();

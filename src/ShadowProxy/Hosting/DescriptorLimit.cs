@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace ShadowProxy.Hosting;
+
+/// <summary>
+/// The process's open-file limit (RLIMIT_NOFILE) and the clients that fit in it. At the limit the proxy cannot
+/// accept, and the runtime itself fails: it cannot start a thread or a timer and ends with "Out of memory." So the
+/// proxy raises its soft limit to the hard one at start (a shell's `ulimit -n` is often 1024 under a far higher hard
+/// limit; CoreCLR's own start-up does this too, and doing it here does not depend on which runtime runs the proxy),
+/// and when --max-connections clients could still need more descriptors than that, serves fewer, answering the rest
+/// 503 before the limit is reached.
+/// </summary>
+internal static partial class DescriptorLimit
+{
+    /// <summary>
+    /// Descriptors kept for the runtime and the proxy's own: its assemblies (about 130 with the framework beside it),
+    /// event loops, listener, log file, what the runtime opens later (a new thread reads /sys), and the rejected
+    /// clients that linger over their 503 (Proxy/ProxyServer.LingeringRejections, 64).
+    /// </summary>
+    public const int Reserve = 256;
+
+    /// <summary>A client's own socket and the ones opened for it, to production and to the shadow.</summary>
+    public const int PerClient = 3;
+
+    private const int NoFile = 7;   // RLIMIT_NOFILE, on x86-64 and arm64 alike
+
+    /// <summary>Raises the soft limit to the hard one where it is lower.</summary>
+    /// <returns>The soft limit now (the old one when it could not be raised); null when it cannot be read.</returns>
+    public static unsafe ulong? Raise()
+    {
+        Limit limit;
+        if (GetLimit(NoFile, &limit) != 0)
+        {
+            return null;
+        }
+
+        if (limit.Soft < limit.Hard)
+        {
+            var raised = new Limit { Soft = limit.Hard, Hard = limit.Hard };
+            if (SetLimit(NoFile, &raised) == 0)
+            {
+                return raised.Soft;
+            }
+        }
+
+        return limit.Soft;
+    }
+
+    /// <summary>The clients that fit in <paramref name="openFiles"/> descriptors, at least one.</summary>
+    public static int ClientsWithin(ulong openFiles) =>
+        openFiles <= Reserve + PerClient ? 1
+        : (int)Math.Min((openFiles - Reserve) / PerClient, int.MaxValue);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "--max-connections {Configured} lowered to {Clients}: the open-file limit (ulimit -n, LimitNOFILE) is {OpenFiles}, and each client can take {PerClient} descriptors (its own, production's, the shadow's) beside {Reserve} for the process; past {Clients} clients get 503. Raise the limit to serve more")]
+    public static partial void ConnectionsLowered(this ILogger logger, int configured, int clients, ulong openFiles, int perClient, int reserve);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Limit
+    {
+        public ulong Soft;   // rlim_t is 64 bits on the 64-bit Linux the proxy runs on
+        public ulong Hard;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static unsafe partial int GetLimit(int resource, Limit* limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static unsafe partial int SetLimit(int resource, Limit* limit);
+}

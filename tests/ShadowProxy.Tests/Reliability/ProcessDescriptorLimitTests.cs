@@ -1,0 +1,83 @@
+using System.Net.Sockets;
+using System.Text;
+using ShadowProxy.Tests.Infrastructure;
+
+namespace ShadowProxy.Tests.Reliability;
+
+/// <summary>
+/// The built program under a low open-file limit (`ulimit -n`). At the limit it could not accept, and the runtime
+/// itself could not start a thread or a timer: it ended with "Out of memory." It now keeps within the limit.
+/// </summary>
+[Collection(RealProcess.Collection)]
+public sealed class ProcessDescriptorLimitTests
+{
+    private const string Ok = FaultyBackends.ProductionOk;
+
+    [Fact]
+    public async Task Under_a_low_limit_it_serves_the_clients_that_fit_answers_the_rest_503_and_never_runs_out()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        // 400 descriptors: 256 kept for the process, 3 for each client (its own, production's, the shadow's): 48 clients.
+        await using ProxyProcess proxy = await ProxyProcess.StartAfterAsync(
+            "ulimit -n 400", production.EndPoint, shadow.EndPoint, "--client-timeout", "60");
+        await proxy.WaitForStderrAsync("--max-connections 10000 lowered to 48: the open-file limit (ulimit -n, LimitNOFILE) is 400");
+
+        // 48 clients that connect and say nothing yet hold their places.
+        var held = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 48; i++)
+            {
+                var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await client.ConnectAsync(proxy.EndPoint);
+                held.Add(client);
+            }
+
+            // Far more than the descriptors left, all open at once: each is answered 503 and closed, none waits, and the
+            // proxy never reaches the limit. Without the lower limit they were taken as clients until accept failed.
+            var turnedAway = new List<Socket>();
+            try
+            {
+                for (int i = 0; i < 300; i++)
+                {
+                    var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    turnedAway.Add(client);
+                    await client.ConnectAsync(proxy.EndPoint);
+                    using var stream = new NetworkStream(client, ownsSocket: false);
+                    string answer = await RawHttp.ReadToEndAsync(stream, TimeSpan.FromSeconds(10));
+                    Assert.StartsWith("HTTP/1.1 503 ", answer, StringComparison.Ordinal);
+                }
+            }
+            finally
+            {
+                turnedAway.ForEach(client => client.Dispose());
+            }
+
+            Assert.False(proxy.HasExited, "the proxy ended: " + proxy.Stderr);
+
+            // The held clients are served when they speak, and their requests are mirrored and logged.
+            for (int i = 0; i < held.Count; i += 12)
+            {
+                await held[i].SendAsync(Encoding.ASCII.GetBytes($"GET /held/{i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+                using var stream = new NetworkStream(held[i], ownsSocket: false);
+                Assert.Equal(Ok, await RawHttp.ReadToEndAsync(stream, TimeSpan.FromSeconds(10)));
+            }
+        }
+        finally
+        {
+            held.ForEach(client => client.Dispose());
+        }
+
+        // And once they have gone, new clients are served again.
+        Assert.Equal(Ok, await RawHttp.SendAsync(proxy.EndPoint, "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); proxy.StdoutLineCount < 5 && waited.Elapsed < TimeSpan.FromSeconds(10);)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(5, proxy.StdoutLineCount);   // four held clients' requests and the last one's
+        Assert.DoesNotContain("Accepting connections failed", proxy.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Out of memory", proxy.Stderr, StringComparison.Ordinal);
+    }
+}
