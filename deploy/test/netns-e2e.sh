@@ -417,10 +417,12 @@ proxy_runs=0
 ready=()
 # start: ExecStart (PROXY_COMMAND + the unit's arguments) with the unit's EnvironmentFile (systemd gives it to every
 # command of the unit: SHADOWPROXY_PRODUCTION is the proxy's Production) and a NOTIFY_SOCKET; once READY=1 arrives on it
-# (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails.
+# (Type=notify), ExecStartPost. Returns non-zero when the proxy never signals readiness or ExecStartPost fails. A proxy
+# that exits before READY=1 (a settings file it refuses) fails the start at its exit, as systemd does, not after the
+# receiver's 20 s; its exit code and stderr are printed and kept in ready[].
 start_service() {
     local -a args
-    local socket receiver i
+    local socket receiver i first= code
     read -r -a args <<<"$(unit_value ExecStart | rooted)"
     proxy_runs=$((proxy_runs + 1))
     socket=$work/notify-$proxy_runs.sock
@@ -438,7 +440,17 @@ start_service() {
     ) &
     proxy_pid=$!
     pids+=("$proxy_pid")
-    if ! wait "$receiver"; then
+    # Whichever ends first: the receiver (READY=1 came, or 20 s passed) or the proxy (it exited before it was ready).
+    wait -n -p first "$receiver" "$proxy_pid"
+    code=$?
+    if [[ $first == "$proxy_pid" ]]; then
+        kill -TERM "$receiver" 2>/dev/null
+        wait "$receiver" 2>/dev/null
+        ready+=("run $proxy_runs: the proxy exited with code $code before READY=1; stderr: $(tail -c 2000 "$work/proxy-$proxy_runs.err")")
+        echo "netns-e2e: ${ready[-1]}"
+        return 1
+    fi
+    if ((code != 0)); then
         ready+=("run $proxy_runs: no READY=1 within 20 s")
         return 1
     fi
@@ -849,6 +861,27 @@ if [[ $started_ok == no && $listen_rules == 0 && $on_8001 == yes && $listen_answ
 else
     fail "one place: a proxy listening on 127.0.0.1 only gets no redirect (clients would be refused); the start fails, production served directly" \
         "start succeeded: $started_ok, rules: $listen_rules, proxy on 127.0.0.1:8001: $on_8001, client: $listen_answer" "$(tail -3 "$work/redirect.log")"
+fi
+restore_5b
+
+# ---- 5d. a settings file the proxy refuses: the start fails when the proxy exits, not at the readiness timeout -----
+# The proxy refuses a shadow given by host name and exits 2 before it listens. systemd fails a Type=notify start at
+# that exit; start_service does the same, with the exit code and the proxy's stderr, instead of waiting out the 20 s
+# for a READY=1 that cannot come.
+sed -i 's#"Shadow": "10.200.2.2:8080"#"Shadow": "shadow.example:8080"#' "$settings"
+refused_since=$EPOCHREALTIME
+started_ok=yes
+start_service || started_ok=no
+refused_ms=$(((${EPOCHREALTIME/./} - ${refused_since/./}) / 1000))
+refused_rules=$(all_rules)
+refused_answer=$(get /refused-settings)
+stop_service
+if [[ $started_ok == no ]] && ((refused_ms < 5000)) && [[ $refused_rules == 0 && $refused_answer == '200 production /refused-settings' ]] &&
+    [[ ${ready[-1]} == "run $proxy_runs: the proxy exited with code 2 before READY=1; "*"'shadow.example:8080' is not an address"* ]]; then
+    pass "start: a settings file the proxy refuses fails the start when the proxy exits (${refused_ms} ms), with its exit code and stderr; no redirect"
+else
+    fail "start: a settings file the proxy refuses fails the start when the proxy exits (${refused_ms} ms), with its exit code and stderr; no redirect" \
+        "start succeeded: $started_ok, rules: $refused_rules, client: $refused_answer" "${ready[-1]}"
 fi
 restore_5b
 
