@@ -5,9 +5,11 @@ namespace ShadowProxy.Proxy;
 /// <summary>
 /// Says on stderr that accepting connections failed, and that it works again. Each event loop pauses and reports
 /// on its own (SHADOWPROXY_IO_THREADS), so failures are logged at one rate for the whole listener: the first at
-/// once, then at most one per <see cref="ReportInterval"/>. The line saying accepting works again counts every
-/// failure since the previous such line, logged or not, and comes only after a logged failure: no more of them
-/// than of failure lines.
+/// once, then at most one per <see cref="ReportInterval"/>. The line saying accepting works again comes only after a
+/// run of failures (from one accept to the next) of which at least one was logged: no more of them than of failure
+/// lines. It counts that run's failures, logged or not, and no others: a run none of whose failures was logged (it
+/// came within the interval of the last failure line) is not said at all, rather than added to a later line that
+/// could come hours after it.
 /// </summary>
 internal sealed class AcceptFailureLog(ILogger logger, TimeProvider time)
 {
@@ -16,8 +18,7 @@ internal sealed class AcceptFailureLog(ILogger logger, TimeProvider time)
 
     private readonly Lock _gate = new();
     private long? _lastFailureLine;
-    private bool _failureLoggedSinceAgainLine;
-    private long _failuresSinceAgainLine;
+    private bool _failureLoggedInThisRun;
 
     public void Failed(Exception error)
     {
@@ -31,25 +32,23 @@ internal sealed class AcceptFailureLog(ILogger logger, TimeProvider time)
             }
 
             _lastFailureLine = now;
-            _failureLoggedSinceAgainLine = true;
+            _failureLoggedInThisRun = true;
             logger.AcceptFailed(error);
         }
     }
 
-    /// <param name="failures">Since the listener last accepted, counted by it (it reports only some of them).</param>
+    /// <param name="failures">The run's, since the listener last accepted, counted by it (it reports only some of them).</param>
     public void AcceptingAgain(int failures)
     {
         lock (_gate)
         {
-            _failuresSinceAgainLine += failures;
-            if (!_failureLoggedSinceAgainLine)
+            if (!_failureLoggedInThisRun)
             {
-                return;   // its failures were not logged either; the count carries over to the next line
+                return;   // none of its failures was logged: neither is its end, and its count goes with it
             }
 
-            logger.AcceptingAgain(_failuresSinceAgainLine);
-            _failuresSinceAgainLine = 0;
-            _failureLoggedSinceAgainLine = false;
+            logger.AcceptingAgain(failures);
+            _failureLoggedInThisRun = false;
         }
     }
 }

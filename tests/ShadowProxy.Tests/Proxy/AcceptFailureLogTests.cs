@@ -53,19 +53,36 @@ public sealed class AcceptFailureLogTests
         Assert.Equal(["Accepting connections again after 3 failures"], diagnostics.Information);
 
         // A failure soon after the logged one is not logged, so neither is its end: no "again" without a "failed"
-        // before it. Its count goes to the next line.
+        // before it.
         time.Advance(AcceptFailureLog.ReportInterval / 2);
         log.Failed(OutOfDescriptors);
         log.AcceptingAgain(1);
         Assert.Single(diagnostics.Errors);
         Assert.Single(diagnostics.Information);
+    }
 
-        time.Advance(AcceptFailureLog.ReportInterval * 10);
+    [Fact]
+    public void Accepting_again_counts_the_failures_of_its_own_run_not_those_of_an_earlier_run_that_was_not_logged()
+    {
+        var time = new ManualTimeProvider();
+        var diagnostics = new RecordingLogger();
+        var log = new AcceptFailureLog(diagnostics, time);
+
         log.Failed(OutOfDescriptors);
         log.AcceptingAgain(1);
+
+        // A short run right after the logged one: none of its five failures is logged, nor its end.
+        time.Advance(AcceptFailureLog.ReportInterval / 2);
+        log.Failed(OutOfDescriptors);
+        log.AcceptingAgain(5);
+
+        // Hours later, a run of two failures: its line says two, not seven (five of them from hours before).
+        time.Advance(TimeSpan.FromHours(3));
+        log.Failed(OutOfDescriptors);
+        log.AcceptingAgain(2);
         Assert.Equal(2, diagnostics.Errors.Count);
         Assert.Equal(
-            ["Accepting connections again after 3 failures", "Accepting connections again after 2 failures"],
+            ["Accepting connections again after 1 failures", "Accepting connections again after 2 failures"],
             diagnostics.Information);
     }
 }
