@@ -212,11 +212,21 @@ get6() { in_client "$python" "$work/app.py" get "http://[fd00:200:1::2]$1"; }   
 
 # requests_from LOG PATH: the peer addresses that LOG recorded for PATH, one per line
 requests_from() { awk -v path="$2" '$3 == path { print $1 }' "$1"; }
+# logged LOG PATH: waits (5 s at most) until LOG has a line for PATH. The client has production's answer before the
+# shadow necessarily has its copy: a look at the shadow's log right after the answer would race the copy.
+logged() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -n $(requests_from "$1" "$2") ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 # $1 log, $2 peer: each of the five /mirror requests is in the log exactly once, from that peer.
 each_mirrored_once_from() {
     local i
     for i in 1 2 3 4 5; do
-        [[ $(requests_from "$1" "/mirror/$i?q=$i") == "$2" ]] || return 1
+        logged "$1" "/mirror/$i?q=$i" && [[ $(requests_from "$1" "/mirror/$i?q=$i") == "$2" ]] || return 1
     done
 }
 
@@ -635,7 +645,7 @@ fi
 # ---- 4. Restart=on-failure: back through the proxy -----------------------------------------------------------------
 if start_service && [[ $(get /restarted) == '200 production /restarted' ]] &&
     [[ $(requests_from "$work/production.log" /restarted) == 127.0.0.1 ]] &&
-    [[ $(requests_from "$work/shadow.log" /restarted) == 10.200.2.1 ]]; then
+    logged "$work/shadow.log" /restarted && [[ $(requests_from "$work/shadow.log" /restarted) == 10.200.2.1 ]]; then
     pass "restart: the redirect is back and requests go through the proxy again"
 else
     fail "restart: the redirect is back and requests go through the proxy again" "$(tail -5 "$work/proxy-$proxy_runs.err")"
@@ -762,7 +772,7 @@ sed -i 's#"ShadowProxy": {#// operator note: production moved to the IPv6 loopba
 if start_service && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 1 ]] &&
     [[ $(get /production-on-ipv6) == '200 production /production-on-ipv6' ]] &&
     [[ $(requests_from "$work/production.log" /production-on-ipv6) == ::1 ]] &&
-    [[ $(requests_from "$work/shadow.log" /production-on-ipv6) == 10.200.2.1 ]]; then
+    logged "$work/shadow.log" /production-on-ipv6 && [[ $(requests_from "$work/shadow.log" /production-on-ipv6) == 10.200.2.1 ]]; then
     pass "one place: production at [::1]:80 (redirect.env, and the same in a settings file with comments): redirected, production sees ::1"
 else
     fail "one place: production at [::1]:80 (redirect.env, and the same in a settings file with comments): redirected, production sees ::1" \
@@ -832,6 +842,7 @@ if wait_port in_box 127.0.0.1 8001 && start_service && [[ $(rule_count) == 1 && 
     in_box iptables -w 5 -t nat -S PREROUTING | grep -q -- '--dport 80 .*REDIRECT --to-ports 8002' &&
     in_box ip6tables -w 5 -t nat -S PREROUTING | grep -q -- '--dport 80 .*REDIRECT --to-ports 8002' &&
     [[ $(get /listen-moved) == '200 production /listen-moved' && $(get6 /listen-moved6) == '200 production /listen-moved6' ]] &&
+    logged "$work/shadow.log" /listen-moved &&
     [[ $(requests_from "$work/production.log" /listen-moved) == 127.0.0.1 && $(requests_from "$work/shadow.log" /listen-moved) == 10.200.2.1 ]] &&
     [[ $(requests_from "$work/production.log" /listen-moved6) == 127.0.0.1 ]] && [[ ! -s $work/decoy.log ]]; then
     pass "one place: the port moved in redirect.env (SHADOWPROXY_LISTEN [::]:8002) moves the proxy and both rules; a decoy on 8001 gets nothing"
