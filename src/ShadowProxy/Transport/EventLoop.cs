@@ -33,10 +33,13 @@ internal sealed unsafe class EventLoop
     private readonly ConcurrentQueue<Action> _posted = new();
     private readonly int _wake;   // an eventfd: written to wake the thread from epoll_wait for posted work
     private int _sleeping;        // 1 while the thread is in (or about to enter) epoll_wait with nothing posted
+    private readonly Action<Exception>? _handlerFailed;
 
     /// <param name="name">The thread's name after "ShadowProxy I/O ".</param>
-    public EventLoop(string name)
+    /// <param name="handlerFailed">Where this loop reports instead of <see cref="HandlerFailed"/> (a test's loop of its own).</param>
+    public EventLoop(string name, Action<Exception>? handlerFailed = null)
     {
+        _handlerFailed = handlerFailed;
         _epoll = Libc.EpollCreate(Libc.EpollCloseOnExec);
         _wake = Libc.EventFd(0, Libc.EventFdNonBlocking | Libc.EventFdCloseOnExec);
         if (_epoll < 0 || _wake < 0)
@@ -64,6 +67,8 @@ internal sealed unsafe class EventLoop
     /// process, as the loops are: set by the proxy server at start.
     /// </summary>
     public static Action<Exception>? HandlerFailed { get; set; }
+
+    private void ReportFailure(Exception failure) => (_handlerFailed ?? HandlerFailed)?.Invoke(failure);
 
     /// <summary>Takes a slot for the target and adds the descriptor to the epoll set with these events.</summary>
     public void Register(SafeHandle descriptor, IEventTarget target, uint events)
@@ -184,7 +189,7 @@ internal sealed unsafe class EventLoop
             }
             catch (Exception ex)
             {
-                HandlerFailed?.Invoke(ex);
+                ReportFailure(ex);
             }
         }
     }
@@ -212,7 +217,7 @@ internal sealed unsafe class EventLoop
         }
         catch (Exception ex)
         {
-            HandlerFailed?.Invoke(ex);
+            ReportFailure(ex);
         }
     }
 }
