@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using ShadowProxy.Http;
+using ShadowProxy.Tests.Reliability.Fuzz;
 
 namespace ShadowProxy.Tests.Http;
 
@@ -163,5 +164,20 @@ public sealed class ChunkedBodyScannerTests
         Assert.True(longExtension.IsInvalid);
         Assert.True(longZeros.IsInvalid);
         Assert.True(longTrailer.IsInvalid);
+    }
+
+    [Fact]
+    public void Breaks_each_broken_body_of_the_framing_fuzz_at_the_byte_its_shape_names()
+    {
+        // The fuzz lets the proxy forward a broken body's bytes up to the offset its shape names, never the one there:
+        // a named offset past the true break would let the breaking byte through unseen.
+        foreach ((string shape, string tail, int breaks) in FuzzGenerator.InvalidBodies)
+        {
+            var scanner = new ChunkedBodyScanner();
+            int consumed = scanner.Scan(Encoding.Latin1.GetBytes(tail));
+
+            Assert.True(scanner.IsInvalid, shape);
+            Assert.True(breaks == consumed, $"{shape}: breaks at {consumed}, named {breaks}");
+        }
     }
 }
