@@ -165,7 +165,7 @@ internal sealed class ShadowExchange
 
     private async Task<BackendResult> RunAsync(bool isHeadRequest, bool idempotent, long startTimestamp, BackendPool pool, ProxyOptions options, TimeProvider time)
     {
-        // The copy runs on the shadow's own loop when there is one (SHADOWPROXY_SHADOW_LOOP=on) and it has room: its
+        // The copy runs on the shadow's own loop when there is one (unless SHADOWPROXY_SHADOW_LOOP=off) and it has room: its
         // connect, send, receive and close then take the core the client's loop leaves idle (bench/README.md, eleventh
         // round). Otherwise it starts right here, not on the thread pool: up to the connect's first await this is a
         // few cheap steps, and the caller (production's path) is back at once.

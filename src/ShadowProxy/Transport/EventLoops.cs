@@ -5,10 +5,9 @@ namespace ShadowProxy.Transport;
 /// <summary>
 /// The process's event loops, started on first use and never stopped (background threads), like the runtime's own
 /// socket engine. SHADOWPROXY_IO_THREADS sets how many take clients (default 1: on the 2-core benchmark box one loop
-/// carried the most requests per CPU second, see bench/README.md). SHADOWPROXY_SHADOW_LOOP=on runs the shadow's copies
-/// on a loop of their own, off the clients' path, on the core one client loop leaves idle: more requests per second on
-/// a 2-core box, but with no back-pressure that loop can fall behind under overload (bench/README.md, eleventh round),
-/// so it is off by default.
+/// carried the most requests per CPU second, see bench/README.md). The shadow's copies run on a loop of their own, off
+/// the clients' path, on the core one client loop leaves idle, up to <see cref="ShadowLoopBound"/> at once
+/// (bench/README.md, eleventh and twelfth rounds); SHADOWPROXY_SHADOW_LOOP=off keeps them on their clients' loops.
 /// </summary>
 internal static class EventLoops
 {
@@ -62,10 +61,10 @@ internal static class EventLoops
         return loops;
     }
 
-    /// <summary>Only when turned on (on, 1 or true); anything else means off, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
+    /// <summary>Unless turned off (off, 0 or false); anything else means on, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
     private static LoopHandOver StartShadowLoop() =>
-        new(Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "on" or "1" or "true"
-            ? new EventLoop("shadow")
-            : null,
+        new(Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "off" or "0" or "false"
+            ? null
+            : new EventLoop("shadow"),
             ShadowLoopBound);
 }
