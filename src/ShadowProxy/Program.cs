@@ -25,7 +25,7 @@ var compareJsonMaxBytes = new Option<string?>("--compare-json-max-bytes") { Desc
 var shadowPercent = new Option<string?>("--shadow-percent") { Description = "Share of requests mirrored, 0-100 (random, or by --shadow-sticky) [100]", HelpName = "P" };
 var shadowSticky = new Option<string?>("--shadow-sticky") { Description = "Sample by a key so one user's session is mirrored whole: header:NAME, cookie:NAME or query:NAME", HelpName = "KEY" };
 var shadowMethods = new Option<string?>("--shadow-methods") { Description = "Methods mirrored, comma-separated; others go to production only [all]", HelpName = "GET,HEAD,..." };
-var shadowMaxInflight = new Option<string?>("--shadow-max-inflight") { Description = "Shadow copies running at once; past it a copy is skipped [unbounded]", HelpName = "N" };
+var shadowMaxInflight = new Option<string?>("--shadow-max-inflight") { Description = "Shadow copies running at once; past it a copy is skipped [--max-connections]", HelpName = "N" };
 var shadowMaxBody = new Option<string?>("--shadow-max-body") { Description = "Largest request body mirrored; larger is skipped [unbounded]", HelpName = "BYTES" };
 var shadowHeader = new Option<string?>("--shadow-header") { Description = "A header added to the shadow's copy only, e.g. \"X-Shadow: 1\"", HelpName = "\"NAME: VALUE\"" };
 var shadowHost = new Option<string?>("--shadow-host") { Description = "Replaces the Host header in the shadow's copy only", HelpName = "NAME" };

@@ -26,7 +26,11 @@ internal sealed class ShadowLauncher(BackendPool pool, ShadowBufferBudget budget
     {
         MirrorPolicy policy = options.Mirror.Current;
         ShadowSkip skip = tunnel ? ShadowSkip.Tunnel : policy.Decide(request, clientHead);
-        if (skip == ShadowSkip.None && !options.Mirror.TryEnter(policy.MaxInflight))
+        // Never more copies than --max-connections, whatever --shadow-max-inflight says: a copy outlives its client
+        // (the line waits for it, up to --shadow-timeout), and the open-file budget (Hosting/DescriptorLimit) has one
+        // shadow socket per client. Unbounded, a slow shadow held a socket per request until the limit was reached.
+        int maxInflight = policy.MaxInflight > 0 ? Math.Min(policy.MaxInflight, options.MaxConnections) : options.MaxConnections;
+        if (skip == ShadowSkip.None && !options.Mirror.TryEnter(maxInflight))
         {
             skip = ShadowSkip.Overloaded;
         }
