@@ -109,7 +109,7 @@ internal sealed class MirrorPolicy
         $"percent {Percent.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
         + (Sticky is null ? "" : $" sticky {Sticky}")
         + $", methods {(Methods is null ? "all" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}"
-        + $", max in flight {(MaxInflight > 0 ? MaxInflight : "unbounded")}, max body {(MaxBody >= 0 ? MaxBody : "unbounded")}"
+        + $", max in flight {(MaxInflight > 0 ? MaxInflight : "--max-connections")}, max body {(MaxBody >= 0 ? MaxBody : "unbounded")}"
         + (ShadowHeader is null ? "" : $", header '{ShadowHeader}'") + (ShadowHost is null ? "" : $", host '{ShadowHost}'")
         + $", {Exclude.Count} excluded paths";
 
