@@ -66,6 +66,9 @@ internal sealed class ProxyServer : BackgroundService
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
+        // The shadow's loop starts with the proxy, not with the first copy: if it cannot be made (no descriptor for its
+        // epoll or eventfd, no thread), the start fails and says so, where later every copy would fail and lose its line.
+        _ = EventLoops.ShadowHandOver;
         var listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
