@@ -46,9 +46,9 @@ internal static class ProxyCommand
 
         ulong? openFiles = DescriptorLimit.Raise();
         int configuredConnections = settings.Options.MaxConnections;
-        if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit) < configuredConnections)
+        if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit) is int fitting && fitting < configuredConnections)
         {
-            settings = settings with { Options = settings.Options with { MaxConnections = DescriptorLimit.ClientsWithin(limit) } };
+            settings = settings with { Options = settings.Options with { MaxConnections = fitting } };
         }
 
         IHost host = BuildHost(settings);
