@@ -13,15 +13,20 @@ public sealed class ProcessDescriptorLimitTests
 {
     private const string Ok = FaultyBackends.ProductionOk;
 
+    /// <summary>400 descriptors: 256 kept for the process, 3 for each client (its own, production's, the shadow's): 48 clients.</summary>
+    private static async Task<ProxyProcess> StartWith400DescriptorsAsync(System.Net.IPEndPoint production, System.Net.IPEndPoint shadow, params string[] options)
+    {
+        ProxyProcess proxy = await ProxyProcess.StartAfterAsync("ulimit -n 400", production, shadow, options);
+        await proxy.WaitForStderrAsync("--max-connections 10000 lowered to 48: the open-file limit (ulimit -n, LimitNOFILE) is 400");
+        return proxy;
+    }
+
     [Fact]
     public async Task Under_a_low_limit_it_serves_the_clients_that_fit_answers_the_rest_503_and_never_runs_out()
     {
         await using var production = LoopbackBackend.Start(Ok);
         await using var shadow = LoopbackBackend.Start(Ok);
-        // 400 descriptors: 256 kept for the process, 3 for each client (its own, production's, the shadow's): 48 clients.
-        await using ProxyProcess proxy = await ProxyProcess.StartAfterAsync(
-            "ulimit -n 400", production.EndPoint, shadow.EndPoint, "--client-timeout", "60");
-        await proxy.WaitForStderrAsync("--max-connections 10000 lowered to 48: the open-file limit (ulimit -n, LimitNOFILE) is 400");
+        await using ProxyProcess proxy = await StartWith400DescriptorsAsync(production.EndPoint, shadow.EndPoint, "--client-timeout", "60");
 
         // 48 clients that connect and say nothing yet hold their places.
         var held = new List<Socket>();
@@ -79,5 +84,27 @@ public sealed class ProcessDescriptorLimitTests
         Assert.Equal(5, proxy.StdoutLineCount);   // four held clients' requests and the last one's
         Assert.DoesNotContain("Accepting connections failed", proxy.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Out of memory", proxy.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The budget counts a client's shadow socket only while the client is connected, and a shadow copy outlives its
+    /// client (the line waits for it; --shadow-timeout bounds it, 60 s by default): copies in flight are bounded by
+    /// --max-connections too, or a slow shadow could hold far more sockets than there are clients.
+    /// </summary>
+    [Fact]
+    public async Task A_silent_shadow_does_not_take_the_proxy_past_its_open_file_limit()
+    {
+        await using var backends = new FaultyBackends();
+        await using ProxyProcess proxy = await StartWith400DescriptorsAsync(backends.Production.EndPoint, backends.Shadow.EndPoint);
+
+        // One client at a time, each gone before the next: never more than one client, well within the 48.
+        for (int i = 0; i < 400; i++)
+        {
+            string answer = await RawHttp.SendAsync(proxy.EndPoint, $"GET {FaultyBackends.ShadowSilent}?n={i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                .WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(answer == Ok, $"request {i}: '{answer}', {proxy.OpenDescriptors()} descriptors open; " + proxy.Stderr);
+        }
+
+        Assert.DoesNotContain("Accepting connections failed", proxy.Stderr, StringComparison.Ordinal);
     }
 }
