@@ -79,8 +79,8 @@ root.SetAction((parseResult, cancellationToken) => ProxyCommand.RunAsync(
         MetricsListen: parseResult.GetValue(metricsListen)),
     cancellationToken));
 
-var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines and a summary.");
-demo.SetAction((_, cancellationToken) => ShadowProxy.Demo.DemoCommand.RunAsync(Console.Out, cancellationToken));
+var demo = new Command("demo", "Start two built-in backends and the proxy in front of them, send sample requests, print their lines (stdout) and a summary (stderr).");
+demo.SetAction((_, cancellationToken) => ShadowProxy.Demo.DemoCommand.RunAsync(Console.Error, cancellationToken));
 root.Subcommands.Add(demo);
 
 var reportFiles = new Argument<string[]>("FILE") { Description = "Request-line logs, text or json (decided per line); none or '-' reads stdin", Arity = ArgumentArity.ZeroOrMore };

@@ -8,13 +8,15 @@ namespace ShadowProxy.Demo;
 
 /// <summary>
 /// <c>ShadowProxy demo</c>: the whole path on one machine with no setup. Two built-in backends, the real proxy in
-/// front of them on a free loopback port, ~50 sample requests, their request lines, then a summary.
+/// front of them on a free loopback port, ~50 sample requests, their request lines, then a summary. The request lines
+/// go to stdout as the proxy writes them anywhere else; the banner and the summary are commentary and go to
+/// <c>commentary</c> (stderr), so <c>demo &gt; demo.log</c> is a log <c>report</c> reads whole.
 /// </summary>
 internal static class DemoCommand
 {
     private const int Clients = 4;
 
-    public static async Task<int> RunAsync(TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(TextWriter commentary, CancellationToken cancellationToken)
     {
         await using DemoBackend production = DemoBackend.StartProduction();
         await using DemoBackend shadow = DemoBackend.StartShadow();
@@ -25,9 +27,9 @@ internal static class DemoCommand
             Shadow = shadow.EndPoint,
             ShadowTimeout = TimeSpan.FromSeconds(5),
         };
-        await output.WriteLineAsync(
+        await commentary.WriteLineAsync(
             $"ShadowProxy demo: production on {production.EndPoint}, shadow on {shadow.EndPoint}; request lines:").ConfigureAwait(false);
-        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await commentary.FlushAsync(cancellationToken).ConfigureAwait(false);
 
         var records = new ConcurrentQueue<RequestRecord>();
         var writer = new RequestLineWriter(Console.OpenStandardOutput(), LineFormat.Text, logFile: null, NullLogger.Instance);
@@ -42,7 +44,7 @@ internal static class DemoCommand
             await proxy.StopAsync(cancellationToken).ConfigureAwait(false);   // drains: every line is written
         }
 
-        DemoSummary.Write(records, output);
+        DemoSummary.Write(records, commentary);
         return 0;
     }
 
