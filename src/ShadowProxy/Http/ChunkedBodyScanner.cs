@@ -17,7 +17,10 @@ namespace ShadowProxy.Http;
 /// </remarks>
 internal struct ChunkedBodyScanner
 {
-    /// <summary>A chunk-size line with its extensions; Kestrel caps extensions similarly.</summary>
+    /// <summary>
+    /// A chunk-size line with its extensions: every byte before its CRLF (the size's digits, leading zeros included, the
+    /// ';' and whitespace between them and the extensions); Kestrel caps extensions similarly.
+    /// </summary>
     public const int MaxSizeLineBytes = 4 * 1024;
 
     /// <summary>The whole trailer section; the same bound as a head.</summary>
@@ -130,12 +133,14 @@ internal struct ChunkedBodyScanner
                     return State.Invalid;
                 }
 
+                // The byte that ends the size is the line's too (a ';' or BWS counts as the extension's first byte),
+                // so the bound is on every byte before the CR, as documented.
                 _lineBytes = _sizeDigits;
                 return b switch
                 {
                     (byte)'\r' => State.SizeLineFeed,
-                    (byte)';' => State.ExtensionNameStart,
-                    (byte)' ' or (byte)'\t' => State.ExtensionEnd,
+                    (byte)';' => CountExtensionByte(State.ExtensionNameStart),
+                    (byte)' ' or (byte)'\t' => CountExtensionByte(State.ExtensionEnd),
                     _ => State.Invalid,
                 };
 

@@ -166,6 +166,43 @@ public sealed class ChunkedBodyScannerTests
         Assert.True(longTrailer.IsInvalid);
     }
 
+    /// <summary>Size lines of any length: what comes before the filler, the filler byte, what comes after it.</summary>
+    public static TheoryData<string, char, string> SizeLineShapes => new()
+    {
+        { "1;", 'e', "" },              // a name after the ';'
+        { "1 ;", 'e', "" },             // BWS before the ';'
+        { "1\t;\t", 'e', "" },          // tabs around it
+        { "1;a=", 'v', "" },            // a token value
+        { "1;a=\"", 'q', "\"" },        // a quoted-string, its closing quote the last byte
+        { "1", ' ', "" },               // BWS before the CR
+        { "", '0', "1" },               // leading zeros: digits alone
+    };
+
+    [Theory]
+    [MemberData(nameof(SizeLineShapes))]
+    public void Bounds_every_byte_of_the_size_line_exactly(string before, char filler, string after)
+    {
+        // MaxSizeLineBytes bytes before the CRLF are accepted, one more is refused at the byte past the bound, whatever
+        // the line is made of (the ';' or whitespace that ends the size is the line's too).
+        string atBound = SizeLine(before, filler, after, ChunkedBodyScanner.MaxSizeLineBytes);
+        string overBound = SizeLine(before, filler, after, ChunkedBodyScanner.MaxSizeLineBytes + 1);
+
+        var accepted = new ChunkedBodyScanner();
+        byte[] acceptedBody = Encoding.ASCII.GetBytes(atBound + "\r\nx\r\n0\r\n\r\n");
+        int acceptedBytes = accepted.Scan(acceptedBody);
+        var refused = new ChunkedBodyScanner();
+        int refusedBytes = refused.Scan(Encoding.ASCII.GetBytes(overBound + "\r\nx\r\n0\r\n\r\n"));
+
+        Assert.True(accepted.IsComplete, $"'{before}' + {filler}: {ChunkedBodyScanner.MaxSizeLineBytes} bytes should be accepted");
+        Assert.Equal(acceptedBody.Length, acceptedBytes);
+        Assert.True(refused.IsInvalid, $"'{before}' + {filler}: {ChunkedBodyScanner.MaxSizeLineBytes + 1} bytes should be refused");
+        Assert.Equal(ChunkedBodyScanner.MaxSizeLineBytes, refusedBytes);
+    }
+
+    /// <summary>A chunk-size line of <paramref name="length"/> bytes before its CRLF.</summary>
+    internal static string SizeLine(string before, char filler, string after, int length) =>
+        before + new string(filler, length - before.Length - after.Length) + after;
+
     [Fact]
     public void Breaks_each_broken_body_of_the_framing_fuzz_at_the_byte_its_shape_names()
     {

@@ -71,9 +71,9 @@ internal static partial class FuzzGenerator
         ("bare LF in a trailer", "0\r\nX: a\nY: b\r\n\r\n", 7),
         ("a trailer line without a colon", "0\r\nX-No-Colon\r\n\r\n", 13),
         ("no LF after the last CR", "0\r\n\rX", 4),
-        // The scanner counts the size's digit and the extension's bytes, not the ';' between them: the 'e' that makes
-        // MaxSizeLineBytes + 1 counted bytes is the one that breaks the line (offset 4097), far before the 5000th.
-        ("a chunk-size line over 4 KiB", "5;" + new string('e', 5000) + "\r\nhello\r\n0\r\n\r\n", "5;".Length + ChunkedBodyScanner.MaxSizeLineBytes - 1),
+        // Every byte of the line counts, the ';' too: the byte at offset MaxSizeLineBytes (4096) is the first past the
+        // bound and breaks the line, far before the 5000th.
+        ("a chunk-size line over 4 KiB", "5;" + new string('e', 5000) + "\r\nhello\r\n0\r\n\r\n", ChunkedBodyScanner.MaxSizeLineBytes),
     ];
 
     private static FuzzRequest CreateInvalid(Random random, int number, string id, FuzzMode mode)
