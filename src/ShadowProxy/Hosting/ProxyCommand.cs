@@ -46,12 +46,15 @@ internal static class ProxyCommand
 
         ulong? openFiles = DescriptorLimit.Raise();
         int configuredConnections = settings.Options.MaxConnections;
+        Action<ILoggerFactory>? beforeListening = null;
         if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit) is int fitting && fitting < configuredConnections)
         {
             settings = settings with { Options = settings.Options with { MaxConnections = fitting } };
+            beforeListening = loggers => loggers.CreateLogger(typeof(DescriptorLimit).FullName!)
+                .ConnectionsLowered(configuredConnections, fitting, limit, DescriptorLimit.PerClient, DescriptorLimit.Reserve);
         }
 
-        IHost host = BuildHost(settings);
+        IHost host = BuildHost(settings, beforeListening);
         Logger diagnostics = host.Services.GetRequiredService<Logger>();
         ShutdownSignals? signals = null;
         try
@@ -59,13 +62,6 @@ internal static class ProxyCommand
             if (await StartAsync(host, settings, cancellationToken).ConfigureAwait(false) is { } failed)
             {
                 return failed;
-            }
-
-            // Said once the proxy runs: a start that fails says why in its one line.
-            if (settings.Options.MaxConnections < configuredConnections)
-            {
-                host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DescriptorLimit).FullName!)
-                    .ConnectionsLowered(configuredConnections, settings.Options.MaxConnections, openFiles ?? 0, DescriptorLimit.PerClient, DescriptorLimit.Reserve);
             }
 
             // The first signal drains (the host's console lifetime); a second one exits at once: during the drain, and
@@ -234,7 +230,8 @@ internal static class ProxyCommand
         }
     }
 
-    public static IHost BuildHost(ProxySettings settings)
+    /// <param name="beforeListening">Said on stderr just before "Listening on" (<see cref="ProxyServer.BeforeListening"/>).</param>
+    public static IHost BuildHost(ProxySettings settings, Action<ILoggerFactory>? beforeListening = null)
     {
         // Args = []: System.CommandLine owns them. ContentRootPath: beside the program, not the working directory.
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -307,7 +304,14 @@ internal static class ProxyCommand
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddHostedService<MirrorPolicyWatcher>();
-        builder.Services.AddHostedService<ProxyServer>();
+        builder.Services.AddHostedService(services => new ProxyServer(
+            services.GetRequiredService<ProxyOptions>(),
+            services.GetRequiredService<IRequestLineSink>(),
+            services.GetRequiredService<ILogger<ProxyServer>>(),
+            services.GetRequiredService<TimeProvider>())
+        {
+            BeforeListening = beforeListening is null ? null : () => beforeListening(services.GetRequiredService<ILoggerFactory>()),
+        });
         return builder.Build();
     }
 }

@@ -64,6 +64,12 @@ internal sealed class ProxyServer : BackgroundService
     /// <summary>Client connections open right now.</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
 
+    /// <summary>
+    /// Said once the listener is bound, just before "Listening on" (a lowered --max-connections): the operator reads the
+    /// limit before the address, and a start that fails before this (a taken port) still says why in its one line.
+    /// </summary>
+    public Action? BeforeListening { get; init; }
+
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         // The shadow's loop starts with the proxy, not with the first copy: if it cannot be made (no descriptor for its
@@ -92,6 +98,7 @@ internal sealed class ProxyServer : BackgroundService
 
         var acceptLog = new AcceptFailureLog(_logger, _time);
         _listener = new LoopListener(listener, OnAccepted, acceptLog.Failed, acceptLog.AcceptingAgain);
+        BeforeListening?.Invoke();
         _logger.Listening(listener.LocalEndPoint!, _options.Production, _options.Shadow);
         return base.StartAsync(cancellationToken);
     }

@@ -22,6 +22,20 @@ public sealed class ProcessDescriptorLimitTests
     }
 
     [Fact]
+    public async Task It_says_that_it_lowered_the_connection_limit_before_it_says_where_it_listens()
+    {
+        // An operator reading the start-up sees the limit the proxy runs with first, not after the address.
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using ProxyProcess proxy = await StartWith400DescriptorsAsync(production.EndPoint, shadow.EndPoint);
+
+        string stderr = proxy.Stderr;
+        int lowered = stderr.IndexOf("--max-connections 10000 lowered to 48", StringComparison.Ordinal);
+        int listening = stderr.IndexOf("Listening on ", StringComparison.Ordinal);
+        Assert.True(lowered >= 0 && listening > lowered, "the lowered limit should come before 'Listening on': " + stderr);
+    }
+
+    [Fact]
     public async Task Under_a_low_limit_it_serves_the_clients_that_fit_answers_the_rest_503_and_never_runs_out()
     {
         await using var production = LoopbackBackend.Start(Ok);
