@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Hosting;
 
@@ -14,11 +15,13 @@ namespace ShadowProxy.Hosting;
 internal static partial class DescriptorLimit
 {
     /// <summary>
-    /// Descriptors kept for the runtime and the proxy's own: its assemblies (about 130 with the framework beside it),
-    /// event loops, listener, log file, what the runtime opens later (a new thread reads /sys), and the rejected
-    /// clients that linger over their 503 (Proxy/ProxyServer.LingeringRejections, 64).
+    /// Descriptors kept for the runtime and the proxy's own, its event loops aside: its assemblies (the idle proxy
+    /// holds about 125 besides its loops, with the framework beside it), listener, log file, what the runtime opens
+    /// later (a new thread reads /sys), and the rejected clients that linger over their 503
+    /// (Proxy/ProxyServer.LingeringRejections, 64). With the default two loops the whole reserve is 256, as it was
+    /// when it was one figure.
     /// </summary>
-    public const int Reserve = 256;
+    public const int ProcessReserve = 252;
 
     /// <summary>A client's own socket and the ones opened for it, to production and to the shadow.</summary>
     public const int PerClient = 3;
@@ -47,13 +50,22 @@ internal static partial class DescriptorLimit
         return limit.Soft;
     }
 
-    /// <summary>The clients that fit in <paramref name="openFiles"/> descriptors, at least one.</summary>
-    public static int ClientsWithin(ulong openFiles) =>
-        openFiles <= Reserve + PerClient ? 1
-        : (int)Math.Min((openFiles - Reserve) / PerClient, int.MaxValue);
+    /// <summary>
+    /// Descriptors kept for the process when it runs <paramref name="eventLoops"/> loops: each holds its own for good
+    /// (SHADOWPROXY_IO_THREADS can start dozens), so a fixed reserve would let clients take theirs.
+    /// </summary>
+    public static int Reserve(int eventLoops) => ProcessReserve + (EventLoop.Descriptors * eventLoops);
 
-    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "--max-connections {Configured} lowered to {Clients}: the open-file limit (ulimit -n, LimitNOFILE) is {OpenFiles}, and each client can take {PerClient} descriptors (its own, production's, the shadow's) beside {Reserve} for the process; past {Clients} clients get 503. Raise the limit to serve more")]
-    public static partial void ConnectionsLowered(this ILogger logger, int configured, int clients, ulong openFiles, int perClient, int reserve);
+    /// <summary>The clients that fit in <paramref name="openFiles"/> descriptors beside the process's own, at least one.</summary>
+    public static int ClientsWithin(ulong openFiles, int eventLoops)
+    {
+        ulong reserve = (ulong)Reserve(eventLoops);
+        return openFiles <= reserve + PerClient ? 1 : (int)Math.Min((openFiles - reserve) / PerClient, int.MaxValue);
+    }
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "--max-connections {Configured} lowered to {Clients}: the open-file limit (ulimit -n, LimitNOFILE) is {OpenFiles}, and each client can take {PerClient} descriptors (its own, production's, the shadow's) beside {Reserve} for the process ({PerLoop} for each of its {EventLoops} event loops among them); past {Clients} clients get 503. Raise the limit to serve more")]
+    public static partial void ConnectionsLowered(
+        this ILogger logger, int configured, int clients, ulong openFiles, int perClient, int reserve, int perLoop, int eventLoops);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct Limit

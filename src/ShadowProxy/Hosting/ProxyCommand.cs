@@ -12,6 +12,7 @@ using Serilog.Formatting.Display;
 using ShadowProxy.Logging;
 using ShadowProxy.Metrics;
 using ShadowProxy.Proxy;
+using ShadowProxy.Transport;
 
 namespace ShadowProxy.Hosting;
 
@@ -46,12 +47,13 @@ internal static class ProxyCommand
 
         ulong? openFiles = DescriptorLimit.Raise();
         int configuredConnections = settings.Options.MaxConnections;
+        int eventLoops = EventLoops.Count;
         Action<ILoggerFactory>? beforeListening = null;
-        if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit) is int fitting && fitting < configuredConnections)
+        if (openFiles is { } limit && DescriptorLimit.ClientsWithin(limit, eventLoops) is int fitting && fitting < configuredConnections)
         {
             settings = settings with { Options = settings.Options with { MaxConnections = fitting } };
-            beforeListening = loggers => loggers.CreateLogger(typeof(DescriptorLimit).FullName!)
-                .ConnectionsLowered(configuredConnections, fitting, limit, DescriptorLimit.PerClient, DescriptorLimit.Reserve);
+            beforeListening = loggers => loggers.CreateLogger(typeof(DescriptorLimit).FullName!).ConnectionsLowered(
+                configuredConnections, fitting, limit, DescriptorLimit.PerClient, DescriptorLimit.Reserve(eventLoops), EventLoop.Descriptors, eventLoops);
         }
 
         IHost host = BuildHost(settings, beforeListening);

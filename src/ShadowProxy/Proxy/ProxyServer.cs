@@ -21,7 +21,7 @@ internal sealed class ProxyServer : BackgroundService
     /// <summary>
     /// Open clients past --max-connections, served and rejected together, at which a rejected client still lingers: each
     /// holds a descriptor for the linger, and a flood of them could otherwise use up the open-file limit
-    /// (Hosting/DescriptorLimit.Reserve keeps room for these). Not a bound on lingering rejections alone: when served
+    /// (Hosting/DescriptorLimit.ProcessReserve keeps room for these). Not a bound on lingering rejections alone: when served
     /// clients leave while rejections linger, more than this many can linger, each in the place of a served client's
     /// three descriptors. Past it a rejected client gets its 503 and the close at once, which resets the connection if
     /// its request is still unread.

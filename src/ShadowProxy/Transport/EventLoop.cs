@@ -12,6 +12,9 @@ namespace ShadowProxy.Transport;
 /// </summary>
 internal sealed unsafe class EventLoop
 {
+    /// <summary>The descriptors a loop holds for the process's life: its epoll and its eventfd (as /proc/PID/fd shows).</summary>
+    public const int Descriptors = 2;
+
     private const int BatchSize = 256;
 
     /// <summary>The epoll token of the loop's own eventfd: no registration has it (a slot is at most int.MaxValue).</summary>

@@ -47,11 +47,25 @@ internal static class EventLoops
     /// <summary>Hands shadow copies to the shadow's loop, when there is one, while it has room.</summary>
     public static LoopHandOver ShadowHandOver => ShadowLoop.Value;
 
-    private static EventLoop[] Start()
-    {
-        int count = int.TryParse(Environment.GetEnvironmentVariable(CountVariable), out int configured) && configured > 0
+    /// <summary>
+    /// The loops the proxy starts, the client loops and the shadow's, read from the same variables as when they start:
+    /// known before any of them is (the open-file budget, Hosting/DescriptorLimit, keeps their descriptors).
+    /// </summary>
+    public static int Count => ClientLoopCount() + (ShadowLoopWanted() ? 1 : 0);
+
+    /// <summary>SHADOWPROXY_IO_THREADS, at most four per core; a value that is not a whole number above 0 means one.</summary>
+    private static int ClientLoopCount() =>
+        int.TryParse(Environment.GetEnvironmentVariable(CountVariable), out int configured) && configured > 0
             ? Math.Min(configured, Environment.ProcessorCount * 4)
             : 1;
+
+    /// <summary>Unless turned off (off, 0 or false); anything else means on, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
+    private static bool ShadowLoopWanted() =>
+        Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is not ("off" or "0" or "false");
+
+    private static EventLoop[] Start()
+    {
+        int count = ClientLoopCount();
         var loops = new EventLoop[count];
         for (int i = 0; i < count; i++)
         {
@@ -61,10 +75,5 @@ internal static class EventLoops
         return loops;
     }
 
-    /// <summary>Unless turned off (off, 0 or false); anything else means on, with no error, as for SHADOWPROXY_IO_THREADS.</summary>
-    private static LoopHandOver StartShadowLoop() =>
-        new(Environment.GetEnvironmentVariable(ShadowLoopVariable)?.Trim().ToLowerInvariant() is "off" or "0" or "false"
-            ? null
-            : new EventLoop("shadow"),
-            ShadowLoopBound);
+    private static LoopHandOver StartShadowLoop() => new(ShadowLoopWanted() ? new EventLoop("shadow") : null, ShadowLoopBound);
 }

@@ -299,6 +299,10 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public int OpenSockets() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd")
         .Count(fd => TryLinkTarget(fd)?.StartsWith("socket:", StringComparison.Ordinal) == true);
 
+    /// <summary>Open descriptors whose /proc/PID/fd link reads exactly so (anon_inode:[eventpoll], anon_inode:[eventfd]).</summary>
+    public int OpenDescriptors(string target) => Directory.GetFileSystemEntries($"/proc/{Pid}/fd")
+        .Count(fd => TryLinkTarget(fd) == target);
+
     /// <summary>What the open descriptors are, grouped by kind (socket, pipe, anon_inode:[eventpoll], a file...): for failure messages.</summary>
     public string DescribeDescriptors()
     {

@@ -13,7 +13,10 @@ public sealed class ProcessDescriptorLimitTests
 {
     private const string Ok = FaultyBackends.ProductionOk;
 
-    /// <summary>400 descriptors: 256 kept for the process, 3 for each client (its own, production's, the shadow's): 48 clients.</summary>
+    /// <summary>
+    /// 400 descriptors: 256 kept for the process (its two event loops' 4 among them), 3 for each client (its own,
+    /// production's, the shadow's): 48 clients.
+    /// </summary>
     private static async Task<ProxyProcess> StartWith400DescriptorsAsync(System.Net.IPEndPoint production, System.Net.IPEndPoint shadow, params string[] options)
     {
         ProxyProcess proxy = await ProxyProcess.StartAfterAsync("ulimit -n 400", production, shadow, options);
@@ -34,6 +37,33 @@ public sealed class ProcessDescriptorLimitTests
         int listening = stderr.IndexOf("Listening on ", StringComparison.Ordinal);
         Assert.True(lowered >= 0 && listening > lowered, "the lowered limit should come before 'Listening on': " + stderr);
     }
+
+    [Fact]
+    public async Task More_event_loops_keep_more_descriptors_for_the_process_as_many_as_they_open()
+    {
+        // One client loop, then four (each with the shadow's loop): the three loops more hold EventLoop.Descriptors each
+        // (an epoll and an eventfd, in /proc/PID/fd), and the limit keeps that many more for the process: 262 of the 400,
+        // (400 - 262) / 3 = 46 clients.
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using ProxyProcess oneLoop = await ProxyProcess.StartAfterAsync(
+            "ulimit -n 400; export SHADOWPROXY_IO_THREADS=1 SHADOWPROXY_SHADOW_LOOP=on", production.EndPoint, shadow.EndPoint);
+        await using ProxyProcess fourLoops = await ProxyProcess.StartAfterAsync(
+            "ulimit -n 400; export SHADOWPROXY_IO_THREADS=4 SHADOWPROXY_SHADOW_LOOP=on", production.EndPoint, shadow.EndPoint);
+        await oneLoop.WaitForStderrAsync("--max-connections 10000 lowered to 48:");
+        await fourLoops.WaitForStderrAsync("--max-connections 10000 lowered to 46:");
+        // A request served: the listener has started on every loop (they start with it, after "Listening on").
+        Assert.Equal(Ok, await RawHttp.SendAsync(oneLoop.EndPoint, "GET /one HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        Assert.Equal(Ok, await RawHttp.SendAsync(fourLoops.EndPoint, "GET /four HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+
+        Assert.True(
+            LoopDescriptors(fourLoops) - LoopDescriptors(oneLoop) == 3 * ShadowProxy.Transport.EventLoop.Descriptors,
+            $"one loop: {oneLoop.DescribeDescriptors()}; four: {fourLoops.DescribeDescriptors()}");
+        Assert.Contains("beside 262 for the process (2 for each of its 5 event loops among them)", fourLoops.Stderr, StringComparison.Ordinal);
+    }
+
+    private static int LoopDescriptors(ProxyProcess proxy) =>
+        proxy.OpenDescriptors("anon_inode:[eventpoll]") + proxy.OpenDescriptors("anon_inode:[eventfd]");
 
     [Fact]
     public async Task Under_a_low_limit_it_serves_the_clients_that_fit_answers_the_rest_503_and_never_runs_out()
