@@ -23,7 +23,10 @@ internal struct ChunkedBodyScanner
     /// </summary>
     public const int MaxSizeLineBytes = 4 * 1024;
 
-    /// <summary>The whole trailer section; the same bound as a head.</summary>
+    /// <summary>
+    /// The whole trailer section, every byte after the last chunk's size line: each field line with its CRLF and the
+    /// empty line that ends the section, as a head's bound counts every byte of the head.
+    /// </summary>
     public const int MaxTrailerBytes = 32 * 1024;
 
     private const long MaxChunkSize = (1L << 60) - 1;   // 15 significant hex digits: far below long.MaxValue
@@ -226,7 +229,7 @@ internal struct ChunkedBodyScanner
             case State.TrailerStart:
                 if (b == '\r')
                 {
-                    return State.FinalLineFeed;
+                    return CountTrailerByte(State.FinalLineFeed);
                 }
 
                 // A trailer field starts with a token character; whitespace here would be obs-fold.
@@ -240,13 +243,13 @@ internal struct ChunkedBodyScanner
                     : State.Invalid;
 
             case State.TrailerValue:
-                return b == '\r' ? State.TrailerLineFeed : IsControl(b) ? State.Invalid : CountTrailerByte(State.TrailerValue);
+                return b == '\r' ? CountTrailerByte(State.TrailerLineFeed) : IsControl(b) ? State.Invalid : CountTrailerByte(State.TrailerValue);
 
             case State.TrailerLineFeed:
-                return b == '\n' ? State.TrailerStart : State.Invalid;
+                return b == '\n' ? CountTrailerByte(State.TrailerStart) : State.Invalid;
 
             case State.FinalLineFeed:
-                return b == '\n' ? State.Done : State.Invalid;
+                return b == '\n' ? CountTrailerByte(State.Done) : State.Invalid;
 
             default:
                 return State.Invalid;

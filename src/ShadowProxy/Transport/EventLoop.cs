@@ -44,22 +44,40 @@ internal sealed unsafe class EventLoop
     {
         _handlerFailed = handlerFailed;
         _epoll = Libc.EpollCreate(Libc.EpollCloseOnExec);
-        _wake = Libc.EventFd(0, Libc.EventFdNonBlocking | Libc.EventFdCloseOnExec);
-        if (_epoll < 0 || _wake < 0)
+        _wake = _epoll < 0 ? -1 : Libc.EventFd(0, Libc.EventFdNonBlocking | Libc.EventFdCloseOnExec);
+        try
         {
-            throw SocketErrors.Last();
-        }
+            if (_wake < 0)
+            {
+                throw SocketErrors.Last();
+            }
 
-        byte* ev = stackalloc byte[16];
-        *(uint*)ev = Libc.EpollIn | Libc.EpollEdgeTriggered;
-        *(ulong*)(ev + DataOffset) = WakeToken;
-        if (Libc.EpollControl(_epoll, Libc.EpollAdd, _wake, ev) != 0)
+            byte* ev = stackalloc byte[16];
+            *(uint*)ev = Libc.EpollIn | Libc.EpollEdgeTriggered;
+            *(ulong*)(ev + DataOffset) = WakeToken;
+            if (Libc.EpollControl(_epoll, Libc.EpollAdd, _wake, ev) != 0)
+            {
+                throw SocketErrors.Last();
+            }
+
+            var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {name}" };
+            thread.UnsafeStart();
+        }
+        catch
         {
-            throw SocketErrors.Last();
+            // A loop that cannot start gives back what it opened: a caller may try again (a test's loop, a later start).
+            CloseIfOpen(_wake);
+            CloseIfOpen(_epoll);
+            throw;
         }
+    }
 
-        var thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = $"ShadowProxy I/O {name}" };
-        thread.UnsafeStart();
+    private static void CloseIfOpen(int descriptor)
+    {
+        if (descriptor >= 0)
+        {
+            Libc.Close(descriptor);
+        }
     }
 
     /// <summary>The loop whose thread is running the caller, if any.</summary>

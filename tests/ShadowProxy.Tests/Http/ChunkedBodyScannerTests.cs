@@ -166,6 +166,43 @@ public sealed class ChunkedBodyScannerTests
         Assert.True(longTrailer.IsInvalid);
     }
 
+    [Theory]
+    [InlineData(1)]        // one long field line
+    [InlineData(8000)]     // many short ones, where the CRLFs are most of the section
+    public void Bounds_every_byte_of_the_trailer_section_exactly(int fieldLines)
+    {
+        // MaxTrailerBytes bytes after the last chunk's size line, the CRLFs and the final empty line included, are
+        // accepted; one more is refused at the byte past the bound.
+        string atBound = TrailerSection(fieldLines, ChunkedBodyScanner.MaxTrailerBytes);
+        string overBound = TrailerSection(fieldLines, ChunkedBodyScanner.MaxTrailerBytes + 1);
+
+        var accepted = new ChunkedBodyScanner();
+        byte[] acceptedBody = Encoding.ASCII.GetBytes("0\r\n" + atBound);
+        int acceptedBytes = accepted.Scan(acceptedBody);
+        var refused = new ChunkedBodyScanner();
+        int refusedBytes = refused.Scan(Encoding.ASCII.GetBytes("0\r\n" + overBound));
+
+        Assert.Equal(ChunkedBodyScanner.MaxTrailerBytes, atBound.Length);
+        Assert.True(accepted.IsComplete, $"{fieldLines} lines: {ChunkedBodyScanner.MaxTrailerBytes} bytes should be accepted");
+        Assert.Equal(acceptedBody.Length, acceptedBytes);
+        Assert.True(refused.IsInvalid, $"{fieldLines} lines: {ChunkedBodyScanner.MaxTrailerBytes + 1} bytes should be refused");
+        Assert.Equal(3 + ChunkedBodyScanner.MaxTrailerBytes, refusedBytes);
+    }
+
+    /// <summary>A trailer section of exactly <paramref name="bytes"/> bytes: short "a:" lines, the last one padded.</summary>
+    private static string TrailerSection(int fieldLines, int bytes)
+    {
+        var section = new StringBuilder();
+        for (int i = 0; i < fieldLines - 1; i++)
+        {
+            section.Append("a:\r\n");
+        }
+
+        int padding = bytes - section.Length - "a:\r\n\r\n".Length;
+        section.Append("a:").Append('v', padding).Append("\r\n\r\n");
+        return section.ToString();
+    }
+
     /// <summary>Size lines of any length: what comes before the filler, the filler byte, what comes after it.</summary>
     public static TheoryData<string, char, string> SizeLineShapes => new()
     {
