@@ -9,7 +9,8 @@ internal static class BackendFailure
     public static BackendError Classify(Exception exception, bool timedOut) => exception switch
     {
         _ when timedOut => BackendError.Timeout,
-        SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable }
+        // Out of descriptors (the open-file limit, or the runtime's headroom) is a connection that could not be made too.
+        SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.AddressNotAvailable or SocketError.TooManyOpenSockets }
             => BackendError.Refused,
         SocketException { SocketErrorCode: SocketError.TimedOut } => BackendError.Timeout,
         IOException { InnerException: SocketException inner } => Classify(inner, timedOut),

@@ -209,6 +209,17 @@ public sealed class LoopSocketTests
         Assert.Equal(BackendError.Refused, BackendFailure.Classify(error, timedOut: false));
     }
 
+    /// <summary>socket() for a backend failing with EMFILE or ENFILE: no connection could be made, the backend is not at fault mid-exchange.</summary>
+    [Theory]
+    [InlineData(23)]   // ENFILE
+    [InlineData(24)]   // EMFILE
+    public void Out_of_descriptors_for_a_backend_connection_is_classified_refused(int errno)
+    {
+        SocketException error = SocketErrors.FromErrno(errno);
+        Assert.Equal(BackendError.Refused, BackendFailure.Classify(error, timedOut: false));
+        Assert.Equal(BackendError.Refused, BackendFailure.Classify(SocketErrors.StreamFailure(error), timedOut: false));
+    }
+
     [Fact]
     public async Task An_idle_connection_looks_open_until_the_peer_closes_it()
     {
