@@ -17,9 +17,10 @@ internal static partial class DescriptorLimit
     /// <summary>
     /// Descriptors kept for the runtime and the proxy's own, its event loops aside: its assemblies (the idle proxy
     /// holds about 125 besides its loops, with the framework beside it), listener, log file, what the runtime opens
-    /// later (a new thread reads /sys), and the rejected clients that linger over their 503
+    /// later (a new thread reads /sys and makes a pipe), and the rejected clients that linger over their 503
     /// (Proxy/ProxyServer.LingeringRejections, 64). With the default two loops the whole reserve is 256, as it was
-    /// when it was one figure.
+    /// when it was one figure. What is left when all of those are open stays above Transport/DescriptorHeadroom's 32,
+    /// so that check never turns a client away while the limit is the one the start fitted to.
     /// </summary>
     public const int ProcessReserve = 252;
 

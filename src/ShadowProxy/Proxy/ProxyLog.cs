@@ -42,4 +42,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Information, Message = "Accepting connections again after {Failures} failures")]
     public static partial void AcceptingAgain(this ILogger logger, long failures);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Open files near the limit: at least {InUse} of {Limit} descriptors in use; {GivenUp} new connections given up since the last such line (clients got 503, backend connections count as refused: 502), so that {Headroom} stay free for the .NET runtime, which ends the process when it cannot start a thread. Raise the open-file limit (ulimit -n, LimitNOFILE)")]
+    public static partial void DescriptorsShort(this ILogger logger, long limit, int inUse, long givenUp, int headroom);
 }

@@ -52,6 +52,7 @@ internal sealed class ProxyServer : BackgroundService
         _clientClosed = OnClientClosed;
         // An exception that escaped a continuation on an event loop: said on stderr, and the loop goes on.
         EventLoop.HandlerFailed = logger.ConnectionFailed;
+        DescriptorHeadroom.Short = new DescriptorShortageLog(logger, time).Short;
         _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
 
@@ -120,6 +121,14 @@ internal sealed class ProxyServer : BackgroundService
     private void OnAccepted(LoopSocket client)
     {
         int active = Interlocked.Increment(ref _active);
+        if (DescriptorHeadroom.IsShort(client.DescriptorNumber, DescriptorHeadroom.ForClients))
+        {
+            // The open-file limit was lowered, or descriptors taken, since start: the last ones are kept for the runtime
+            // and for the backends of clients already served. No lingering close: it would hold the descriptor longer.
+            Track(RejectAsync(client, linger: false), endsConnection: true);
+            return;
+        }
+
         if (active > _options.MaxConnections)
         {
             _logger.ConnectionLimitReached(_options.MaxConnections, client.RemoteEndPoint);

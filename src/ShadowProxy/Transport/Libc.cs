@@ -40,6 +40,7 @@ internal static unsafe partial class Libc
     public const int WouldBlock = 11;            // EAGAIN
     public const int InProgress = 115;           // EINPROGRESS
     public const int ConnectionAborted = 103;    // ECONNABORTED
+    public const int TooManyOpenFiles = 24;      // EMFILE
 
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     [SuppressGCTransition]
@@ -111,6 +112,19 @@ internal static unsafe partial class Libc
     /// <summary>Blocks: no SuppressGCTransition here, or a garbage collection would wait for the next event.</summary>
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static partial int EpollWait(int epoll, byte* events, int maxEvents, int timeoutMilliseconds);
+
+    public const int OpenFilesResource = 7;   // RLIMIT_NOFILE
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int GetResourceLimit(int resource, ResourceLimit* limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ResourceLimit
+    {
+        public ulong Soft;   // rlim_t is 64 bits on the 64-bit Linux the proxy runs on
+        public ulong Hard;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollDescriptor

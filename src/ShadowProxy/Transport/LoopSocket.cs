@@ -60,6 +60,9 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
 
     public IPEndPoint? RemoteEndPoint { get; }
 
+    /// <summary>The descriptor's number (for <see cref="DescriptorHeadroom"/>: how full the table was when it was given).</summary>
+    public int DescriptorNumber => _descriptor.Number;
+
     /// <summary>
     /// Wraps a descriptor that accept4 returned (non-blocking already). It joins the loop's epoll set only when an
     /// operation first has to wait: a close-mode client whose request is already there and whose answer fits the
@@ -71,7 +74,8 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     /// <summary>
     /// A new socket for a connection to <paramref name="remote"/> (<see cref="ConnectAsync"/>). TCP_NODELAY comes on
     /// before its second send: Nagle holds a small segment only while an earlier one is unacknowledged, so the first
-    /// send (most backend requests are one head) goes out at once without the extra system call.
+    /// send (most backend requests are one head) goes out at once without the extra system call. Fails as at the
+    /// open-file limit when it would leave too few descriptors free (<see cref="DescriptorHeadroom"/>).
     /// </summary>
     public static LoopSocket Open(IPEndPoint remote)
     {
@@ -80,6 +84,13 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         if (descriptor < 0)
         {
             throw SocketErrors.Last();
+        }
+
+        if (DescriptorHeadroom.IsShort(descriptor, DescriptorHeadroom.ForBackends))
+        {
+            // The last descriptors are the runtime's: fail as if the limit had been reached.
+            Libc.Close(descriptor);
+            throw SocketErrors.FromErrno(Libc.TooManyOpenFiles);
         }
 
         return new LoopSocket(new SocketDescriptor(descriptor), EventLoops.ForNewSocket(), connected: false, remote);

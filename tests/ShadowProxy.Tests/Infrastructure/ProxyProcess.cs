@@ -295,6 +295,19 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// <summary>Open file descriptors, from /proc/PID/fd.</summary>
     public int OpenDescriptors() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd").Length;
 
+    /// <summary>Lowers (or raises) the running program's soft open-file limit, the hard one unchanged: `prlimit --pid PID --nofile=SOFT:`.</summary>
+    public async Task SetOpenFileLimitAsync(int soft)
+    {
+        using var prlimit = Process.Start(new ProcessStartInfo("prlimit", ["--pid", Pid.ToString(CultureInfo.InvariantCulture), $"--nofile={soft}:"])
+        {
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        string error = await prlimit.StandardError.ReadToEndAsync();
+        await prlimit.WaitForExitAsync();
+        Assert.True(prlimit.ExitCode == 0, $"prlimit --pid {Pid} --nofile={soft}: failed: {error}");
+    }
+
     /// <summary>Open sockets (listener and connections), from /proc/PID/fd.</summary>
     public int OpenSockets() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd")
         .Count(fd => TryLinkTarget(fd)?.StartsWith("socket:", StringComparison.Ordinal) == true);

@@ -131,6 +131,70 @@ public sealed class ProcessDescriptorLimitTests
     }
 
     /// <summary>
+    /// The limit lowered while the proxy runs (`prlimit --pid`), which the measures at start cannot foresee. The
+    /// runtime needs descriptors of its own at any moment: a thread-pool worker takes three to start (it reads
+    /// /sys/devices/system/cpu/possible and makes a pipe), and .NET lets a worker that cannot start end the process
+    /// with "Out of memory." Idle workers exit after 20 s (here after 50 ms, so that the next work item needs a new
+    /// one at once), and the client timeout's sweep is such a work item: with the clients holding the last
+    /// descriptors it ended the proxy. Now the proxy leaves some free, answering 503 to the clients past them.
+    /// </summary>
+    [Fact]
+    public async Task A_limit_lowered_while_it_runs_leaves_descriptors_for_the_runtime_and_the_clients_past_it_get_503()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using ProxyProcess proxy = await ProxyProcess.StartAfterAsync(
+            "export DOTNET_ThreadPool_ThreadTimeoutMs=50", production.EndPoint, shadow.EndPoint, "--client-timeout", "1");
+        Assert.Equal(Ok, await RawHttp.SendAsync(proxy.EndPoint, "GET /before HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+
+        // Room for 40 more descriptors: far fewer than the 100 clients that then connect and say nothing.
+        await proxy.SetOpenFileLimitAsync(proxy.OpenDescriptors() + 40);
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(proxy.EndPoint);
+            }
+
+            // Each one ends: with a 503 at once when the proxy had no descriptors to spare for it, or closed without
+            // an answer when the client timeout's sweep finds it silent.
+            string[] answers = await Task.WhenAll(clients.Select(ReadToEndOrResetAsync));
+            Assert.False(proxy.HasExited, "the proxy ended: " + proxy.Stderr);
+            Assert.All(answers, answer => Assert.True(
+                answer.Length == 0 || answer.StartsWith("HTTP/1.1 503 ", StringComparison.Ordinal),
+                $"'{answer}'; the proxy {(proxy.HasExited ? "ended" : "runs")}: {proxy.Stderr}"));
+            Assert.Contains(answers, answer => answer.Length > 0);
+        }
+        finally
+        {
+            clients.ForEach(client => client.Dispose());
+        }
+
+        // Descriptors are free again: served as before, under the lowered limit.
+        Assert.Equal(Ok, await RawHttp.SendAsync(proxy.EndPoint, "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        Assert.False(proxy.HasExited, "the proxy ended: " + proxy.Stderr);
+        await proxy.WaitForStderrAsync("Open files near the limit");
+        Assert.DoesNotContain("Accepting connections failed", proxy.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Out of memory", proxy.Stderr, StringComparison.Ordinal);
+
+        static async Task<string> ReadToEndOrResetAsync(Socket client)
+        {
+            try
+            {
+                using var stream = new NetworkStream(client, ownsSocket: false);
+                return await RawHttp.ReadToEndAsync(stream, TimeSpan.FromSeconds(20));
+            }
+            catch (IOException ex)
+            {
+                return "reset: " + ex.Message;
+            }
+        }
+    }
+
+    /// <summary>
     /// The budget counts a client's shadow socket only while the client is connected, and a shadow copy outlives its
     /// client (the line waits for it; --shadow-timeout bounds it, 60 s by default): copies in flight are bounded by
     /// --max-connections too, or a slow shadow could hold far more sockets than there are clients.

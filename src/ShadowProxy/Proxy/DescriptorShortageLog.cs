@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace ShadowProxy.Proxy;
+
+/// <summary>
+/// Says on stderr that sockets are being given up to keep descriptors free for the runtime
+/// (Transport/DescriptorHeadroom): the first at once, then at most one line per <see cref="ReportInterval"/> while it
+/// goes on, each counting the sockets given up since the line before it. A shortage comes with load, socket after
+/// socket: a line each would flood stderr just when it matters.
+/// </summary>
+internal sealed class DescriptorShortageLog(ILogger logger, TimeProvider time)
+{
+    public static readonly TimeSpan ReportInterval = TimeSpan.FromSeconds(10);
+
+    private readonly Lock _gate = new();
+    private long? _lastLine;
+    private long _givenUp;
+
+    /// <param name="descriptor">The number of the descriptor given up: every lower one was in use.</param>
+    public void Short(int descriptor, long limit, int headroom)
+    {
+        lock (_gate)
+        {
+            _givenUp++;
+            long now = time.GetTimestamp();
+            if (_lastLine is long last && time.GetElapsedTime(last, now) < ReportInterval)
+            {
+                return;
+            }
+
+            _lastLine = now;
+            logger.DescriptorsShort(limit, descriptor + 1, _givenUp, headroom);
+            _givenUp = 0;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+namespace ShadowProxy.Transport;
+
+/// <summary>
+/// Keeps descriptors free for the runtime while the proxy runs. The runtime needs some at any moment: a thread-pool
+/// worker takes three to start (CoreCLR reads /sys/devices/system/cpu/possible and makes a pipe for it), and .NET lets
+/// a worker that cannot start end the process ("Out of memory."); the pool starts one whenever its idle ones have
+/// exited (after 20 s) and work comes. At start the proxy fits its clients into the open-file limit
+/// (Hosting/DescriptorLimit), but the limit can be lowered while it runs (`prlimit --pid`), or descriptors used up
+/// by something else: then the proxy's own sockets would take the last ones. So a socket the proxy gets (a client
+/// accepted, a backend connection opened) that leaves fewer than the headroom free is given up at once: the client
+/// gets 503, the backend connection fails as one that could not be made.
+/// Descriptors are numbered lowest-free first, so a new one's number tells how full the table is without a system
+/// call: every lower number is in use. (Free numbers above it are counted as free; a table with holes looks emptier
+/// than it is, never fuller.)
+/// </summary>
+internal static unsafe class DescriptorHeadroom
+{
+    /// <summary>Free descriptors below which no new client is taken: room for the runtime and for the backend connections of clients already taken.</summary>
+    public const int ForClients = 32;
+
+    /// <summary>Free descriptors below which no backend connection is opened: the runtime's own share (a few thread starts at once, an assembly load, a log file).</summary>
+    public const int ForBackends = 16;
+
+    /// <summary>
+    /// Said when a socket is given up for want of descriptors (on the thread that got it, which must not block):
+    /// its descriptor number, the soft limit, and the headroom it fell into. Set by the proxy server at start.
+    /// </summary>
+    public static Action<int, long, int>? Short { get; set; }
+
+    /// <summary>Whether <paramref name="descriptor"/>, just returned by accept4 or socket, leaves fewer than <paramref name="headroom"/> free; says so if it does.</summary>
+    public static bool IsShort(int descriptor, int headroom)
+    {
+        // Read each time (one getrlimit, about 0.4 µs here): a limit lowered a moment ago, under load, is what this is
+        // for, and a reading even 100 ms old let a burst of clients take the last descriptors in the tests.
+        Libc.ResourceLimit limit;
+        if (Libc.GetResourceLimit(Libc.OpenFilesResource, &limit) != 0 || limit.Soft > int.MaxValue)
+        {
+            return false;   // unreadable, or unlimited: numbers are ints
+        }
+
+        // Numbers 0 .. descriptor are in use, so at most soft - descriptor - 1 are free.
+        long soft = (long)limit.Soft;
+        if (soft - descriptor - 1 >= headroom)
+        {
+            return false;
+        }
+
+        Short?.Invoke(descriptor, soft, headroom);
+        return true;
+    }
+}
