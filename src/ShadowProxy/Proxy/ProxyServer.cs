@@ -121,7 +121,7 @@ internal sealed class ProxyServer : BackgroundService
     private void OnAccepted(LoopSocket client)
     {
         int active = Interlocked.Increment(ref _active);
-        if (DescriptorHeadroom.IsShort(client.DescriptorNumber, DescriptorHeadroom.ForClients))
+        if (DescriptorHeadroom.IsShortForClient(client.DescriptorNumber))
         {
             // The open-file limit was lowered, or descriptors taken, since start: the last ones are kept for the runtime
             // and for the backends of clients already served. No lingering close: it would hold the descriptor longer.

@@ -27,20 +27,52 @@ internal static unsafe class DescriptorHeadroom
     /// </summary>
     public static Action<int, long, int>? Short { get; set; }
 
-    /// <summary>Whether <paramref name="descriptor"/>, just returned by accept4 or socket, leaves fewer than <paramref name="headroom"/> free; says so if it does.</summary>
-    public static bool IsShort(int descriptor, int headroom)
+    /// <summary>How old a reading of the limit a backend socket may go by (<see cref="IsShortForBackend"/>).</summary>
+    public const int BackendReadingMilliseconds = 10;
+
+    private static long s_softLimit = -1;   // the last reading; -1 when none yet, or unreadable, or unlimited
+    private static long s_readAt;           // Environment.TickCount64 of it
+
+    /// <summary>
+    /// Whether a client's <paramref name="descriptor"/>, just returned by accept4, leaves fewer than
+    /// <see cref="ForClients"/> free; says so if it does. Reads the limit each time (one getrlimit): a limit lowered a
+    /// moment ago, under load, is what this is for, and a reading even 100 ms old let a burst of clients take the last
+    /// descriptors in the tests.
+    /// </summary>
+    public static bool IsShortForClient(int descriptor) => IsShort(descriptor, ForClients, ReadLimit());
+
+    /// <summary>
+    /// Whether a backend socket's <paramref name="descriptor"/>, just returned by socket(), leaves fewer than
+    /// <see cref="ForBackends"/> free; says so if it does. Uses the last reading while it is under
+    /// <see cref="BackendReadingMilliseconds"/> old: in close mode every request's accept has just read it, so its two
+    /// backend sockets cost no system call, and the client check above has already kept room for them.
+    /// </summary>
+    public static bool IsShortForBackend(int descriptor)
     {
-        // Read each time (one getrlimit, about 0.4 µs here): a limit lowered a moment ago, under load, is what this is
-        // for, and a reading even 100 ms old let a burst of clients take the last descriptors in the tests.
-        Libc.ResourceLimit limit;
-        if (Libc.GetResourceLimit(Libc.OpenFilesResource, &limit) != 0 || limit.Soft > int.MaxValue)
+        long soft = Volatile.Read(ref s_softLimit);
+        if (Environment.TickCount64 - Volatile.Read(ref s_readAt) >= BackendReadingMilliseconds)
         {
-            return false;   // unreadable, or unlimited: numbers are ints
+            soft = ReadLimit();
         }
 
+        return IsShort(descriptor, ForBackends, soft);
+    }
+
+    private static long ReadLimit()
+    {
+        Libc.ResourceLimit limit;
+        long soft = Libc.GetResourceLimit(Libc.OpenFilesResource, &limit) != 0 || limit.Soft > int.MaxValue
+            ? -1   // unreadable, or unlimited: numbers are ints
+            : (long)limit.Soft;
+        Volatile.Write(ref s_softLimit, soft);
+        Volatile.Write(ref s_readAt, Environment.TickCount64);
+        return soft;
+    }
+
+    private static bool IsShort(int descriptor, int headroom, long soft)
+    {
         // Numbers 0 .. descriptor are in use, so at most soft - descriptor - 1 are free.
-        long soft = (long)limit.Soft;
-        if (soft - descriptor - 1 >= headroom)
+        if (soft < 0 || soft - descriptor - 1 >= headroom)
         {
             return false;
         }

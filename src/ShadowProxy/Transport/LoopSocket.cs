@@ -86,7 +86,7 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
             throw SocketErrors.Last();
         }
 
-        if (DescriptorHeadroom.IsShort(descriptor, DescriptorHeadroom.ForBackends))
+        if (DescriptorHeadroom.IsShortForBackend(descriptor))
         {
             // The last descriptors are the runtime's: fail as if the limit had been reached.
             Libc.Close(descriptor);
