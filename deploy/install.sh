@@ -136,8 +136,13 @@ install_proxy() {
     fi
 
     install -d -m 0755 "$lib" "$etc" "$(dirname "$unit")" "$(dirname "$logrotate")"
-    # The program: the single file and whatever the publish put beside it (appsettings.json, the .pdb).
-    cp -a "$publish_dir"/. "$lib"/
+    # The program: the single file and whatever the publish put beside it (appsettings.json, the .pdb). Root's alone,
+    # whoever owned the publish directory (a deploy user who copied it over): the unit runs shadowproxy-redirect from
+    # this directory as root, so a user who could write here could run code as root. Not cp -a, which gave the
+    # directory and the files the publish directory's owner and mode; chown also repairs an install made that way.
+    cp -R --preserve=mode,timestamps "$publish_dir"/. "$lib"/
+    chown -R root:root "$lib"
+    chmod -R go-w "$lib"
     install -m 0755 "$here/systemd/shadowproxy-redirect" "$lib/shadowproxy-redirect"
 
     # [::] takes IPv4 and IPv6 clients on one socket, so the redirect can cover both; a box without IPv6 gets 0.0.0.0.
