@@ -86,6 +86,8 @@ cleanup() {
     ip netns del "$client" 2>/dev/null
     ip netns del "$box" 2>/dev/null
     ip netns del "$shadow" 2>/dev/null
+    [[ -z ${box_etc:-} ]] || rm -rf "$box_etc"
+    [[ -z ${made_netns_etc:-} ]] || rmdir /etc/netns 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -508,6 +510,34 @@ else
         "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "$(tail -3 "$work/redirect.log")"
     run_unit_commands ExecStopPost 2>>"$work/redirect.log"   # so that the next checks start without a rule
 fi
+
+# ---- 1d. production given as localhost is checked where the proxy sends: 127.0.0.1 ----------------------------------
+# The proxy reads localhost:PORT as 127.0.0.1:PORT. With Debian's /etc/hosts (localhost is ::1 too, tried first), a
+# production on [::1] only must not pass the helper's check: the proxy would answer every redirected client 502.
+# ip netns exec gives the box /etc/netns/BOX/hosts as its /etc/hosts.
+box_etc=/etc/netns/$box
+[[ -d /etc/netns ]] || made_netns_etc=yes
+mkdir -p "$box_etc"
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$box_etc/hosts"
+ip netns exec "$box" "$python" "$work/app.py" serve production-v6 ::1 8090 "$work/production-v6.log" 200 &
+v6_production_pid=$!
+pids+=("$v6_production_pid")
+if wait_port in_box ::1 8090 && [[ $(in_box getent ahosts localhost | head -n 1) == "::1 "* ]] &&
+    ! in_box bash -c 'set -a; . "$1"; set +a; SHADOWPROXY_PRODUCTION=localhost:8090 READY_TIMEOUT=2 exec "$2" add' _ "$env_file" \
+        "$root/usr/local/lib/shadowproxy/shadowproxy-redirect" 2>>"$work/redirect.log" &&
+    [[ $(rule_count) == 0 && $(rule_count ip6tables) == 0 ]] &&
+    grep -q 'production does not answer on localhost:8090 (127.0.0.1:8090, as the proxy reads it) after 2s; no redirect' "$work/redirect.log"; then
+    pass "fail-safe: production given as localhost is checked at 127.0.0.1, as the proxy sends, not at ::1; no redirect while only ::1 answers"
+else
+    fail "fail-safe: production given as localhost is checked at 127.0.0.1, as the proxy sends, not at ::1; no redirect while only ::1 answers" \
+        "rules: $(rule_count) IPv4, $(rule_count ip6tables) IPv6" "localhost is: $(in_box getent ahosts localhost | head -n 1)" \
+        "$(tail -3 "$work/redirect.log")"
+    run_unit_commands ExecStopPost 2>>"$work/redirect.log"   # so that the next checks start without a rule
+fi
+kill -TERM "$v6_production_pid" 2>/dev/null
+wait "$v6_production_pid" 2>/dev/null
+rm -rf "$box_etc"
+[[ -z ${made_netns_etc:-} ]] || rmdir /etc/netns 2>/dev/null
 
 if run_unit_commands ExecStartPost 2>>"$work/redirect.log" && [[ $(rule_count) == 1 && $(rule_count ip6tables) == 0 ]] &&
     grep -q 'does not answer on \[::1\]:8001 (Listen is not \[::\], or ::1 is not configured): no IPv6 redirect' "$work/redirect.log" &&
