@@ -15,7 +15,8 @@
 #
 #   deploy/install.sh --uninstall [--purge]
 #       The rollback. Removes the redirect FIRST (clients reach production directly from that moment), then stops
-#       and removes the unit and the program. Keeps /etc/shadowproxy and /var/log/shadowproxy unless --purge.
+#       and removes the unit and the program. Keeps /etc/shadowproxy, /var/log/shadowproxy and the unit's drop-ins
+#       (/etc/systemd/system/shadowproxy.service.d) unless --purge.
 #
 # SHADOWPROXY_ROOT=DIR installs into DIR instead of / and leaves systemd alone (deploy/test/netns-e2e.sh uses it).
 # The iptables and ip6tables rules are always the current network namespace's.
@@ -226,6 +227,10 @@ uninstall_proxy() {
     fi
     rm -f "$unit" "$logrotate"
     rm -rf "$lib"
+    if [[ $purge == yes ]]; then
+        # The operator's drop-ins (systemctl edit shadowproxy): left behind, they would apply again to a later install.
+        rm -rf "$unit.d"
+    fi
     if with_systemd; then
         systemctl daemon-reload
         systemctl reset-failed shadowproxy 2>/dev/null || true

@@ -51,4 +51,21 @@ else
         "$not_root" "$(tail -3 "$work/install.log")"
 fi
 
+# --uninstall --purge: nothing of ShadowProxy's is left, drop-ins included. deploy/README.md has operators add them
+# (systemctl edit shadowproxy: SHADOWPROXY_SHADOW_LOOP, the rolling file sink with StandardOutput=null); one left
+# behind would apply again, unseen, to the next install. The helper's remove runs in a namespace of its own.
+purged=$work/purged
+install_into "$purged"
+mkdir -p "$purged/etc/systemd/system/shadowproxy.service.d"
+printf '[Service]\nStandardOutput=null\n' >"$purged/etc/systemd/system/shadowproxy.service.d/override.conf"
+ip netns add "$ns"
+left=$(SHADOWPROXY_ROOT=$purged ip netns exec "$ns" "$deploy/install.sh" --uninstall --purge >>"$work/install.log" 2>&1 &&
+    find "$purged" -iname '*shadowproxy*')
+if [[ $? == 0 && -z $left ]]; then
+    pass "install.sh --uninstall --purge leaves nothing of ShadowProxy's, drop-ins included"
+else
+    fail "install.sh --uninstall --purge leaves nothing of ShadowProxy's, drop-ins included" "${left:-uninstall failed}" \
+        "$(tail -3 "$work/install.log")"
+fi
+
 exit "$failed"
