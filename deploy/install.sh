@@ -131,8 +131,13 @@ install_proxy() {
     getent group "$log_group" >/dev/null || die "--log-group: no group '$log_group' here"
     need_iptables
 
-    if with_systemd && systemctl is-active --quiet shadowproxy; then
-        say "stopping the running shadowproxy (its redirect goes with it)"
+    # Not only an active unit: one that is activating (ExecStartPost waiting for production, or between two tries of
+    # Restart=on-failure) or deactivating runs the program too, and is-active fails for it. Copying over the running
+    # executable would fail (Text file busy) and leave install.sh half done.
+    local state=""
+    ! with_systemd || state=$(systemctl is-active shadowproxy 2>/dev/null) || true
+    if [[ $state == @(active|activating|deactivating|reloading) ]]; then
+        say "stopping the running shadowproxy ($state; its redirect goes with it)"
         systemctl stop shadowproxy
     fi
 

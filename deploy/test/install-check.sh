@@ -14,7 +14,7 @@ fi
 deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/shadowproxy-install-check.XXXXXX)
 ns=spx-install-check-$$
-trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'ip netns del "$ns" 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$work"' EXIT
 failed=0
 pass() { echo "PASS $1"; }
 fail() {
@@ -67,5 +67,57 @@ else
     fail "install.sh --uninstall --purge leaves nothing of ShadowProxy's, drop-ins included" "${left:-uninstall failed}" \
         "$(tail -3 "$work/install.log")"
 fi
+
+# ---- install.sh on a box with systemd, as far as its own steps go ---------------------------------------------------
+# In a network namespace (the helper's status) and a mount namespace whose /etc, /usr and /var are overlays of the
+# real ones (writes go to the scratch space) and whose /run is a tmpfs with /run/systemd/system (what install.sh takes
+# for a running systemd). systemctl is a stand-in that logs each call and answers is-active with STATE.
+mkdir -p "$work/bin"
+cat >"$work/bin/systemctl" <<'SH'
+#!/bin/bash
+echo "$*" >>"$WORK/systemctl.log"
+case $1 in
+    is-active)   # exit 0 for active (and reloading) only, as systemctl does: 3 for activating, inactive, failed
+        [[ $* == *--quiet* ]] || echo "$STATE"
+        [[ $STATE == active ]] || exit 3 ;;
+    stop)   # what stopping the unit does to its process
+        [[ ! -s $WORK/proxy.pid ]] || { kill "$(cat "$WORK/proxy.pid")"; sleep 0.2; } ;;
+    start)  # what ExecStartPost does once the proxy answers: the tagged rule
+        iptables -w 5 -t nat -I PREROUTING -p tcp --dport 80 -m comment --comment shadowproxy-redirect -j REDIRECT --to-ports 8001 ;;
+esac
+exit 0
+SH
+chmod 0755 "$work/bin/systemctl"
+# with_systemd STATE: install.sh as an operator runs it on the box, over an installed proxy that is running (its
+# program a copy of sleep, so that the file is busy as a running executable is) while the unit is in STATE.
+with_systemd() {
+    local state=$1
+    mkdir -p "$work/$state"/{etc,usr,var}/{upper,work}
+    : >"$work/systemctl.log"
+    ip netns exec "$ns" env WORK="$work" STATE="$state" PATH="$work/bin:$PATH" unshare --mount --propagation private bash -c '
+        set -e
+        mount -n -t tmpfs tmpfs /run   # -n: no utab entry, and no /run/mount made on the real /run
+        mkdir -p /run/systemd/system
+        for dir in etc usr var; do
+            mount -n -t overlay overlay -o "lowerdir=/$dir,upperdir=$WORK/$STATE/$dir/upper,workdir=$WORK/$STATE/$dir/work" "/$dir"
+        done
+        mkdir -p /usr/local/lib/shadowproxy
+        cp /bin/sleep /usr/local/lib/shadowproxy/ShadowProxy
+        /usr/local/lib/shadowproxy/ShadowProxy 30 &
+        echo $! >"$WORK/proxy.pid"
+        trap "kill $! 2>/dev/null || true" EXIT
+        "$1" --publish-dir "$2" --shadow 10.0.0.42:80 --interface lo' _ "$deploy/install.sh" "$publish" >"$work/$state.log" 2>&1
+}
+ip netns list | grep -qw "$ns" || ip netns add "$ns"
+for state in active activating; do
+    ip netns exec "$ns" iptables -w 5 -t nat -F PREROUTING
+    if with_systemd "$state" && [[ $(head -n 2 "$work/systemctl.log" | tail -n 1) == "stop shadowproxy" ]] &&
+        grep -qx 'start shadowproxy' "$work/systemctl.log"; then
+        pass "install.sh over a unit that is $state: stops it before it replaces the program, then starts it"
+    else
+        fail "install.sh over a unit that is $state: stops it before it replaces the program, then starts it" \
+            "systemctl calls: $(paste -sd, "$work/systemctl.log")" "$(tail -3 "$work/$state.log")"
+    fi
+done
 
 exit "$failed"
