@@ -86,6 +86,12 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
             {
                 reader.Fail($"--metrics-listen {metricsListen} uses the proxy's own port");
             }
+
+            if (metricsListen?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                // The endpoint's HttpListener cannot parse a prefix with an IPv6 address ("Invalid port in prefix").
+                reader.Fail($"--metrics-listen: '{metricsListen}' is an IPv6 address, which the metrics endpoint cannot listen on: use an IPv4 address or 0.0.0.0");
+            }
         }
 
         error = reader.Error ?? string.Empty;

@@ -14,21 +14,27 @@ internal sealed class PrometheusEndpoint(IPEndPoint listen) : IHostedService, ID
 {
     private MeterProvider? _provider;
 
-    /// <summary>The host HttpListener binds to; a wildcard address becomes its "*".</summary>
-    private string Host =>
-        listen.Address.IsWildcard() ? "*"
-        : listen.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listen.Address}]"
-        : listen.Address.ToString();
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(ProxyMetrics.MeterName)
             .AddPrometheusHttpListener(options =>
             {
-                options.Host = Host;
+                // IPv4 only (ProxySettings refuses IPv6: HttpListener cannot parse a prefix with one). The exporter makes
+                // a URI of Host, which takes no wildcard ("*" failed the start), and HttpListener refuses 0.0.0.0; so a
+                // wildcard gets a placeholder here, replaced below by HttpListener's own "+": bound to 0.0.0.0, any Host.
+                bool wildcard = listen.Address.IsWildcard();
+                options.Host = wildcard ? "localhost" : listen.Address.ToString();
                 options.Port = listen.Port;
                 options.ScrapeResponseCacheDurationMilliseconds = 0;   // a scrape shows the counts as they are
+                if (wildcard)
+                {
+                    options.ConfigureHttpListener = (configured, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add($"http://+:{configured.Port}{configured.ScrapeEndpointPath}/");
+                    };
+                }
             })
             .Build();
         return Task.CompletedTask;

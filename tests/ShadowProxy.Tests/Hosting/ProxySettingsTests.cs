@@ -29,6 +29,16 @@ public sealed class ProxySettingsTests
         Assert.True(TryCreate(listen, metrics, out string error), error);
     }
 
+    [Theory]
+    [InlineData("[::1]:9090")]
+    [InlineData("[::]:9090")]
+    public void Metrics_on_an_ipv6_address_is_refused_as_a_bad_value(string metrics)
+    {
+        // The HttpListener behind the endpoint cannot take an IPv6 address: started, it failed with a stack trace.
+        Assert.False(TryCreate("127.0.0.1:8001", metrics, out string error));
+        Assert.Equal($"--metrics-listen: '{metrics}' is an IPv6 address, which the metrics endpoint cannot listen on: use an IPv4 address or 0.0.0.0", error);
+    }
+
     private static bool TryCreate(string listen, string metrics, out string error)
     {
         IConfiguration configuration = new ConfigurationBuilder()

@@ -189,6 +189,36 @@ public sealed partial class ProxyMetricsTests
         Assert.StartsWith($"ShadowProxy: cannot serve metrics on 127.0.0.1:{port}: ", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Metrics_on_0_0_0_0_listen_on_every_interface_and_answer_whatever_host_the_scraper_names()
+    {
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        int port = ProxyProcess.FreePort();
+        int metricsPort = ProxyProcess.FreePort();
+        await using ProxyProcess proxy = ProxyProcess.Start(
+            "--listen", $"127.0.0.1:{port}", "--production", production.EndPoint.ToString(), "--shadow", shadow.EndPoint.ToString(),
+            "--metrics-listen", $"0.0.0.0:{metricsPort}", "--shadow-methods", "GET");
+        await proxy.WaitUntilListeningAsync();
+        await RawHttp.SendAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), "GET /w HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+
+        // The socket is bound to 0.0.0.0 (every IPv4 interface), as /proc/net/tcp lists it.
+        string wildcard = $"00000000:{metricsPort:X4} 00000000:0000 0A ";
+        Assert.Contains(File.ReadLines("/proc/net/tcp"), line => line.Contains(wildcard, StringComparison.Ordinal));
+        // A scraper names the box as it knows it (here "localhost", not the address): the Host header must not matter.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        string scrape;
+        do
+        {
+            scrape = await http.GetStringAsync(new Uri($"http://localhost:{metricsPort}/metrics"), limit.Token);
+        }
+        while (!OneRequestCounted().IsMatch(scrape));
+
+        proxy.Signal("TERM");
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
     /// <summary>The line writer counts a request just after its client has been answered: scrape until the last one is in (bounded).</summary>
     private static async Task<string> ScrapeUntilAsync(HttpClient http, string url, Regex expected)
     {
@@ -207,6 +237,9 @@ public sealed partial class ProxyMetricsTests
 
     [GeneratedRegex(@"shadowproxy_requests_total\{[^}]*production_status=""200""[^}]*shadow_status=""500""[^}]*\} 3")]
     private static partial Regex AllCounted();
+
+    [GeneratedRegex(@"shadowproxy_requests_total\{[^}]*production_status=""200""[^}]*shadow_status=""200""[^}]*\} 1")]
+    private static partial Regex OneRequestCounted();
 
     [GeneratedRegex(@"shadowproxy_production_duration_seconds_bucket\{[^}]*le=""(?<le>[^""]+)""\} (?<count>\d+)")]
     private static partial Regex Bucket();
