@@ -20,6 +20,7 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private IDisposable? _subscription;
+    private IDisposable? _unopenableWatch;
     private TaskCompletionSource _nextReload = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public MirrorPolicyWatcher(ProxySettings settings, ILogger<MirrorPolicyWatcher> logger)
@@ -50,16 +51,21 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
     {
         WarnAboutWrites(_source.Current);
         _subscription = ChangeToken.OnChange(_configuration.GetReloadToken, Reload);
+        _unopenableWatch = _fileLoad?.WatchUnopenable(Refuse);
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        _subscription?.Dispose();
+        Dispose();
         return Task.CompletedTask;
     }
 
-    public void Dispose() => _subscription?.Dispose();
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _unopenableWatch?.Dispose();
+    }
 
     /// <summary>Reads the mirroring keys again; applies them only if every one is valid.</summary>
     public void Reload()
@@ -83,6 +89,18 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
             ReloadRefused(_logger, error, _source.Current);
         }
 
+        Handled(error);
+    }
+
+    /// <summary>A reload that could not even read the file: the policy in force stays.</summary>
+    private void Refuse(string error)
+    {
+        ReloadRefused(_logger, error, _source.Current);
+        Handled(error);
+    }
+
+    private void Handled(string? error)
+    {
         TaskCompletionSource done;
         lock (_gate)
         {

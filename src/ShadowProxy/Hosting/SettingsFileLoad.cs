@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Primitives;
 
 namespace ShadowProxy.Hosting;
 
@@ -39,5 +41,39 @@ internal sealed class SettingsFileLoad
         }
 
         return error;
+    }
+
+    /// <summary>
+    /// Calls <paramref name="report"/> with why, each time the settings file changes into one that exists but cannot be
+    /// opened (a save by another user with mode 0600). The provider opens the file before its own error handling, so
+    /// such a reload throws past <see cref="OnLoadException"/> and never raises the reload token: nothing else hears of it.
+    /// </summary>
+    /// <returns>The watch, to dispose; null without a settings file provider.</returns>
+    public IDisposable? WatchUnopenable(Action<string> report)
+    {
+        if (Provider is not FileConfigurationProvider { Source: { FileProvider: { } files, Path: { } path } })
+        {
+            return null;
+        }
+
+        // No wait, unlike the provider's reload: whether the file opens does not depend on a write being finished, and
+        // this may run on the same thread as that reload, ahead of it, which a wait would hold back.
+        return ChangeToken.OnChange(() => files.Watch(path), () =>
+        {
+            IFileInfo file = files.GetFileInfo(path);
+            if (!file.Exists || file.PhysicalPath is not { } physicalPath)
+            {
+                return;   // a missing file is the reload's to refuse
+            }
+
+            try
+            {
+                using var opened = new FileStream(physicalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && ex is not (FileNotFoundException or DirectoryNotFoundException))
+            {
+                report($"cannot read the settings file: {ex.Message}".ReplaceLineEndings(" "));
+            }
+        });
     }
 }

@@ -107,6 +107,42 @@ public sealed class HotReloadTests
         await watcher.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task A_settings_file_that_cannot_be_opened_is_a_warning_the_policy_stays_and_a_readable_one_applies()
+    {
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+        (MirrorPolicyWatcher watcher, MirrorPolicySource source) = await WatchAsync(file);
+        using MirrorPolicyWatcher disposing = watcher;
+        MirrorPolicy initial = source.Current;
+
+        // A file there that the proxy cannot open: in production, a save by another user with mode 0600 (EACCES, under
+        // the unit's DynamicUser); here, where the tests may run as root, whom no mode stops, a Unix socket renamed
+        // over the file (open(2) fails with ENXIO).
+        string socketPath = directory.File("settings.sock");
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            await ReplaceAsync(watcher, () => watcher.LastError is not null, () =>
+            {
+                File.Move(socketPath, file, overwrite: true);
+                return Task.CompletedTask;
+            });
+        }
+
+        Assert.Same(initial, source.Current);
+        Assert.Contains("cannot read the settings file", watcher.LastError, StringComparison.Ordinal);
+
+        await ReplaceAsync(watcher, () => source.Current.Percent == 5, async () =>
+        {
+            await File.WriteAllTextAsync(file + ".tmp", """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 5 } }""");
+            File.Move(file + ".tmp", file, overwrite: true);
+        });
+        Assert.Null(watcher.LastError);
+        await watcher.StopAsync(CancellationToken.None);
+    }
+
     /// <summary>Loads the settings from <paramref name="file"/> (no environment) and starts watching it.</summary>
     private static async Task<(MirrorPolicyWatcher Watcher, MirrorPolicySource Source)> WatchAsync(string file)
     {
