@@ -9,7 +9,7 @@ using ILogger = Microsoft.Extensions.Logging.ILogger;
 namespace ShadowProxy.Logging;
 
 /// <summary>
-/// The request lines in --log-file, through Serilog's file sink (rolled daily, 31 kept, buffered and flushed to disk
+/// The request lines in --log-file, through Serilog's file sink (rolled daily, 31 kept, no size limit, buffered and flushed to disk
 /// once a second). Its failures go to stderr through <see cref="LogFileFailureReporter"/>; closing flushes the buffer.
 /// </summary>
 internal sealed class LogFileLineOutput : LineOutput
@@ -71,6 +71,7 @@ internal sealed class LogFileLineOutput : LineOutput
             formatProvider: CultureInfo.InvariantCulture,
             rollingInterval: RollingInterval.Day,
             retainedFileCountLimit: 31,
+            fileSizeLimitBytes: null,   // the sink's default, 1 GB, drops every later line of the day without a word
             buffered: true,
             flushToDiskInterval: TimeSpan.FromSeconds(1)));
 
