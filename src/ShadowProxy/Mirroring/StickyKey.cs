@@ -53,7 +53,10 @@ internal sealed class StickyKey
 
     public override string ToString() => $"{Source.ToString().ToLowerInvariant()}:{Name}";
 
-    /// <summary>Hashes the key's value in this request; false when the request does not carry the key.</summary>
+    /// <summary>
+    /// Hashes the key's value in this request; false when the request does not carry the key, or only with an empty value:
+    /// that names no user, and hashed it would put every such request (all anonymous traffic) in or out together.
+    /// </summary>
     public bool TryHash(ReadOnlySpan<byte> head, string target, out ulong hash)
     {
         hash = 0;
@@ -71,7 +74,7 @@ internal sealed class StickyKey
                 continue;
             }
 
-            if (Source == StickyKeySource.Header && FieldNames.Is(name, _name))
+            if (Source == StickyKeySource.Header && FieldNames.Is(name, _name) && !value.IsEmpty)
             {
                 hash = XxHash3.HashToUInt64(value);
                 return true;
@@ -93,7 +96,7 @@ internal sealed class StickyKey
         {
             ReadOnlySpan<byte> pair = list[range].Trim((byte)' ');
             int equals = pair.IndexOf((byte)'=');
-            if (equals > 0 && pair[..equals].SequenceEqual(_name))
+            if (equals > 0 && equals < pair.Length - 1 && pair[..equals].SequenceEqual(_name))
             {
                 value = pair[(equals + 1)..];
                 return true;
@@ -117,7 +120,7 @@ internal sealed class StickyKey
         {
             ReadOnlySpan<char> pair = query[range];
             int equals = pair.IndexOf('=');
-            if (equals > 0 && pair[..equals].SequenceEqual(Name))
+            if (equals > 0 && equals < pair.Length - 1 && pair[..equals].SequenceEqual(Name))
             {
                 hash = XxHash3.HashToUInt64(MemoryMarshal.AsBytes(pair[(equals + 1)..]));
                 return true;

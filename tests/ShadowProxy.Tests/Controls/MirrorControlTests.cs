@@ -92,6 +92,33 @@ public sealed class MirrorControlTests
         Assert.Equal(mirroredUsers * 3, shadow.Requests.Count);
     }
 
+    public static TheoryData<string, string, string> EmptyStickyKeys => new()
+    {
+        { "header:X-User-Id", "X-User-Id: \r\n", "" },
+        { "cookie:session", "Cookie: theme=dark; session=; lang=en\r\n", "" },
+        { "query:user", "", "&user=" },
+    };
+
+    /// <summary>An empty value names no user: hashed, every such request (all anonymous traffic) was in or out together.</summary>
+    [Theory]
+    [MemberData(nameof(EmptyStickyKeys))]
+    public async Task A_sticky_key_with_an_empty_value_falls_back_to_chance(string key, string header, string query)
+    {
+        Assert.True(StickyKey.TryParse(key, out StickyKey? sticky));
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint, With(new MirrorPolicy { Percent = 50, Sticky = sticky }));
+
+        for (int i = 0; i < 40; i++)
+        {
+            await RawHttp.SendAsync(proxy.EndPoint, Get($"/e?n={i}{query}", header));
+        }
+
+        await proxy.StopAsync();
+        int mirrored = proxy.Records.Count(record => record.ShadowSkipped == ShadowSkip.None);
+        Assert.InRange(mirrored, 1, 39);   // all or none at 50 % by chance has odds of 2 in 2^40
+    }
+
     [Fact]
     public async Task Methods_outside_the_list_go_to_production_only()
     {
