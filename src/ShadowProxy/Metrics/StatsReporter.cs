@@ -10,6 +10,13 @@ namespace ShadowProxy.Metrics;
 internal sealed partial class StatsReporter(ProxyMetrics metrics, TimeSpan interval, TimeProvider time, ILogger<StatsReporter> logger) : BackgroundService
 {
     private long _intervalStart = time.GetTimestamp();
+    private volatile bool _stopping;
+
+    public override Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        return base.StopAsync(cancellationToken);
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -21,9 +28,13 @@ internal sealed partial class StatsReporter(ProxyMetrics metrics, TimeSpan inter
                 Report();
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (_stopping)
         {
             Report();
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed without a stop: the start failed (a taken port), nothing was served, and its one line says why.
         }
     }
 

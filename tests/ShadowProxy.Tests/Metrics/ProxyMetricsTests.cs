@@ -219,6 +219,22 @@ public sealed partial class ProxyMetricsTests
         Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30)));
     }
 
+    [Fact]
+    public async Task A_start_that_fails_is_its_one_line_and_no_stats_line_of_a_proxy_that_never_served()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        (int exitCode, string stdout, string stderr) = await ProxyProcess.RunAsync(
+            "--listen", $"127.0.0.1:{port}", "--shadow", "127.0.0.1:9", "--stats-interval", "10", "--shadow-methods", "GET");
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", stdout);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"ShadowProxy: cannot listen on 127.0.0.1:{port}: ", line, StringComparison.Ordinal);
+    }
+
     /// <summary>The line writer counts a request just after its client has been answered: scrape until the last one is in (bounded).</summary>
     private static async Task<string> ScrapeUntilAsync(HttpClient http, string url, Regex expected)
     {
