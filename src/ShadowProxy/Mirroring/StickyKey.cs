@@ -47,6 +47,13 @@ internal sealed class StickyKey
             return false;
         }
 
+        // A field or cookie name is a token (RFC 9110 §5.1, RFC 6265 §4.1.1): any other (a typo's trailing colon) would
+        // never match, and every request would go by chance without a word.
+        if (source != StickyKeySource.Query && Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token))
+        {
+            return false;
+        }
+
         key = new StickyKey(source.Value, name);
         return true;
     }

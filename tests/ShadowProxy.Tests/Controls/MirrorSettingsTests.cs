@@ -121,6 +121,8 @@ public sealed class MirrorSettingsTests
     [InlineData("--shadow-percent", "half")]
     [InlineData("--shadow-sticky", "session")]
     [InlineData("--shadow-sticky", "body:x")]
+    [InlineData("--shadow-sticky", "header:X-User-Id:")]   // no field is named with a colon: it never matched, every request went by chance
+    [InlineData("--shadow-sticky", "cookie:a,b")]
     [InlineData("--shadow-methods", "GET,P(ST")]
     [InlineData("--shadow-max-inflight", "-1")]
     [InlineData("--shadow-max-body", "lots")]
