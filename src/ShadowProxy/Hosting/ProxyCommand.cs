@@ -176,7 +176,15 @@ internal static class ProxyCommand
         }
         catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            error = $"--config: cannot read {OneLine.Quote(configPath)}: {OneLine.Text(ex.Message)}";
+            // The file provider's own messages name no cause: the missing directory alone, or "Failed to load
+            // configuration from file" with the reason (the JSON reader's line and byte, a duplicate key) inside.
+            string reason = ex switch
+            {
+                DirectoryNotFoundException => "its directory does not exist",
+                InvalidDataException { InnerException: not null } => ex.GetBaseException().Message,
+                _ => ex.Message,
+            };
+            error = $"--config: cannot read {OneLine.Quote(configPath)}: {OneLine.Text(reason)}";
             return false;
         }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using ShadowProxy.Hosting;
+using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Hosting;
 
@@ -37,6 +38,32 @@ public sealed class ProxySettingsTests
         // The HttpListener behind the endpoint cannot take an IPv6 address: started, it failed with a stack trace.
         Assert.False(TryCreate("127.0.0.1:8001", metrics, out string error));
         Assert.Equal($"--metrics-listen: '{metrics}' is an IPv6 address, which the metrics endpoint cannot listen on: use an IPv4 address or 0.0.0.0", error);
+    }
+
+    [Fact]
+    public void A_settings_file_in_a_directory_that_does_not_exist_says_so()
+    {
+        // The error used to end with the directory alone ("--config: cannot read '/nonexistent/x.json': /nonexistent/").
+        using var directory = new TempDirectory();
+        string file = directory.File("missing/settings.json");
+
+        Assert.False(ProxyCommand.TryLoadSettings(
+            new CommandLineSettings(Shadow: "127.0.0.1:9", Config: file), out _, out string error, new System.Collections.Hashtable()));
+        Assert.Equal($"--config: cannot read '{file}': its directory does not exist", error);
+    }
+
+    [Fact]
+    public void A_settings_file_that_is_not_json_says_where_it_is_not()
+    {
+        // The error used to stop at "Failed to load configuration from file '...'", without the JSON reader's reason.
+        using var directory = new TempDirectory();
+        string file = directory.WriteLines("settings.json", "{ \"ShadowProxy\": { \"Shadow\": \"127.0.0.1:9\" }");
+
+        Assert.False(ProxyCommand.TryLoadSettings(
+            new CommandLineSettings(Config: file), out _, out string error, new System.Collections.Hashtable()));
+        Assert.StartsWith($"--config: cannot read '{file}': ", error, StringComparison.Ordinal);
+        Assert.Contains("LineNumber: 1", error, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error);
     }
 
     private static bool TryCreate(string listen, string metrics, out string error)
