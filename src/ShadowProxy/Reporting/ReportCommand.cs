@@ -33,8 +33,11 @@ internal static class ReportCommand
         {
             if (source != Stdin && !File.Exists(source))
             {
+                // The FILE argument takes any word, so a mistyped option arrives here as a file name.
                 errors.WriteLine(Directory.Exists(source)
                     ? $"ShadowProxy: report: {OneLine.Quote(source)} is a directory, not a log file"
+                    : source.StartsWith('-')
+                    ? $"ShadowProxy: report: unknown option {OneLine.Quote(source)} (options: --html, --top, --min-requests; a log file whose name starts with '-' is ./{source})"
                     : $"ShadowProxy: report: no such file: {OneLine.Quote(source)}");
                 return ExitCodes.Usage;
             }
