@@ -39,6 +39,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly ShadowLauncher _shadows;
     private LoopListener? _listener;
     private readonly Action _clientClosed;
+    private readonly Action<int, long, int> _descriptorsShort;
     private long _nextConnectionId;
     private int _active;
 
@@ -52,7 +53,9 @@ internal sealed class ProxyServer : BackgroundService
         _clientClosed = OnClientClosed;
         // An exception that escaped a continuation on an event loop: said on stderr, and the loop goes on.
         EventLoop.HandlerFailed = logger.ConnectionFailed;
-        DescriptorHeadroom.Short = new DescriptorShortageLog(logger, time).Short;
+        // Process-wide: the last server made says shortages, until it is disposed.
+        _descriptorsShort = new DescriptorShortageLog(logger, time).Short;
+        DescriptorHeadroom.Short = _descriptorsShort;
         _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
 
@@ -170,6 +173,7 @@ internal sealed class ProxyServer : BackgroundService
 
     public override void Dispose()
     {
+        DescriptorHeadroom.Forget(_descriptorsShort);
         _listener?.Dispose();
         _shutdown.Dispose();
         _abort.Dispose();

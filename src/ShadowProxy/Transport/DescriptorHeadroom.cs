@@ -21,11 +21,24 @@ internal static unsafe class DescriptorHeadroom
     /// <summary>Free descriptors below which no backend connection is opened: the runtime's own share (a few thread starts at once, an assembly load, a log file).</summary>
     public const int ForBackends = 16;
 
+    private static Action<int, long, int>? s_short;
+
     /// <summary>
     /// Said when a socket is given up for want of descriptors (on the thread that got it, which must not block):
-    /// its descriptor number, the soft limit, and the headroom it fell into. Set by the proxy server at start.
+    /// its descriptor number, the soft limit, and the headroom it fell into. Set by the proxy server when it is made;
+    /// taken back by it when it is disposed (<see cref="Forget"/>).
     /// </summary>
-    public static Action<int, long, int>? Short { get; set; }
+    public static Action<int, long, int>? Short
+    {
+        get => Volatile.Read(ref s_short);
+        set => Volatile.Write(ref s_short, value);
+    }
+
+    /// <summary>
+    /// Stops saying shortages through <paramref name="report"/>, if it is still the one set: a disposed server's
+    /// logger is not kept for the process's life, nor told of sockets that are not its own.
+    /// </summary>
+    public static void Forget(Action<int, long, int> report) => Interlocked.CompareExchange(ref s_short, null, report);
 
     /// <summary>How old a reading of the limit a backend socket may go by (<see cref="IsShortForBackend"/>).</summary>
     public const int BackendReadingMilliseconds = 10;
