@@ -45,4 +45,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Open files near the limit: at least {InUse} of {Limit} descriptors in use; {GivenUp} new connections given up since the last such line (clients got 503, backend connections count as refused: 502), so that {Headroom} stay free for the .NET runtime, which ends the process when it cannot start a thread. Raise the open-file limit (ulimit -n, LimitNOFILE)")]
     public static partial void DescriptorsShort(this ILogger logger, long limit, int inUse, long givenUp, int headroom);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Information, Message = "Open files no longer near the limit: a client was taken with descriptors to spare; {GivenUp} new connections given up after the last such line")]
+    public static partial void DescriptorsNoLongerShort(this ILogger logger, long givenUp);
 }

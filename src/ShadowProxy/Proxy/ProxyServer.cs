@@ -39,6 +39,7 @@ internal sealed class ProxyServer : BackgroundService
     private readonly ShadowLauncher _shadows;
     private LoopListener? _listener;
     private readonly Action _clientClosed;
+    private readonly DescriptorShortageLog _shortage;
     private readonly Action<int, long, int> _descriptorsShort;
     private long _nextConnectionId;
     private int _active;
@@ -54,7 +55,8 @@ internal sealed class ProxyServer : BackgroundService
         // An exception that escaped a continuation on an event loop: said on stderr, and the loop goes on.
         EventLoop.HandlerFailed = logger.ConnectionFailed;
         // Process-wide: the last server made says shortages, until it is disposed.
-        _descriptorsShort = new DescriptorShortageLog(logger, time).Short;
+        _shortage = new DescriptorShortageLog(logger, time);
+        _descriptorsShort = _shortage.Short;
         DescriptorHeadroom.Short = _descriptorsShort;
         _shadows = new ShadowLauncher(_pools.Shadow, new ShadowBufferBudget(options.MaxShadowBufferTotalBytes), options, time);
     }
@@ -130,6 +132,11 @@ internal sealed class ProxyServer : BackgroundService
             // and for the backends of clients already served. No lingering close: it would hold the descriptor longer.
             Track(RejectAsync(client, linger: false), endsConnection: true);
             return;
+        }
+
+        if (_shortage.ShortageSaid)
+        {
+            _shortage.Over();
         }
 
         if (active > _options.MaxConnections)
