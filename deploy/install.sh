@@ -18,6 +18,9 @@
 #       and removes the unit and the program. Keeps /etc/shadowproxy, /var/log/shadowproxy and the unit's drop-ins
 #       (/etc/systemd/system/shadowproxy.service.d) unless --purge.
 #
+# Exit codes, as the proxy's: 2 for a bad option or value (the usage, or one line naming it), 1 when anything else
+# fails (not root, no publish output, the unit does not come up, a redirect that could not be removed).
+#
 # SHADOWPROXY_ROOT=DIR installs into DIR instead of / and leaves systemd alone (deploy/test/netns-e2e.sh uses it).
 # The iptables and ip6tables rules are always the current network namespace's.
 set -euo pipefail
@@ -34,6 +37,12 @@ say() { echo "install.sh: $*" >&2; }
 die() {
     say "$*"
     exit 1
+}
+
+# A bad option value: one line naming it, exit 2 (as the proxy's own).
+bad_value() {
+    say "$*"
+    exit 2
 }
 
 usage() {
@@ -119,16 +128,16 @@ install_proxy() {
     done
     [[ -n $publish_dir && -n $shadow && -n $interface ]] || usage
     [[ -x $publish_dir/ShadowProxy ]] || die "no executable $publish_dir/ShadowProxy: run dotnet publish first (deploy/README.md)"
-    [[ -e /sys/class/net/$interface ]] || die "no network interface '$interface' here"
-    valid_endpoint "$shadow" || die "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
-    valid_endpoint "$production" || die "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
-    valid_port "$port" && valid_port "$listen_port" || die "--port and --listen-port take a port from 1 to 65535"
+    [[ -e /sys/class/net/$interface ]] || bad_value "--interface: no network interface '$interface' here"
+    valid_endpoint "$shadow" || bad_value "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
+    valid_endpoint "$production" || bad_value "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
+    valid_port "$port" && valid_port "$listen_port" || bad_value "--port and --listen-port take a port from 1 to 65535"
     port=$((10#$port)) listen_port=$((10#$listen_port))   # 080 is 80: written the one way the helper compares
     if [[ -z $log_group ]]; then
         log_group=adm   # Debian's group for reading logs
         ! getent group logstash >/dev/null || log_group=logstash
     fi
-    getent group "$log_group" >/dev/null || die "--log-group: no group '$log_group' here"
+    getent group "$log_group" >/dev/null || bad_value "--log-group: no group '$log_group' here"
     need_iptables
 
     # Not only an active unit: one that is activating (ExecStartPost waiting for production, or between two tries of

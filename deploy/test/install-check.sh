@@ -51,6 +51,21 @@ else
         "$not_root" "$(tail -3 "$work/install.log")"
 fi
 
+# Exit codes as the proxy's: a bad value is one line naming it and exit 2; a missing publish output is exit 1. Nothing
+# is installed either way.
+bad=$work/bad
+rc=0
+out=$(SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$publish" --shadow shadow.example:80 --interface lo 2>&1) || rc=$?
+rc_missing=0
+SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$work/nothing" --shadow 10.0.0.42:80 --interface lo >/dev/null 2>&1 ||
+    rc_missing=$?
+if [[ $rc == 2 && $out == "install.sh: --shadow: expected IP:PORT"* && $(wc -l <<<"$out") == 1 && $rc_missing == 1 && ! -e $bad ]]; then
+    pass "a bad value is one line and exit 2, as the proxy's; a missing publish output exits 1; nothing installed"
+else
+    fail "a bad value is one line and exit 2, as the proxy's; a missing publish output exits 1; nothing installed" \
+        "bad --shadow: exit $rc: $out" "missing publish output: exit $rc_missing"
+fi
+
 # --uninstall --purge: nothing of ShadowProxy's is left, drop-ins included. deploy/README.md has operators add them
 # (systemctl edit shadowproxy: SHADOWPROXY_SHADOW_LOOP, the rolling file sink with StandardOutput=null); one left
 # behind would apply again, unseen, to the next install. The helper's remove runs in a namespace of its own.
