@@ -65,7 +65,7 @@ internal sealed unsafe class EventLoop
         }
         catch
         {
-            // A loop that cannot start gives back what it opened: a caller may try again (a test's loop, a later start).
+            // A loop that cannot start gives back what it opened rather than hold it for the life of a process that goes on.
             CloseIfOpen(_wake);
             CloseIfOpen(_epoll);
             throw;
