@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using ShadowProxy.Transport;
 
@@ -27,22 +26,20 @@ internal static partial class DescriptorLimit
     /// <summary>A client's own socket and the ones opened for it, to production and to the shadow.</summary>
     public const int PerClient = 3;
 
-    private const int NoFile = 7;   // RLIMIT_NOFILE, on x86-64 and arm64 alike
-
     /// <summary>Raises the soft limit to the hard one where it is lower.</summary>
     /// <returns>The soft limit now (the old one when it could not be raised); null when it cannot be read.</returns>
     public static unsafe ulong? Raise()
     {
-        Limit limit;
-        if (GetLimit(NoFile, &limit) != 0)
+        Libc.ResourceLimit limit;
+        if (Libc.GetResourceLimit(Libc.OpenFilesResource, &limit) != 0)
         {
             return null;
         }
 
         if (limit.Soft < limit.Hard)
         {
-            var raised = new Limit { Soft = limit.Hard, Hard = limit.Hard };
-            if (SetLimit(NoFile, &raised) == 0)
+            var raised = new Libc.ResourceLimit { Soft = limit.Hard, Hard = limit.Hard };
+            if (Libc.SetResourceLimit(Libc.OpenFilesResource, &raised) == 0)
             {
                 return raised.Soft;
             }
@@ -67,17 +64,4 @@ internal static partial class DescriptorLimit
     [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "--max-connections {Configured} lowered to {Clients}: the open-file limit (ulimit -n, LimitNOFILE) is {OpenFiles}, and each client can take {PerClient} descriptors (its own, production's, the shadow's) beside {Reserve} for the process ({PerLoop} for each of its {EventLoops} event loops among them); past {Clients} clients get 503. Raise the limit to serve more")]
     public static partial void ConnectionsLowered(
         this ILogger logger, int configured, int clients, ulong openFiles, int perClient, int reserve, int perLoop, int eventLoops);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Limit
-    {
-        public ulong Soft;   // rlim_t is 64 bits on the 64-bit Linux the proxy runs on
-        public ulong Hard;
-    }
-
-    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
-    private static unsafe partial int GetLimit(int resource, Limit* limit);
-
-    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
-    private static unsafe partial int SetLimit(int resource, Limit* limit);
 }

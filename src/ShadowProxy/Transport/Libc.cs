@@ -113,11 +113,14 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static partial int EpollWait(int epoll, byte* events, int maxEvents, int timeoutMilliseconds);
 
-    public const int OpenFilesResource = 7;   // RLIMIT_NOFILE
+    public const int OpenFilesResource = 7;   // RLIMIT_NOFILE, on x86-64 and arm64 alike
 
     [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
     [SuppressGCTransition]
     public static partial int GetResourceLimit(int resource, ResourceLimit* limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    public static partial int SetResourceLimit(int resource, ResourceLimit* limit);
 
     [StructLayout(LayoutKind.Sequential)]
     public struct ResourceLimit
