@@ -8,21 +8,11 @@ using ShadowProxy.Transport;
 namespace ShadowProxy.Tests.Proxy;
 
 /// <summary>
-/// Tests that call <see cref="DescriptorHeadroom"/>'s process-wide report: alone, so that no other test's server is
-/// constructed (and takes the report) meanwhile, and no other test's logger hears these shortages.
-/// </summary>
-[CollectionDefinition(Collection, DisableParallelization = true)]
-public sealed class DescriptorHeadroomReport
-{
-    public const string Collection = "descriptor headroom report";
-}
-
-/// <summary>
 /// <see cref="DescriptorHeadroom.Short"/> is static, set by the proxy server that was constructed last. A server that
 /// has been disposed must let go of it: its logger (and the host's logger factory behind it) would otherwise be kept
 /// for the process's life, and shortages of sockets it no longer has anything to do with would go to its stderr.
 /// </summary>
-[Collection(DescriptorHeadroomReport.Collection)]
+[Collection(ProcessWideReports.Collection)]
 public sealed class DescriptorHeadroomReportTests
 {
     /// <summary>A descriptor number past any soft limit a test host has: short by any count.</summary>

@@ -2,23 +2,16 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using ShadowProxy.Tests.Infrastructure;
 using ShadowProxy.Transport;
 
 namespace ShadowProxy.Tests.Transport;
 
 /// <summary>
-/// Tests whose exceptions, thrown on the proxy's shared event loops on purpose, reach the process-wide
-/// <see cref="EventLoop.HandlerFailed"/>: alone, since any other test's proxy server that is running sets that
-/// handler and counts what it hears as its own failure (a framing fuzz run failed on one of these once).
+/// The loops' listener when accepting itself fails (out of descriptors, or as here a listener shut down). Its failure
+/// reports throw on the shared loops on purpose, into the process-wide handler (a framing fuzz run once heard them).
 /// </summary>
-[CollectionDefinition(Collection, DisableParallelization = true)]
-public sealed class SharedLoopFailures
-{
-    public const string Collection = "shared event-loop failures";
-}
-
-/// <summary>The loops' listener when accepting itself fails (out of descriptors, or as here a listener shut down).</summary>
-[Collection(SharedLoopFailures.Collection)]
+[Collection(ProcessWideReports.Collection)]
 public sealed class LoopListenerTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
