@@ -72,7 +72,7 @@ internal static class MirrorSettings
         {
             // Methods are case-sensitive tokens (RFC 9110 §9.1); the registered ones are all upper case, as users mean them.
             string name = method.ToUpperInvariant();
-            if (!Ascii.IsValid(name) || Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token))
+            if (!HttpChars.AllToken(name))
             {
                 reader.Fail($"--shadow-methods: '{method}' is not a method");
                 return null;
@@ -96,7 +96,7 @@ internal static class MirrorSettings
         string name = colon > 0 ? text[..colon] : "";
         string value = colon > 0 ? text[(colon + 1)..].Trim() : "";
         byte[] nameBytes = Encoding.ASCII.GetBytes(name);
-        if (name.Length == 0 || !Ascii.IsValid(text) || nameBytes.AsSpan().ContainsAnyExcept(HttpChars.Token)
+        if (name.Length == 0 || !Ascii.IsValid(text) || !HttpChars.AllToken(name)
             || FieldNames.IsConnectionScoped(nameBytes) || FieldNames.Is(nameBytes, FieldNames.ContentLength)
             || FieldNames.Is(nameBytes, FieldNames.TransferEncoding) || FieldNames.Is(nameBytes, FieldNames.Host))
         {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 
 namespace ShadowProxy.Http;
 
@@ -8,6 +9,13 @@ internal static class HttpChars
     /// <summary>tchar: the characters of a method or a header name.</summary>
     public static readonly SearchValues<byte> Token =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    /// <summary>
+    /// Whether every character of <paramref name="text"/> (an option's value, not the hot path) is a tchar; an empty
+    /// text passes, as the callers say what they want of its length.
+    /// </summary>
+    public static bool AllToken(string text) =>
+        Ascii.IsValid(text) && !Encoding.ASCII.GetBytes(text).AsSpan().ContainsAnyExcept(Token);
 
     /// <summary>Visible ASCII (0x21-0x7E): what a request-target may hold.</summary>
     public static readonly SearchValues<byte> TargetChars = SearchValues.Create(VisibleAscii());

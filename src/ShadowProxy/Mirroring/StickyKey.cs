@@ -49,7 +49,7 @@ internal sealed class StickyKey
 
         // A field or cookie name is a token (RFC 9110 §5.1, RFC 6265 §4.1.1): any other (a typo's trailing colon) would
         // never match, and every request would go by chance without a word.
-        if (source != StickyKeySource.Query && Encoding.ASCII.GetBytes(name).AsSpan().ContainsAnyExcept(HttpChars.Token))
+        if (source != StickyKeySource.Query && !HttpChars.AllToken(name))
         {
             return false;
         }
