@@ -89,6 +89,40 @@ public sealed partial class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task A_stats_interval_never_counts_a_requests_skip_or_mismatch_without_the_request()
+    {
+        // Requests recorded on two threads while a third takes intervals, as the stats tick does. Half are skipped (a
+        // skipped request compares as "skipped", not as a mismatch) and half are status mismatches, so in every
+        // interval the skips and the mismatches must add up to the requests exactly.
+        using var metrics = new ProxyMetrics();
+        var answered = new ShadowProxy.Proxy.BackendResult(200, TimeSpan.FromMilliseconds(2), 2, ShadowProxy.Proxy.BackendError.None);
+        var failed = new ShadowProxy.Proxy.BackendResult(500, TimeSpan.FromMilliseconds(3), 2, ShadowProxy.Proxy.BackendError.None);
+        var skipped = new RequestRecord(DateTimeOffset.UtcNow, "POST", "/s", answered, default) { ShadowSkipped = ShadowSkip.MethodFiltered };
+        var mismatched = new RequestRecord(DateTimeOffset.UtcNow, "GET", "/m", answered, failed);
+        const int PerThread = 200_000;
+        Task[] recorders =
+        [
+            Task.Run(() => { for (int i = 0; i < PerThread; i++) { metrics.Record(skipped); } }),
+            Task.Run(() => { for (int i = 0; i < PerThread; i++) { metrics.Record(mismatched); } }),
+        ];
+        Task whenRecorded = Task.WhenAll(recorders);
+
+        var intervals = new List<IntervalTotals>();
+        while (!whenRecorded.IsCompleted)
+        {
+            intervals.Add(metrics.TakeInterval());
+        }
+
+        await whenRecorded;
+        intervals.Add(metrics.TakeInterval());
+
+        Assert.All(intervals, totals => Assert.Equal(totals.Requests, totals.Skips + totals.Mismatches));
+        Assert.Equal(2 * PerThread, intervals.Sum(totals => totals.Requests));
+        Assert.Equal(PerThread, intervals.Sum(totals => totals.Skips));
+        Assert.True(intervals.Count > 10, $"only {intervals.Count} intervals were taken while the requests were recorded");
+    }
+
+    [Fact]
     public void The_stats_median_lands_in_the_bucket_of_the_middle_value()
     {
         var buckets = new LatencyBuckets();
