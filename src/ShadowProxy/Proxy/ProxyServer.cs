@@ -23,8 +23,8 @@ internal sealed class ProxyServer : BackgroundService
     /// holds a descriptor for the linger, and a flood of them could otherwise use up the open-file limit
     /// (Hosting/DescriptorLimit.ProcessReserve keeps room for these). Not a bound on lingering rejections alone: when served
     /// clients leave while rejections linger, more than this many can linger, each in the place of a served client's
-    /// three descriptors. Past it a rejected client gets its 503 and the close at once, which resets the connection if
-    /// its request is still unread.
+    /// three descriptors. Past it a rejected client gets its 503 and the close at once, after what it has sent so far
+    /// is read away; a request still arriving then gets a reset.
     /// </summary>
     internal const int LingeringRejections = 64;
 
@@ -231,7 +231,8 @@ internal sealed class ProxyServer : BackgroundService
     /// unread would reset the connection under the answer. Short, because rejected clients keep counting against the
     /// limit until they are closed.
     /// </summary>
-    /// <param name="linger">False past <see cref="LingeringRejections"/>: the 503, then the close at once.</param>
+    /// <param name="linger">False past <see cref="LingeringRejections"/>, and when short of descriptors: the 503, what has
+    /// arrived read away, then the close at once.</param>
     private static async Task RejectAsync(LoopSocket client, bool linger)
     {
         bool answered = false;
@@ -243,6 +244,12 @@ internal sealed class ProxyServer : BackgroundService
         catch (SocketException)
         {
             // The client is gone already.
+        }
+
+        if (answered && !linger)
+        {
+            // No waiting, but the request already sent is read away: left unread, it would turn the close into a reset.
+            client.DiscardArrived(RejectLingerBytes);
         }
 
         await LingeringClose.CloseAsync(client, drain: answered && linger, RejectLingerTime, RejectLingerBytes).ConfigureAwait(false);

@@ -196,6 +196,26 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         waiting?.Fail(new OperationCanceledException());
     }
 
+    /// <summary>
+    /// Reads away what the peer has sent so far, without waiting, up to <paramref name="maxBytes"/>: a close straight
+    /// after then sends a FIN rather than a reset, unless more arrives. For a socket nothing else receives on.
+    /// </summary>
+    public void DiscardArrived(int maxBytes)
+    {
+        Span<byte> scratch = stackalloc byte[4096];
+        int seen = Volatile.Read(ref _receiveEvents);
+        for (int total = 0; total < maxBytes;)
+        {
+            int received = TryReceive(scratch, seen, out _);
+            if (received < scratch.Length)
+            {
+                return;   // all of it (a short read), the end, or nothing yet (would block) or an error
+            }
+
+            total += received;
+        }
+    }
+
     /// <summary>The send side is done (FIN); receiving goes on.</summary>
     public void ShutdownSend()
     {

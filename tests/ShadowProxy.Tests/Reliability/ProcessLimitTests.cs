@@ -65,6 +65,51 @@ public sealed class ProcessLimitTests
         Assert.DoesNotContain(backends.Production.Requests, request => request.StartsWith("GET /over", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Clients_past_the_lingering_ones_also_get_their_503_and_a_clean_close_when_their_request_had_arrived()
+    {
+        // Past 64 lingering rejections a client is closed at once, with no wait for what it still sends; but its request,
+        // already there, is read away first, so that the close is a FIN and not a reset over the 503.
+        const int Rejected = 64 + 16;
+        await using var backends = new FaultyBackends();
+        await using var proxy = await ProxyProcess.StartAsync(backends.Production.EndPoint, backends.Shadow.EndPoint, "--max-connections", "1");
+        await using var holder = await RawConnection.OpenAsync(proxy.EndPoint);
+        await holder.SendAsync("GET /holder HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", await holder.ReadResponseAsync(), StringComparison.Ordinal);
+
+        // All queued with their requests while the proxy is stopped, then accepted in one burst: the first 64 linger
+        // (these clients keep their side open), the rest are past them.
+        var clients = new List<Socket>();
+        await proxy.SignalAsync("STOP");
+        try
+        {
+            for (int i = 0; i < Rejected; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(proxy.EndPoint);
+                await client.SendAsync(Encoding.ASCII.GetBytes($"GET /over/{i} HTTP/1.1\r\nHost: h\r\n\r\n"));
+            }
+        }
+        finally
+        {
+            await proxy.SignalAsync("CONT");
+        }
+
+        try
+        {
+            string[] answers = await Task.WhenAll(clients.Select(client => RawHttp.ReadToEndAsync(new NetworkStream(client), TimeSpan.FromSeconds(20))));
+            await Task.Delay(100);   // a reset, if any, follows the close at once
+
+            Assert.All(answers, answer => Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", answer, StringComparison.Ordinal));
+            Assert.All(clients, client => Assert.Equal(0, (int)client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!));
+        }
+        finally
+        {
+            clients.ForEach(client => client.Dispose());
+        }
+    }
+
     [Theory]
     [InlineData("--max-connections", "0")]
     [InlineData("--max-head-size", "100")]
