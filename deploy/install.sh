@@ -16,7 +16,8 @@
 #   deploy/install.sh --uninstall [--purge]
 #       The rollback. Removes the redirect FIRST (clients reach production directly from that moment), then stops
 #       and removes the unit and the program. Keeps /etc/shadowproxy, /var/log/shadowproxy and the unit's drop-ins
-#       (/etc/systemd/system/shadowproxy.service.d) unless --purge.
+#       (/etc/systemd/system/shadowproxy.service.d) unless --purge. Installs nothing (without iptables there is no
+#       redirect to remove).
 #
 # Exit codes, as the proxy's: 2 for a bad option or value (the usage, or one line naming it), 1 when anything else
 # fails (not root, no publish output, the unit does not come up, a redirect that could not be removed).
@@ -231,10 +232,16 @@ uninstall_proxy() {
             *) usage ;;
         esac
     done
-    need_iptables
+    # Nothing to install for a rollback (the box may have no reachable package mirror): the rules are added with
+    # iptables, so a box without it has none to remove.
+    local have_iptables=yes
+    if ! command -v iptables >/dev/null; then
+        have_iptables=no
+        say "no iptables on this box, so no redirect to remove"
+    fi
 
     # The rule first: from here on clients reach production directly, whatever happens next.
-    "$here/systemd/shadowproxy-redirect" remove
+    [[ $have_iptables == no ]] || "$here/systemd/shadowproxy-redirect" remove
 
     if with_systemd; then
         systemctl disable --now --quiet shadowproxy 2>/dev/null || true
@@ -253,8 +260,11 @@ uninstall_proxy() {
         rm -rf "$etc" "$logs"
     fi
 
-    local state=0
-    "$here/systemd/shadowproxy-redirect" status >/dev/null 2>&1 || state=$?
+    local state=1
+    if [[ $have_iptables == yes ]]; then
+        state=0
+        "$here/systemd/shadowproxy-redirect" status >/dev/null 2>&1 || state=$?
+    fi
     if ((state != 1)); then   # 0: a rule is still there; 2: a table could not be listed
         die "a redirect may still be in place: iptables -t nat -S PREROUTING; ip6tables -t nat -S PREROUTING"
     fi

@@ -83,6 +83,28 @@ else
         "$(tail -3 "$work/install.log")"
 fi
 
+# --uninstall on a box without iptables and without a package mirror: a rollback installs nothing (no iptables, no
+# rule to remove) and removes the rest. PATH without /usr/sbin (iptables, ip6tables) and with an apt-get that fails
+# as one without a mirror does, and says that it was called.
+offline=$work/offline
+install_into "$offline"
+mkdir -p "$work/offline-bin"
+printf '#!/bin/sh\necho "apt-get $*" >>"%s"\necho "E: Unable to locate package iptables" >&2\nexit 100\n' \
+    "$work/apt-get.log" >"$work/offline-bin/apt-get"
+chmod 0755 "$work/offline-bin/apt-get"
+offline_path=$work/offline-bin:/usr/local/bin:/usr/bin:/bin
+rc=0
+out=$(ip netns exec "$ns" env PATH="$offline_path" SHADOWPROXY_ROOT="$offline" "$deploy/install.sh" --uninstall 2>&1) || rc=$?
+left=$(find "$offline/usr" "$offline/etc/systemd" "$offline/etc/logrotate.d" -iname '*shadowproxy*')
+if [[ $rc == 0 && -z $left && ! -e $work/apt-get.log && -e $offline/etc/shadowproxy/redirect.env ]] &&
+    ! PATH=$offline_path command -v iptables >/dev/null; then
+    pass "install.sh --uninstall without iptables or a package mirror: installs nothing, removes the unit and the program"
+else
+    fail "install.sh --uninstall without iptables or a package mirror: installs nothing, removes the unit and the program" \
+        "exit $rc: $out" "left: $left" "apt-get: $(cat "$work/apt-get.log" 2>/dev/null)" \
+        "iptables in that PATH: $(PATH=$offline_path command -v iptables)"
+fi
+
 # ---- install.sh on a box with systemd, as far as its own steps go ---------------------------------------------------
 # In a network namespace (the helper's status) and a mount namespace whose /etc, /usr and /var are overlays of the
 # real ones (writes go to the scratch space) and whose /run is a tmpfs with /run/systemd/system (what install.sh takes
