@@ -116,14 +116,19 @@ migration_notes() {
 install_proxy() {
     local publish_dir="" shadow="" interface="" production=127.0.0.1:80 port=80 listen_port=8001 log_group=""
     while (($# > 0)); do
+        # An option without its value (the last word, or an empty one) is a bad option: one line, exit 2, not bash's
+        # "parameter null or not set" and exit 1.
+        if [[ $1 == --@(publish-dir|shadow|interface|production|port|listen-port|log-group) ]] && [[ -z ${2:-} ]]; then
+            bad_value "$1: expected a value after it"
+        fi
         case $1 in
-            --publish-dir) publish_dir=${2:?}; shift 2 ;;
-            --shadow) shadow=${2:?}; shift 2 ;;
-            --interface) interface=${2:?}; shift 2 ;;
-            --production) production=${2:?}; shift 2 ;;
-            --port) port=${2:?}; shift 2 ;;
-            --listen-port) listen_port=${2:?}; shift 2 ;;
-            --log-group) log_group=${2:?}; shift 2 ;;
+            --publish-dir) publish_dir=$2; shift 2 ;;
+            --shadow) shadow=$2; shift 2 ;;
+            --interface) interface=$2; shift 2 ;;
+            --production) production=$2; shift 2 ;;
+            --port) port=$2; shift 2 ;;
+            --listen-port) listen_port=$2; shift 2 ;;
+            --log-group) log_group=$2; shift 2 ;;
             *) usage ;;
         esac
     done

@@ -66,6 +66,18 @@ else
         "bad --shadow: exit $rc: $out" "missing publish output: exit $rc_missing"
 fi
 
+# An option without its value, as the last word or an empty one, is a bad option too.
+rc_last=0 rc_empty=0
+out_last=$(SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$publish" --interface lo --shadow 2>&1) || rc_last=$?
+out_empty=$(SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$publish" --shadow "" --interface lo 2>&1) || rc_empty=$?
+if [[ $rc_last == 2 && $rc_empty == 2 && $out_last == "install.sh: --shadow: expected a value after it" &&
+    $out_empty == "$out_last" && ! -e $bad ]]; then
+    pass "an option without its value (last, or empty) is one line and exit 2; nothing installed"
+else
+    fail "an option without its value (last, or empty) is one line and exit 2; nothing installed" \
+        "last: exit $rc_last: $out_last" "empty: exit $rc_empty: $out_empty"
+fi
+
 # --uninstall --purge: nothing of ShadowProxy's is left, drop-ins included. deploy/README.md has operators add them
 # (systemctl edit shadowproxy: SHADOWPROXY_SHADOW_LOOP, the rolling file sink with StandardOutput=null); one left
 # behind would apply again, unseen, to the next install. The helper's remove runs in a namespace of its own.
