@@ -69,7 +69,16 @@ need_iptables() {
 # name would pass here only to fail the start, after the running proxy was stopped.
 valid_endpoint() {
     [[ $1 =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}:[0-9]{1,5}$ || $1 =~ ^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$ || $1 =~ ^localhost:[0-9]{1,5}$ ]] &&
-        valid_port "${1##*:}"
+        valid_octets "${1%:*}" && valid_port "${1##*:}"
+}
+
+# An IPv4 address's four numbers are 0 to 255 (999.0.0.1 is no address to the proxy); anything else passes here.
+valid_octets() {
+    local octet
+    [[ $1 =~ ^[0-9.]+$ ]] || return 0
+    for octet in ${1//./ }; do
+        ((10#$octet <= 255)) || return 1
+    done
 }
 
 # A TCP port, 1 to 65535: 0 or 70000 would pass a digits check only to fail the start (or the iptables rule).
@@ -134,7 +143,9 @@ install_proxy() {
     done
     [[ -n $publish_dir && -n $shadow && -n $interface ]] || usage
     [[ -x $publish_dir/ShadowProxy ]] || die "no executable $publish_dir/ShadowProxy: run dotnet publish first (deploy/README.md)"
-    [[ -e /sys/class/net/$interface ]] || bad_value "--interface: no network interface '$interface' here"
+    # A name only: "." or "../.." would find a directory under /sys/class/net and give a rule that matches nothing.
+    [[ $interface =~ ^[^/[:space:]]{1,15}$ && $interface != @(.|..) && -e /sys/class/net/$interface ]] ||
+        bad_value "--interface: no network interface '$interface' here"
     valid_endpoint "$shadow" || bad_value "--shadow: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$shadow'"
     valid_endpoint "$production" || bad_value "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
     valid_port "$port" && valid_port "$listen_port" || bad_value "--port and --listen-port take a port from 1 to 65535"

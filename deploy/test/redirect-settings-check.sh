@@ -84,6 +84,9 @@ check "SHADOWPROXY_LISTEN on localhost" 2 '{}' SHADOWPROXY_LISTEN=localhost:1
 check "SHADOWPROXY_LISTEN on one IPv6 address" 2 '{}' 'SHADOWPROXY_LISTEN=[::1]:1'
 check "SHADOWPROXY_LISTEN on port 0 (the kernel picks one)" 2 '{}' SHADOWPROXY_LISTEN=0.0.0.0:0 PROXY_PORT=
 check "SHADOWPROXY_LISTEN without a port" 2 '{}' SHADOWPROXY_LISTEN=0.0.0.0 PROXY_PORT=
+# An interface "name" that is a directory under /sys/class/net but no interface: a rule on it would match nothing.
+check "REDIRECT_INTERFACE=." 2 '{}' REDIRECT_INTERFACE=.
+check "REDIRECT_INTERFACE=../.." 2 '{}' REDIRECT_INTERFACE=../..
 # PROXY_PORT, the listen port before SHADOWPROXY_LISTEN, no longer read: one that says another port is a drift.
 check "PROXY_PORT set to another port than SHADOWPROXY_LISTEN's" 2 '{}' PROXY_PORT=8001
 
