@@ -81,6 +81,12 @@ valid_octets() {
     done
 }
 
+# loops ENDPOINT: ENDPOINT is the proxy itself, on $listen_port of a loopback address, which the proxy refuses (exit 2)
+# only once the running one has been stopped.
+loops() {
+    [[ ${1%:*} =~ ^(127\.[0-9.]+|localhost|\[(0*:)*:?0*1\])$ ]] && ((10#${1##*:} == listen_port))
+}
+
 # A TCP port, 1 to 65535: 0 or 70000 would pass a digits check only to fail the start (or the iptables rule).
 valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 
@@ -150,6 +156,8 @@ install_proxy() {
     valid_endpoint "$production" || bad_value "--production: expected IP:PORT ([IPv6]:PORT, or localhost:PORT), got '$production'"
     valid_port "$port" && valid_port "$listen_port" || bad_value "--port and --listen-port take a port from 1 to 65535"
     port=$((10#$port)) listen_port=$((10#$listen_port))   # 080 is 80: written the one way the helper compares
+    ! loops "$shadow" || bad_value "--shadow $shadow is where the proxy listens (--listen-port $listen_port): requests would loop"
+    ! loops "$production" || bad_value "--production $production is where the proxy listens (--listen-port $listen_port): requests would loop"
     if [[ -z $log_group ]]; then
         log_group=adm   # Debian's group for reading logs
         ! getent group logstash >/dev/null || log_group=logstash

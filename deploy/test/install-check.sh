@@ -66,20 +66,22 @@ else
         "bad --shadow: exit $rc: $out" "missing publish output: exit $rc_missing"
 fi
 
-# Values that only look right: an IPv4 number over 255, an interface "name" that is a directory under /sys/class/net.
-# Each passed, to stop the running proxy and start one that exits 2, or to redirect nothing at all.
+# Values that only look right: an IPv4 number over 255, an interface "name" that is a directory under /sys/class/net,
+# a backend that is the proxy itself (loopback, the listen port). Each passed, to stop the running proxy and start one
+# that exits 2, or to redirect nothing at all.
 looks_right=()
 for args in "--shadow 999.0.0.1:80 --interface lo" "--shadow 10.0.0.42:80 --production 127.0.0.256:80 --interface lo" \
-    "--shadow 10.0.0.42:80 --interface ." "--shadow 10.0.0.42:80 --interface ../.."; do
+    "--shadow 10.0.0.42:80 --interface ." "--shadow 10.0.0.42:80 --interface ../.." \
+    "--shadow 127.0.0.1:8001 --interface lo" "--shadow 10.0.0.42:80 --production [::1]:9000 --listen-port 9000 --interface lo"; do
     rc=0
     # shellcheck disable=SC2086 # the options, word by word
     out=$(SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$publish" $args 2>&1) || rc=$?
     [[ $rc == 2 && $(wc -l <<<"$out") == 1 ]] || looks_right+=("$args: exit $rc: $out")
 done
 if [[ ${#looks_right[@]} == 0 && ! -e $bad ]]; then
-    pass "an IPv4 address with a number over 255, an interface . or ../..: one line and exit 2; nothing installed"
+    pass "an IPv4 number over 255, an interface . or ../.., a backend that is the proxy: one line, exit 2; nothing installed"
 else
-    fail "an IPv4 address with a number over 255, an interface . or ../..: one line and exit 2; nothing installed" \
+    fail "an IPv4 number over 255, an interface . or ../.., a backend that is the proxy: one line, exit 2; nothing installed" \
         "${looks_right[@]}"
 fi
 
