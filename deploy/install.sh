@@ -241,6 +241,7 @@ ENV
     # Returns once ExecStartPost has seen the proxy answer and added the redirect, or fails (and then it is removed).
     if ! systemctl start shadowproxy; then
         say "shadowproxy did not start; no redirect is in place. See: journalctl -u shadowproxy -n 50"
+        say "systemd tries again (Restart=on-failure) and adds the redirect once the proxy and production answer; to stop that: systemctl stop shadowproxy"
         exit 1
     fi
     "$lib/shadowproxy-redirect" status >/dev/null || die "shadowproxy runs but no redirect is in place"
