@@ -265,8 +265,11 @@ uninstall_proxy() {
         say "no iptables on this box, so no redirect to remove"
     fi
 
-    # The rule first: from here on clients reach production directly, whatever happens next.
-    [[ $have_iptables == no ]] || "$here/systemd/shadowproxy-redirect" remove
+    # The rule first: from here on clients reach production directly, whatever happens next. A rule that may still be
+    # there keeps the proxy running, and installed: stopping it would leave the rule sending port 80 nowhere.
+    if [[ $have_iptables == yes ]] && ! "$here/systemd/shadowproxy-redirect" remove; then
+        die "a redirect may still be in place (above), so the proxy is left running and installed: fix that, then run --uninstall again"
+    fi
 
     if with_systemd; then
         systemctl disable --now --quiet shadowproxy 2>/dev/null || true

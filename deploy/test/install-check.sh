@@ -136,6 +136,23 @@ else
         "iptables in that PATH: $(PATH=$offline_path command -v iptables)"
 fi
 
+# --uninstall where the redirect cannot be removed (here: iptables cannot list the nat table): it stops there and says
+# why, the program and the unit still installed (a proxy stopped under a rule left in place would take port 80 down).
+stuck=$work/stuck
+install_into "$stuck"
+mkdir -p "$work/stuck-bin"
+printf '#!/bin/sh\necho "iptables: Another app is currently holding the xtables lock." >&2\nexit 4\n' >"$work/stuck-bin/iptables"
+chmod 0755 "$work/stuck-bin/iptables"
+rc=0
+out=$(ip netns exec "$ns" env PATH="$work/stuck-bin:$PATH" SHADOWPROXY_ROOT="$stuck" "$deploy/install.sh" --uninstall 2>&1) || rc=$?
+if [[ $rc == 1 && $(tail -n 1 <<<"$out") == "install.sh: a redirect may still be in place (above), so the proxy is left"* &&
+    -x $stuck/usr/local/lib/shadowproxy/ShadowProxy && -e $stuck/etc/systemd/system/shadowproxy.service ]]; then
+    pass "install.sh --uninstall with a redirect it cannot remove: exit 1, says so last, leaves the proxy installed"
+else
+    fail "install.sh --uninstall with a redirect it cannot remove: exit 1, says so last, leaves the proxy installed" \
+        "exit $rc: $out" "$(ls "$stuck/usr/local/lib/shadowproxy" 2>&1)"
+fi
+
 # ---- install.sh on a box with systemd, as far as its own steps go ---------------------------------------------------
 # In a network namespace (the helper's status) and a mount namespace whose /etc, /usr and /var are overlays of the
 # real ones (writes go to the scratch space) and whose /run is a tmpfs with /run/systemd/system (what install.sh takes
