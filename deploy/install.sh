@@ -61,7 +61,8 @@ need_iptables() {
         say "installing iptables"
         # Retried after an update: on a fresh machine the package lists may be empty (as verify-unit.sh does for systemd).
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null ||
-            { apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null; }
+            { apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq iptables >/dev/null; } ||
+            die "could not install iptables (apt-get, above): install it, then run again; nothing was changed"
     fi
 }
 

@@ -136,6 +136,18 @@ else
         "iptables in that PATH: $(PATH=$offline_path command -v iptables)"
 fi
 
+# Installing there does need iptables: apt-get fails, and install.sh says so in a line of its own, exit 1 (a failed
+# install, not apt-get's 100), nothing installed.
+rc=0
+out=$(ip netns exec "$ns" env PATH="$offline_path" SHADOWPROXY_ROOT="$work/offline-install" "$deploy/install.sh" \
+    --publish-dir "$publish" --shadow 10.0.0.42:80 --interface lo 2>&1) || rc=$?
+if [[ $rc == 1 && $(tail -n 1 <<<"$out") == "install.sh: could not install iptables"* && ! -e $work/offline-install ]]; then
+    pass "install.sh without iptables or a package mirror: exit 1, says it could not install iptables; nothing installed"
+else
+    fail "install.sh without iptables or a package mirror: exit 1, says it could not install iptables; nothing installed" \
+        "exit $rc: $out"
+fi
+
 # --uninstall where the redirect cannot be removed (here: iptables cannot list the nat table): it stops there and says
 # why, the program and the unit still installed (a proxy stopped under a rule left in place would take port 80 down).
 stuck=$work/stuck
