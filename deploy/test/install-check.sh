@@ -3,8 +3,8 @@
 # into scratch roots (SHADOWPROXY_ROOT) from a stand-in publish directory, as an operator would, and checks the files.
 #
 # Usage (as root: install.sh sets owners and groups):  deploy/test/install-check.sh
-# Prints PASS or FAIL per check; exits 1 when any failed. Takes about a second. Touches no iptables rule: the only
-# helper call, by --uninstall, runs in a network namespace of its own.
+# Prints PASS or FAIL per check; exits 1 when any failed. Takes about 2 seconds. Touches no iptables rule: every
+# --uninstall, and so every helper call, runs in a network namespace of its own.
 set -uo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
