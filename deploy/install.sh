@@ -82,10 +82,10 @@ valid_octets() {
     done
 }
 
-# loops ENDPOINT: ENDPOINT is the proxy itself, on $listen_port of a loopback address, which the proxy refuses (exit 2)
-# only once the running one has been stopped.
+# loops ENDPOINT: ENDPOINT is the proxy itself, $listen_port of a loopback address, which the proxy refuses (exit 2)
+# only once the running one has been stopped; or of 0.0.0.0 or [::], which a connection takes for this box too.
 loops() {
-    [[ ${1%:*} =~ ^(127\.[0-9.]+|localhost|\[(0*:)*:?0*1\])$ ]] && ((10#${1##*:} == listen_port))
+    [[ ${1%:*} =~ ^(127\.[0-9.]+|0\.0\.0\.0|localhost|\[(0*:)*:?0*1?\])$ ]] && ((10#${1##*:} == listen_port))
 }
 
 # A TCP port, 1 to 65535: 0 or 70000 would pass a digits check only to fail the start (or the iptables rule).

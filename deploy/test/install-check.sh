@@ -72,7 +72,8 @@ fi
 looks_right=()
 for args in "--shadow 999.0.0.1:80 --interface lo" "--shadow 10.0.0.42:80 --production 127.0.0.256:80 --interface lo" \
     "--shadow 10.0.0.42:80 --interface ." "--shadow 10.0.0.42:80 --interface ../.." \
-    "--shadow 127.0.0.1:8001 --interface lo" "--shadow 10.0.0.42:80 --production [::1]:9000 --listen-port 9000 --interface lo"; do
+    "--shadow 127.0.0.1:8001 --interface lo" "--shadow 10.0.0.42:80 --production [::1]:9000 --listen-port 9000 --interface lo" \
+    "--shadow 0.0.0.0:8001 --interface lo" "--shadow 10.0.0.42:80 --production [::]:8001 --interface lo"; do
     rc=0
     # shellcheck disable=SC2086 # the options, word by word
     out=$(SHADOWPROXY_ROOT=$bad "$deploy/install.sh" --publish-dir "$publish" $args 2>&1) || rc=$?
