@@ -113,8 +113,12 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     /// <summary>A backend that is the proxy itself would send every request round in a circle.</summary>
     private static void CheckForLoop(Reader reader, IPEndPoint listen, IPEndPoint backend, string option)
     {
+        // A connection to 0.0.0.0 or [::] goes to this box's own loopback address (Linux), as one to 127.0.0.1 or [::1].
+        IPAddress reached = backend.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : backend.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : backend.Address;
         bool samePort = listen.Port == backend.Port;
-        bool sameHost = listen.Address.Equals(backend.Address) || (listen.Address.IsWildcard() && IPAddress.IsLoopback(backend.Address));
+        bool sameHost = listen.Address.Equals(reached) || (listen.Address.IsWildcard() && IPAddress.IsLoopback(reached));
         if (samePort && sameHost)
         {
             reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");

@@ -40,6 +40,30 @@ public sealed class ProxySettingsTests
         Assert.Equal($"--metrics-listen: '{metrics}' is an IPv6 address, which the metrics endpoint cannot listen on: use an IPv4 address or 0.0.0.0", error);
     }
 
+    [Theory]
+    [InlineData("[::]:8001", "0.0.0.0:8001")]
+    [InlineData("0.0.0.0:8001", "0.0.0.0:8001")]
+    [InlineData("127.0.0.1:8001", "0.0.0.0:8001")]
+    [InlineData("[::]:8001", "[::]:8001")]
+    [InlineData("[::1]:8001", "[::]:8001")]
+    [InlineData("0.0.0.0:8001", "127.0.0.1:8001")]
+    public void A_shadow_that_reaches_the_proxys_own_socket_is_refused(string listen, string shadow)
+    {
+        // A connection to 0.0.0.0 or [::] reaches this box's loopback, so each of these sends every copy back into the
+        // proxy, which mirrors it again; the wildcard ones passed.
+        Assert.False(TryCreate(listen, metrics: null, out string error, shadow));
+        Assert.Equal($"--shadow {shadow} is the address the proxy listens on: requests would loop", error);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:8001", "127.0.0.2:8001")]
+    [InlineData("127.0.0.1:8001", "[::]:8001")]
+    [InlineData("0.0.0.0:8001", "0.0.0.0:8002")]
+    public void A_shadow_on_another_address_or_port_of_the_box_is_accepted(string listen, string shadow)
+    {
+        Assert.True(TryCreate(listen, metrics: null, out string error, shadow), error);
+    }
+
     [Fact]
     public void A_settings_file_in_a_directory_that_does_not_exist_says_so()
     {
@@ -66,13 +90,13 @@ public sealed class ProxySettingsTests
         Assert.DoesNotContain('\n', error);
     }
 
-    private static bool TryCreate(string listen, string metrics, out string error)
+    private static bool TryCreate(string listen, string? metrics, out string error, string shadow = "127.0.0.1:9")
     {
         IConfiguration configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?>
             {
                 [$"{ProxySettings.Section}:Listen"] = listen,
-                [$"{ProxySettings.Section}:Shadow"] = "127.0.0.1:9",
+                [$"{ProxySettings.Section}:Shadow"] = shadow,
                 [$"{ProxySettings.Section}:MetricsListen"] = metrics,
             })
             .Build();
