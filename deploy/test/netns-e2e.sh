@@ -9,6 +9,7 @@
 #   deploy/test/netns-e2e.sh dotnet src/ShadowProxy/bin/Release/net10.0/ShadowProxy.dll
 # The directory of the program (or of the .dll) is what install.sh installs, as --publish-dir.
 # Installs iproute2, iptables and python3 from Debian when missing. Takes about 20 seconds.
+# IPTABLES_BACKEND=legacy runs it with the legacy iptables back end instead of the box's default (nf_tables).
 #
 # Topology (every address is private to namespaces this script creates; nothing has a route out of them):
 #
@@ -92,6 +93,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# IPTABLES_BACKEND=legacy: every iptables and ip6tables call (the helper's, install.sh's, this script's) goes to the
+# legacy back end instead of the box's default (nf_tables on Debian 12), through links first in PATH.
+if [[ ${IPTABLES_BACKEND:-} == legacy ]]; then
+    mkdir "$work/legacy-bin"
+    ln -s "$(command -v iptables-legacy)" "$work/legacy-bin/iptables" &&
+        ln -s "$(command -v ip6tables-legacy)" "$work/legacy-bin/ip6tables" ||
+        { echo "netns-e2e: IPTABLES_BACKEND=legacy, but iptables-legacy or ip6tables-legacy is missing" >&2; exit 2; }
+    export PATH="$work/legacy-bin:$PATH"
+fi
+backend=$(iptables --version | sed -n 's/.*(\(.*\)).*/\1/p')   # nf_tables or legacy
+echo "netns-e2e: iptables back end: ${backend:-unknown}"
 
 in_client() { ip netns exec "$client" "$@"; }
 # Functions, so never used with "&": a background function is a subshell, and $! would not be the program's pid.
@@ -684,13 +697,14 @@ fi
 # ---- 4b. a rule that cannot be deleted does not keep the other table's -------------------------------------------
 # iptables -D failing for IPv4 (the xtables lock held by another tool past -w, say): remove must still take the IPv6
 # rule away, then fail and name the one left, instead of stopping at the first failure.
+# The stand-in runs the iptables this run uses (nft or legacy: whichever is first in PATH), not a fixed one.
 mkdir -p "$work/failing-iptables"
-cat >"$work/failing-iptables/iptables" <<'SH'
+cat >"$work/failing-iptables/iptables" <<SH
 #!/bin/bash
 for argument; do
-    [[ $argument != -D ]] || { echo "iptables: Resource temporarily unavailable (the test's)" >&2; exit 4; }
+    [[ \$argument != -D ]] || { echo "iptables: Resource temporarily unavailable (the test's)" >&2; exit 4; }
 done
-exec /usr/sbin/iptables "$@"
+exec $(command -v iptables) "\$@"
 SH
 chmod 0755 "$work/failing-iptables/iptables"
 if ! in_box env PATH="$work/failing-iptables:$PATH" bash -c 'set -a; . "$1"; set +a; exec "$2" remove' _ "$env_file" \
@@ -952,7 +966,7 @@ cat "$install_log"
 if ((failures > 0)); then
     echo "--- proxy stderr (last run) ---"
     cat "$work/proxy-$proxy_runs.err"
-    echo "netns-e2e: FAIL ($failures check(s) failed, $((SECONDS - started)) s)"
+    echo "netns-e2e: FAIL ($failures check(s) failed, iptables ${backend:-unknown}, $((SECONDS - started)) s)"
     exit 1
 fi
-echo "netns-e2e: PASS (all checks, $((SECONDS - started)) s)"
+echo "netns-e2e: PASS (all checks, iptables ${backend:-unknown}, $((SECONDS - started)) s)"
