@@ -11,6 +11,34 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal static class LingeringClose
 {
+    /// <summary>How often <see cref="ResetAsync"/> looks whether the client has taken what was written.</summary>
+    private static readonly TimeSpan ResetPoll = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// Ends the connection with a reset (an answer cut where only the close would end it), once what was written has
+    /// reached the client, within <paramref name="linger"/>: a reset throws away what the kernel still holds to send,
+    /// earlier whole answers on the connection included.
+    /// </summary>
+    public static async Task ResetAsync(LoopSocket socket, TimeSpan linger, CancellationToken abort = default)
+    {
+        long giveUpAt = Environment.TickCount64 + (long)linger.TotalMilliseconds;
+        try
+        {
+            while (socket.UnacknowledgedBytes() > 0 && Environment.TickCount64 < giveUpAt)
+            {
+                await Task.Delay(ResetPoll, abort).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The drain timed out: reset at once.
+        }
+        finally
+        {
+            socket.Abort();
+        }
+    }
+
     /// <param name="linger">How long to read away the client's bytes at most; then the socket closes regardless.</param>
     /// <param name="maxBytes">How much to read away at most (a client that keeps sending gets the reset).</param>
     /// <param name="abort">The proxy's drain timeout passed: stop reading away at once, so that the stop is not held up.</param>

@@ -60,6 +60,7 @@ internal sealed class ProxyConnection
         byte[] head = [];
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
+        bool resetClient = false;
         try
         {
             Action startHeadTimeout = clientTimer.Start;
@@ -140,6 +141,7 @@ internal sealed class ProxyConnection
                 }
 
                 keepAlive = result.KeepClientOpen;
+                resetClient = result.ResetClient;
                 // A client may pipeline more behind this request: closing over bytes it sent makes the kernel reset the
                 // connection, dropping what of the answer is still queued (RFC 9112 §9.6). A client that did not say
                 // close may send them at any moment, also just after a look at the socket found none, and until it has
@@ -169,7 +171,15 @@ internal sealed class ProxyConnection
         finally
         {
             await input.CompleteAsync().ConfigureAwait(false);
-            await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes, abort).ConfigureAwait(false);
+            if (resetClient)
+            {
+                // Production cut an answer that only the close ends: the client must not take it for whole.
+                await LingeringClose.ResetAsync(_socket, _options.LingerTime, abort).ConfigureAwait(false);
+            }
+            else
+            {
+                await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes, abort).ConfigureAwait(false);
+            }
             MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();
         }

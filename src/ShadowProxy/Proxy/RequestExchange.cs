@@ -185,7 +185,13 @@ internal sealed class RequestExchange
         bool keepOpen = _options.ClientKeepAlive && !IsTunnel(_request) && !outcome.AnnouncedClose
             && error == BackendError.None && body == BodyOutcome.Complete;
         var record = new RequestRecord(started, _request.Method, _request.Target, production, default);
-        return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record);
+        return new ExchangeResult(keepOpen, RequestUnread: body != BodyOutcome.Complete, record)
+        {
+            // The client frames this answer by the close (no length; or chunked, which an HTTP/1.0 client cannot read):
+            // only a reset tells it that the answer was cut. A length or chunked framing shows the cut by itself.
+            ResetClient = outcome.ClientWritten && error != BackendError.None && !clientFault
+                && (outcome.Body == BodyKind.CloseDelimited || (outcome.Body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10)),
+        };
     }
 
     /// <summary>Production failed before its answer began: the client gets 502 or 504, and the shadow's copy ends too.</summary>

@@ -18,6 +18,8 @@ internal static unsafe partial class Libc
     public const int TcpNoDelay = 1;
     public const int SocketLevel = 1;
     public const int SocketErrorOption = 4;
+    public const int SocketLinger = 13;          // SO_LINGER
+    public const nuint OutputQueue = 0x5411;     // SIOCOUTQ (TIOCOUTQ): bytes sent but not yet acknowledged, or not yet sent
     public const int ShutdownWrite = 1;
     public const int NoSignal = 0x4000;
 
@@ -73,6 +75,11 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
     [SuppressGCTransition]
     public static partial int GetOption(SafeHandle socket, int level, int name, int* value, int* valueLength);
+
+    /// <summary>ioctl(2) with an int out-value (SIOCOUTQ); variadic in C, which passes a pointer as the fixed argument would.</summary>
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    [SuppressGCTransition]
+    public static partial int IoControl(SafeHandle descriptor, nuint request, int* value);
 
     [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
     [SuppressGCTransition]

@@ -229,6 +229,39 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
         }
     }
 
+    /// <summary>Bytes written that the peer has not acknowledged yet (SIOCOUTQ): what a reset would throw away. 0 if closed.</summary>
+    public unsafe int UnacknowledgedBytes()
+    {
+        try
+        {
+            int queued = 0;
+            return Libc.IoControl(_descriptor, Libc.OutputQueue, &queued) == 0 ? queued : 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// Closes with a reset instead of a FIN (SO_LINGER on, zero seconds): the peer sees the connection fail, not end.
+    /// For an answer whose only end is the close, a FIN would make a cut one look whole.
+    /// </summary>
+    public unsafe void Abort()
+    {
+        try
+        {
+            int* linger = stackalloc int[2] { 1, 0 };   // struct linger { l_onoff, l_linger }
+            _ = Libc.SetOption(_descriptor, Libc.SocketLevel, Libc.SocketLinger, linger, 2 * sizeof(int));
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already: nothing left to reset.
+        }
+
+        Dispose();
+    }
+
     /// <summary>
     /// Nothing to read and not closed by the peer: an idle kept-alive connection that can carry a request. Asks the
     /// kernel (poll), not the flags: a connection closed while idle must not be taken for a live one.

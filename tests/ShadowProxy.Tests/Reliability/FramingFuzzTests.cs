@@ -25,7 +25,7 @@ namespace ShadowProxy.Tests.Reliability;
 /// exactly one response per request, in order, byte for byte production's with its own Connection field, then a clean
 /// close (not a reset); a broken request gets 400 (431), and neither backend gets any of it (of a broken chunked body, at
 /// most the head and its valid part); a broken answer gets the client 502 (or, part-way through its body, a cut at the
-/// breaking byte, which it never gets); one request line per forwarded request, with both statuses and both payloads' sizes and hashes right;
+/// breaking byte, which it never gets, and a reset instead of the close when it frames that answer by the close: chunked to HTTP/1.0); one request line per forwarded request, with both statuses and both payloads' sizes and hashes right;
 /// and, at the end, no request, line or diagnostic that belongs to no case.
 /// </para>
 /// <para>

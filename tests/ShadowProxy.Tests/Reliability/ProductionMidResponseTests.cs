@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using ShadowProxy.Logging;
 using ShadowProxy.Proxy;
@@ -100,6 +102,119 @@ public sealed class ProductionMidResponseTests
         Assert.Equal(JsonValueKind.Null, line.RootElement.GetProperty("production_time").ValueKind);
         Assert.Equal("production_error", line.RootElement.GetProperty("diff").GetString());
         await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    public static TheoryData<string, string, string, string> CloseFramedFaults => new()
+    {
+        // fault, the request's version, the answer's framing field ("" for none), the body part sent before the fault
+        { "reset", "HTTP/1.1", "", "only the first part" },
+        { "silent", "HTTP/1.1", "", "only the first part" },
+        // chunked to an HTTP/1.0 client, which knows no chunked coding: it too reads to the close
+        { "reset", "HTTP/1.0", "Transfer-Encoding: chunked\r\n", "5\r\nfirst\r\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(CloseFramedFaults))]
+    public async Task Production_failing_mid_answer_that_only_the_close_ends_resets_the_client(
+        string fault, string version, string framing, string bodyPart)
+    {
+        // An answer without a length ends at the close: a plain close after production's failure would tell the
+        // client that the part it holds is the whole answer. Only a reset tells it the answer was cut.
+        var clientHasBodyPart = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request is null)
+            {
+                return;
+            }
+
+            if (!request.StartsWith($"GET {PartialPath} ", StringComparison.Ordinal))
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+                return;
+            }
+
+            await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{framing}\r\n{bodyPart}");
+            await clientHasBodyPart.Task.WaitAsync(connection.Stopping);
+            if (fault == "reset")
+            {
+                connection.Reset();
+                return;
+            }
+
+            await connection.WaitForCloseAsync();
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = fault == "silent" ? ProductionTimeout : CutWithin * 3 });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync($"GET {PartialPath} {version}\r\nHost: h\r\n\r\n");
+        string beforeFault = await client.ReadThroughAsync(bodyPart);
+        clientHasBodyPart.SetResult();
+        using var limit = new CancellationTokenSource(CutWithin);
+        IOException reset = await Assert.ThrowsAnyAsync<IOException>(() => client.ReadToEndAsync(limit.Token));
+        await proxy.WaitForLinesAsync(1);
+        await FaultTests.AssertServesOnAsync(proxy);
+
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(reset.InnerException).SocketErrorCode);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", beforeFault, StringComparison.Ordinal);
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal(200, record.Production.StatusCode);
+        Assert.Equal(fault == "reset" ? BackendError.Reset : BackendError.Timeout, record.Production.Error);
+        await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task The_reset_after_a_cut_answer_comes_once_the_client_has_taken_what_was_relayed()
+    {
+        // A reset throws away what the kernel still holds to send. A slow client would lose the part of the answer the
+        // proxy had relayed (and, on a kept-alive connection, whole answers before it) if the reset came at once.
+        const string ProductionHead = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            if (await connection.ReadRequestAsync() is null)
+            {
+                return;
+            }
+
+            await connection.SendAsync(ProductionHead);
+            await connection.SendAsync(new byte[1024 * 1024]);
+            connection.Reset();
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { LingerTime = CutWithin });
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(proxy.EndPoint);
+        await client.SendAsync(Encoding.ASCII.GetBytes($"GET {PartialPath} HTTP/1.1\r\nHost: h\r\n\r\n"));
+
+        // Slowly: the proxy's send queue fills while production sends and resets.
+        long received = 0;
+        SocketError ending = SocketError.Success;
+        byte[] buffer = new byte[4096];
+        using var limit = new CancellationTokenSource(CutWithin * 2);
+        try
+        {
+            for (int read; (read = await client.ReceiveAsync(buffer, limit.Token)) > 0;)
+            {
+                received += read;
+                await Task.Delay(1, limit.Token);
+            }
+        }
+        catch (SocketException ex)
+        {
+            ending = ex.SocketErrorCode;
+        }
+
+        await proxy.WaitForLinesAsync(1);
+        RequestRecord record = proxy.Records[0];
+        Assert.Equal(BackendError.Reset, record.Production.Error);
+        Assert.Equal(SocketError.ConnectionReset, ending);
+        // Every byte read from production reached the client, its head with the proxy's Connection: close.
+        Assert.Equal(record.Production.Bytes + "Connection: close\r\n".Length, received);
+        Assert.True(received > ProductionHead.Length + (64 * 1024), $"only {received} bytes relayed: the test did not fill the proxy's send queue");
     }
 
     [Fact]

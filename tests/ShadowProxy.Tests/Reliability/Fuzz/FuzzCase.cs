@@ -36,6 +36,19 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
         }
     }
 
+    /// <summary>
+    /// Production's last answer breaks part-way and the client frames it by the close (a chunked answer to an HTTP/1.0
+    /// request): a close would make it look whole, so the proxy ends the connection with a reset.
+    /// </summary>
+    public bool EndsWithReset
+    {
+        get
+        {
+            FuzzRequest last = Walk().Last().Request;
+            return last.Invalid == Invalidity.None && last.Production.Invalid == Invalidity.Body && last.Http10 && last.Production.Chunked;
+        }
+    }
+
     public const string ShadowHeader = "X-Shadow: 1";
 
     public const string ShadowHost = "shadow.internal:8080";
