@@ -18,6 +18,14 @@ internal static class ErrorResponses
     public static ReadOnlyMemory<byte> ForProductionError(BackendError error) =>
         error == BackendError.Timeout ? GatewayTimeout : BadGateway;
 
+    /// <summary>
+    /// An answer as the request may have it: to a HEAD, the head alone (RFC 9110 §9.3.2: no content), its
+    /// Content-Length still the one a GET would get; a client reading its connection on would take the body for the
+    /// start of the next answer.
+    /// </summary>
+    public static ReadOnlyMemory<byte> For(ReadOnlyMemory<byte> answer, bool headRequest) =>
+        headRequest ? answer[..(answer.Span.IndexOf("\r\n\r\n"u8) + 4)] : answer;
+
     private static byte[] Build(int status, string reason)
     {
         string body = $"{status} {reason}\n";

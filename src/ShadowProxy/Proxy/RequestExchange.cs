@@ -163,7 +163,7 @@ internal sealed class RequestExchange
         if (!outcome.ClientWritten && (body == BodyOutcome.Malformed || (error != BackendError.None && !clientFault)))
         {
             ReadOnlyMemory<byte> answer = body == BodyOutcome.Malformed ? ErrorResponses.BadRequest : ErrorResponses.ForProductionError(error);
-            await TryWriteClientAsync(answer).ConfigureAwait(false);
+            await TryWriteClientAsync(ErrorResponses.For(answer, _request.IsHead)).ConfigureAwait(false);
             if (body == BodyOutcome.Malformed)
             {
                 _logger.MalformedBody(_remote, _request.Method, _request.Target);
@@ -201,7 +201,7 @@ internal sealed class RequestExchange
         SettleShadow(shadow, _request.Body == BodyKind.None ? BodyOutcome.Complete : BodyOutcome.Cancelled);
         int status = error == BackendError.Timeout ? 504 : 502;
         _logger.ProductionFailed(_request.Method, _request.Target, error, status);
-        await TryWriteClientAsync(ErrorResponses.ForProductionError(error)).ConfigureAwait(false);
+        await TryWriteClientAsync(ErrorResponses.For(ErrorResponses.ForProductionError(error), _request.IsHead)).ConfigureAwait(false);
         var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
         return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record);
     }

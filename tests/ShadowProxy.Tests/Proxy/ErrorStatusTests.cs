@@ -47,6 +47,32 @@ public sealed class ErrorStatusTests
     }
 
     [Fact]
+    public async Task A_HEAD_gets_the_502_or_504_head_without_its_body()
+    {
+        // RFC 9110 §9.3.2: no content in an answer to HEAD. A client frames it by the head alone and would read the body
+        // as the start of the next answer on its connection.
+        await using var silent = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WaitForCloseAsync();
+        });
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var unreachable = await TestProxy.StartAsync(TestProxy.ClosedPort(), shadow.EndPoint);
+        await using var timingOut = await TestProxy.StartAsync(silent.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromMilliseconds(300) });
+
+        string badGateway = await RawHttp.SendAsync(unreachable.EndPoint, "HEAD /down HTTP/1.1\r\nHost: h\r\n\r\n");
+        string gatewayTimeout = await RawHttp.SendAsync(timingOut.EndPoint, "HEAD /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+        string get = await RawHttp.SendAsync(unreachable.EndPoint, "GET /down HTTP/1.1\r\nHost: h\r\n\r\n");
+
+        Assert.Equal(
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 16\r\nConnection: close\r\n\r\n", badGateway);
+        Assert.Equal(
+            "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\n", gatewayTimeout);
+        Assert.EndsWith("\r\n\r\n502 Bad Gateway\n", get, StringComparison.Ordinal);   // a GET still gets the body
+    }
+
+    [Fact]
     public async Task A_client_that_stops_reading_is_recorded_as_aborted_not_as_a_production_timeout()
     {
         // Production answers at once with more than the sockets can hold; the client never reads. Production's

@@ -100,7 +100,7 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
             if (response.Invalid == Invalidity.Head)
             {
                 // Nothing of a head the proxy cannot read reaches the client: 502, and the connection ends.
-                yield return (request, true, [.. interims, .. Rejection(502)], []);
+                yield return (request, true, [.. interims, .. Rejection(502, answersHead: request.Method == "HEAD")], []);
                 yield break;
             }
 
@@ -119,8 +119,10 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
         }
     }
 
-    /// <summary>The proxy's own answer: ErrorResponses, written out here so that a change to it is seen.</summary>
-    public static byte[] Rejection(int status)
+    /// <summary>
+    /// The proxy's own answer: ErrorResponses, written out here so that a change to it is seen; to a HEAD, the head alone.
+    /// </summary>
+    public static byte[] Rejection(int status, bool answersHead = false)
     {
         string reason = status switch
         {
@@ -130,7 +132,7 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
         };
         string body = $"{status} {reason}\n";
         return Encoding.ASCII.GetBytes(
-            $"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+            $"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{(answersHead ? "" : body)}");
     }
 
     /// <summary>
