@@ -70,7 +70,7 @@ internal static class ResponseHeadParser
         // closed after it (RFC 9112 §6.1), whatever its Connection field says; reusing it could read its end two ways.
         bool serverWantsClose = close || body == BodyKind.CloseDelimited || (version == HttpVersion.Http10 && (!keepAlive || transferEncoded));
         response = new ResponseHead(
-            status, body, Math.Max(contentLength, 0), serverWantsClose, LengthOverridden: transferEncoded && contentLength >= 0);
+            status, body, Math.Max(contentLength, 0), serverWantsClose, version, LengthOverridden: transferEncoded && contentLength >= 0);
         return true;
     }
 

@@ -238,7 +238,10 @@ internal sealed class RequestExchange
         bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
             || _shutdown.IsCancellationRequested || IsTunnel(_request)
             || (response.Body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10);
-        return new ClientConnectionField(close, KeepAliveNeeded: !close && _request.Version == Http.HttpVersion.Http10);
+        // An HTTP/1.0 request or answer persists only with keep-alive said (RFC 9112 §9.3): without it the client takes
+        // the connection to close after this answer, whatever the proxy means to do.
+        return new ClientConnectionField(
+            close, KeepAliveNeeded: !close && (_request.Version == Http.HttpVersion.Http10 || response.Version == Http.HttpVersion.Http10));
     }
 
     private static bool IsClientFault(BodyOutcome body) => body is BodyOutcome.ClientClosed or BodyOutcome.Malformed or BodyOutcome.TimedOut;

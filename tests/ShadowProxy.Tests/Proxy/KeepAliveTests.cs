@@ -132,6 +132,29 @@ public sealed class KeepAliveTests
     }
 
     [Fact]
+    public async Task An_http10_answer_kept_alive_to_the_client_says_keep_alive()
+    {
+        // An HTTP/1.0 answer persists only with keep-alive said (RFC 9112 §9.3): without it the client closes after the
+        // answer (curl: "HTTP 1.0, assume close after body") though the proxy keeps the connection for the next request.
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            await connection.SendAsync($"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{request?[5..7]}");
+        });
+        await using var shadow = StartEcho();
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await client.SendAsync("GET /a1 HTTP/1.1\r\nHost: h\r\n\r\n");
+        string first = await client.ReadResponseAsync();
+        await client.SendAsync("GET /a2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        string second = await client.ReadResponseAsync();
+
+        Assert.Equal("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\na1", first);
+        Assert.Equal("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\na2", second);
+    }
+
+    [Fact]
     public async Task Close_delimited_production_response_ends_the_client_connection()
     {
         await using var production = LoopbackBackend.Start(async connection =>

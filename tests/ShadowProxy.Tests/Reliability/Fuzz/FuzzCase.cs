@@ -94,7 +94,9 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
             FuzzResponse response = request.Production;
             bool closes = Mode == FuzzMode.ClientClose || request.ClientWantsClose || response.CloseDelimited || request.Tunnel
                 || (request.Http10 && response.Chunked);
-            string? field = closes ? "Connection: close" : request.Http10 ? "Connection: keep-alive" : null;
+            // An HTTP/1.0 request or answer persists only with keep-alive said (RFC 9112 §9.3).
+            bool http10Answer = response.Head.AsSpan().StartsWith("HTTP/1.0 "u8);
+            string? field = closes ? "Connection: close" : request.Http10 || http10Answer ? "Connection: keep-alive" : null;
             // An HTTP/1.0 client gets no interim answer (RFC 9110 §15.2): the proxy reads them and passes them over.
             byte[] interims = request.Http10 ? [] : [.. response.Interims.SelectMany(interim => HeadRewrite(interim, null, dropContentLength: false))];
             if (response.Invalid == Invalidity.Head)
