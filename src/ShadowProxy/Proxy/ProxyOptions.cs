@@ -14,7 +14,9 @@ internal sealed record ProxyOptions
     /// <summary>Which requests the shadow gets and how its copy is marked; reloaded from the settings file while running.</summary>
     public Mirroring.MirrorPolicySource Mirror { get; init; } = new(Mirroring.MirrorPolicy.MirrorAll);
 
-    /// <summary>Production may be silent this long (connecting, or between reads) before the client gets 504.</summary>
+    /// <summary>
+    /// Production may be silent this long (connecting, or between reads, while it takes no body) before the client gets 504.
+    /// </summary>
     public TimeSpan ProductionTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The whole shadow exchange may take this long; it never holds up production.</summary>

@@ -11,7 +11,19 @@ namespace ShadowProxy.Proxy;
 /// </summary>
 internal sealed class RequestBodyPump(PipeReader client, Stream production, ShadowExchange? shadow, InactivityTimer clientTimer)
 {
+    /// <summary>
+    /// Body bytes production takes between two calls of <see cref="Progress"/>. A steady upload is production reading,
+    /// not production silent, so it restarts production's timeout; a body dribbled at less than this much per
+    /// --production-timeout (64 KiB a minute by default: about 1 KiB/s, four times Kestrel's MinRequestBodyDataRate)
+    /// is still cut by it.
+    /// </summary>
+    internal const int ProgressBytes = 64 * 1024;
+
     private volatile bool _lastBytesHandedOver;
+    private long _sinceProgress;
+
+    /// <summary>Called each time production has taken another <see cref="ProgressBytes"/> of the body.</summary>
+    public Action? Progress { get; init; }
 
     /// <summary>
     /// The body's last bytes have been read from the client and handed to production. Once production answers, this
@@ -117,6 +129,12 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             foreach (ReadOnlyMemory<byte> segment in body)
             {
                 await production.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                _sinceProgress += segment.Length;
+                if (_sinceProgress >= ProgressBytes)
+                {
+                    _sinceProgress = 0;
+                    Progress?.Invoke();
+                }
             }
 
             return true;

@@ -127,16 +127,18 @@ internal sealed class RequestExchange
     private async Task<(RelayOutcome Outcome, BodyOutcome Body)> ForwardAsync(
         BackendLink link, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, InactivityTimer productionTimer)
     {
+        // Production is not silent while it answers, nor while it takes the body (a long upload): either restarts its timer.
+        Action progress = productionTimer.Start;
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
-            Progress = productionTimer.Start,
+            Progress = progress,
             ClientConnection = DecideClientConnection,
             RequestStart = firstByte,
             Comparison = _options.Comparison,
             UpgradeRequested = _request.IsUpgrade,
             ClientTakesInterim = _request.Version == Http.HttpVersion.Http11,
         };
-        _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer);
+        _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer) { Progress = progress };
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
         Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
         if ((pumping.IsCompleted || await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping) && IsClientFault(pumping.Result))

@@ -62,6 +62,44 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_steady_upload_longer_than_the_production_timeout_is_answered_not_cut()
+    {
+        // Production reads the body as it comes and answers at its end: it is busy, not silent, for as long as the
+        // upload takes. Here that is about three production timeouts.
+        const int Pieces = 30;
+        const int PieceBytes = RequestBodyPump.ProgressBytes;
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            string? head = await connection.ReadHeadAsync();
+            if (head is not null)
+            {
+                string body = await connection.ReadBodyAsync(head);
+                await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture).Length}\r\n\r\n{body.Length}");
+            }
+        });
+        production.KeepsRequests = false;
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(1) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        var watch = Stopwatch.StartNew();
+
+        await client.SendAsync($"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {Pieces * PieceBytes}\r\nConnection: close\r\n\r\n");
+        string piece = new('x', PieceBytes);
+        for (int i = 0; i < Pieces; i++)
+        {
+            await client.SendAsync(piece);
+            await Task.Delay(100);
+        }
+
+        string answer = await client.ReadResponseAsync();
+        TimeSpan took = watch.Elapsed;
+
+        Assert.True(took > TimeSpan.FromSeconds(2), $"the upload should outlast the production timeout, took {took}");
+        Assert.Equal($"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{Pieces * PieceBytes}", answer);
+    }
+
+    [Fact]
     public async Task Past_the_connection_limit_a_client_gets_a_fast_503_and_a_freed_slot_serves_again()
     {
         await using var backends = new FaultyBackends();
