@@ -84,10 +84,14 @@ internal sealed class MirrorPolicy
                 continue;
             }
 
-            written += WriteLine(line, destination[written..]);
             if (isStartLine && ShadowHost is not null)
             {
+                written += WriteStartLine(line, destination[written..]);
                 written += WriteLine(HostLine, destination[written..]);
+            }
+            else
+            {
+                written += WriteLine(line, destination[written..]);
             }
 
             isStartLine = false;
@@ -102,8 +106,8 @@ internal sealed class MirrorPolicy
         return written + 2;
     }
 
-    /// <summary>The most <see cref="WriteShadowHead"/> adds to a head.</summary>
-    public int ShadowHeadGrowth => (ShadowHeader?.Length ?? 0) + (ShadowHost?.Length ?? 0) + 16;
+    /// <summary>The most <see cref="WriteShadowHead"/> adds to a head (the host may go into the target and the Host field both).</summary>
+    public int ShadowHeadGrowth => (ShadowHeader?.Length ?? 0) + (2 * (ShadowHost?.Length ?? 0)) + 16;
 
     public override string ToString() =>
         $"percent {Percent.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
@@ -127,6 +131,33 @@ internal sealed class MirrorPolicy
             : Random.Shared.NextDouble() * 100;
 #pragma warning restore CA5394
         return draw < Percent;
+    }
+
+    /// <summary>
+    /// The request line, its target's authority replaced by the shadow host when the target is in absolute-form: the
+    /// server takes the authority from there, not from Host (RFC 9112 §3.2.2; Kestrel refuses the two disagreeing with
+    /// 400), so a Host field alone would not reach the shadow's host.
+    /// </summary>
+    private int WriteStartLine(ReadOnlySpan<byte> line, Span<byte> destination)
+    {
+        int targetStart = line.IndexOf((byte)' ') + 1;
+        ReadOnlySpan<byte> target = line[targetStart..];
+        int scheme = target.IndexOf("://"u8);
+        bool absolute = target.Length > 0 && target[0] != '/' && scheme > 0
+            && (Ascii.EqualsIgnoreCase(target[..scheme], "http"u8) || Ascii.EqualsIgnoreCase(target[..scheme], "https"u8));
+        if (!absolute)
+        {
+            return WriteLine(line, destination);
+        }
+
+        int authorityStart = targetStart + scheme + 3;
+        int authorityLength = line[authorityStart..].IndexOfAny("/? "u8);   // the request line ends in " HTTP/1.x"
+        line[..authorityStart].CopyTo(destination);
+        int written = authorityStart;
+        ReadOnlySpan<byte> host = HostLine.AsSpan("Host: ".Length);
+        host.CopyTo(destination[written..]);
+        written += host.Length;
+        return written + WriteLine(line[(authorityStart + authorityLength)..], destination[written..]);
     }
 
     private static int WriteLine(ReadOnlySpan<byte> line, Span<byte> destination)

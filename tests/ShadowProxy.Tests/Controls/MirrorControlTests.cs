@@ -258,4 +258,24 @@ public sealed class MirrorControlTests
             "POST /orders HTTP/1.1\r\nHost: shadow.internal:8080\r\nAccept: */*\r\nContent-Length: 3\r\nConnection: close\r\nX-Shadow: 1\r\n\r\nabc",
             Assert.Single(shadow.Requests));
     }
+
+    [Theory]
+    [InlineData("http://shop/orders?id=7", "http://shadow.internal:8080/orders?id=7")]
+    [InlineData("HTTPS://user@shop:443?q", "HTTPS://shadow.internal:8080?q")]
+    [InlineData("http://shop", "http://shadow.internal:8080")]
+    public async Task Shadow_host_replaces_the_host_of_an_absolute_form_target_too(string target, string shadowTarget)
+    {
+        // The server takes the host from an absolute-form target, not from Host (RFC 9112 §3.2.2; Kestrel answers the
+        // two disagreeing with 400): with Host alone replaced, the shadow's copy would still go to the client's host.
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(Ok);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            With(new MirrorPolicy { ShadowHost = "shadow.internal:8080" }));
+
+        await RawHttp.SendAsync(proxy.EndPoint, $"GET {target} HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n");
+        await proxy.StopAsync();
+
+        Assert.Equal($"GET {target} HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n", Assert.Single(production.Requests));
+        Assert.Equal($"GET {shadowTarget} HTTP/1.1\r\nHost: shadow.internal:8080\r\nConnection: close\r\n\r\n", Assert.Single(shadow.Requests));
+    }
 }

@@ -65,8 +65,11 @@ internal sealed record FuzzCase(int Seed, int Index, string Key, FuzzMode Mode, 
             string[] lines = Latin1(head).Split("\r\n");
             IEnumerable<string> fields = lines.Skip(1).Where(line => line.Length > 0).Where(line =>
                 !Named(line, "Host") && !Named(line, ShadowHeader[..ShadowHeader.IndexOf(':', StringComparison.Ordinal)]));
+            // An absolute-form target names the host too, and the server goes by it (RFC 9112 §3.2.2): it is replaced.
+            string requestLine = System.Text.RegularExpressions.Regex.Replace(
+                lines[0], "^([^ ]+ https?://)[^/? ]*", "${1}" + ShadowHost, System.Text.RegularExpressions.RegexOptions.IgnoreCase);
             head = Encoding.Latin1.GetBytes(string.Concat(
-                new[] { lines[0], "Host: " + ShadowHost }.Concat(fields).Append(ShadowHeader).Select(line => line + "\r\n")) + "\r\n");
+                new[] { requestLine, "Host: " + ShadowHost }.Concat(fields).Append(ShadowHeader).Select(line => line + "\r\n")) + "\r\n");
         }
 
         return Latin1(head) + Latin1(request.Body);
