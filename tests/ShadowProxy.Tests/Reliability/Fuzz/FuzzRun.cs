@@ -142,7 +142,11 @@ internal sealed class FuzzRun : IAsyncDisposable
             byte[] cut = fuzz.ExpectedClientCut;
             bool cutShort = received.Length >= expected.Length && received.AsSpan(0, expected.Length).SequenceEqual(expected)
                 && received.Length - expected.Length <= cut.Length && received.AsSpan(expected.Length).SequenceEqual(cut.AsSpan(0, received.Length - expected.Length));
-            if (cut.Length > 0 ? !cutShort : !received.AsSpan().SequenceEqual(expected))
+            // A client that said close and still sent more may have its connection reset over the last answer: the
+            // kernel answers the bytes the proxy never reads with a reset, and drops what it had not sent yet.
+            bool resetOverItsClose = fuzz.ClientSendsAfterItsClose && ending == "ended by ConnectionReset";
+            bool prefix = received.Length <= expected.Length && received.AsSpan().SequenceEqual(expected.AsSpan(0, received.Length));
+            if (cut.Length > 0 ? !cutShort : resetOverItsClose ? !prefix : !received.AsSpan().SequenceEqual(expected))
             {
                 problems.Add(FuzzChecks.Mismatch("the client", [.. expected, .. cut], received) + $" (connection {ending}; {sent})");
             }
