@@ -59,7 +59,7 @@ internal static class RequestHeadParser
             body,
             fields.ContentLength,
             ClientWantsClose: fields.ConnectionClose || (version == HttpVersion.Http10 && !fields.ConnectionKeepAlive),
-            IsUpgrade: fields.ConnectionUpgrade && fields.HasUpgrade,
+            IsUpgrade: fields.ConnectionUpgrade && fields.HasUpgrade && version == HttpVersion.Http11,   // ignored in 1.0 (RFC 9110 §7.8)
             ExpectsContinue: fields.ExpectsContinue);
         return true;
     }

@@ -48,6 +48,8 @@ public sealed class RequestHeadParserTests
     {
         Assert.True(Parse("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").IsUpgrade);
         Assert.False(Parse("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n").IsUpgrade);
+        // A server ignores Upgrade in an HTTP/1.0 request (RFC 9110 §7.8): an ordinary request, mirrored, not a tunnel.
+        Assert.False(Parse("GET /ws HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").IsUpgrade);
         Assert.True(Parse("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").IsConnect);
         Assert.True(Parse("PUT /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").ExpectsContinue);
         Assert.Equal("*", Parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").Target);
