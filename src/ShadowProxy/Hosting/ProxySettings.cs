@@ -155,8 +155,22 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
                 return fallback;
             }
 
+            if (!IsDottedQuad(candidate.AsSpan(0, colon), endpoint.Address))
+            {
+                Fail($"{OptionName(key)}: {OneLine.Quote(text)} is not an address HOST:PORT: an IPv4 address is four decimal numbers without leading zeros (this one would be read as {endpoint.Address})");
+                return fallback;
+            }
+
             return endpoint;
         }
+
+        /// <summary>
+        /// IPAddress also takes inet_aton's forms, where "010.0.0.1" is octal (8.0.0.1), "10.1" is 10.0.0.1 and "1" is
+        /// 0.0.0.1: a zero-padded or shortened address would send production's traffic, or its copy, to another host
+        /// without a word. An IPv4 address must be the four decimal parts it is written back as (inet_pton's rule).
+        /// </summary>
+        private static bool IsDottedQuad(ReadOnlySpan<char> host, IPAddress address) =>
+            address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || host.SequenceEqual(address.ToString());
 
         public TimeSpan Seconds(string key, TimeSpan fallback) => Seconds(key) ?? fallback;
 

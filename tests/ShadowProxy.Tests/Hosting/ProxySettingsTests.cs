@@ -64,6 +64,33 @@ public sealed class ProxySettingsTests
         Assert.True(TryCreate(listen, metrics: null, out string error, shadow), error);
     }
 
+    [Theory]
+    [InlineData("Shadow", "010.0.0.1:80", "8.0.0.1")]
+    [InlineData("Shadow", "10.1:80", "10.0.0.1")]
+    [InlineData("Production", "1:80", "0.0.0.1")]
+    [InlineData("Production", "0x7f.0.0.1:80", "127.0.0.1")]
+    [InlineData("Listen", "127.000.000.001:8001", "127.0.0.1")]
+    public void An_ipv4_address_in_an_inet_aton_form_is_refused_not_read_as_another_host(string key, string value, string readAs)
+    {
+        // IPAddress reads these as octal, hex or with parts left out: the copies of production's traffic went to 8.0.0.1
+        // for a zero-padded 010.0.0.1, with only the start-up line to show it.
+        Assert.False(TryCreate(new() { [key] = value }, out string error));
+        string option = key == "Listen" ? "--listen" : "--" + key.ToLowerInvariant();
+        Assert.Equal(
+            $"{option}: '{value}' is not an address HOST:PORT: an IPv4 address is four decimal numbers without leading zeros (this one would be read as {readAs})",
+            error);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.7:80")]
+    [InlineData("localhost:8080")]
+    [InlineData("[::1]:80")]
+    [InlineData("[::ffff:10.0.0.7]:80")]
+    public void An_address_written_as_it_is_read_is_accepted(string shadow)
+    {
+        Assert.True(TryCreate(new() { ["Shadow"] = shadow }, out string error), error);
+    }
+
     [Fact]
     public void A_settings_file_in_a_directory_that_does_not_exist_says_so()
     {
@@ -88,6 +115,18 @@ public sealed class ProxySettingsTests
         Assert.StartsWith($"--config: cannot read '{file}': ", error, StringComparison.Ordinal);
         Assert.Contains("LineNumber: 1", error, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error);
+    }
+
+    private static bool TryCreate(Dictionary<string, string> keys, out string error)
+    {
+        var values = new Dictionary<string, string?> { [$"{ProxySettings.Section}:Shadow"] = "127.0.0.1:9" };
+        foreach ((string key, string value) in keys)
+        {
+            values[$"{ProxySettings.Section}:{key}"] = value;
+        }
+
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        return ProxySettings.TryCreate(configuration, excludeOverride: null, out _, out error);
     }
 
     private static bool TryCreate(string listen, string? metrics, out string error, string shadow = "127.0.0.1:9")
