@@ -43,6 +43,14 @@ internal sealed class LogFileLineOutput : LineOutput
         problem = "";
         try
         {
+            // The sink puts the date inside the file name: given a directory, it wrote beside it (/var/log/shadowproxy
+            // became /var/log/shadowproxy20261126) or, with a trailing '/', files named 20261126 in it.
+            if (Path.EndsInDirectorySeparator(logFile) || Directory.Exists(logFile))
+            {
+                problem = "it is a directory: name a file in it (requests.log is written as requests20261126.log, one a day)";
+                return false;
+            }
+
             string path = Path.GetFullPath(logFile);
             string directory = Path.GetDirectoryName(path) ?? path;
             Directory.CreateDirectory(directory);
