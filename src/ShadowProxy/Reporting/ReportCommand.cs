@@ -111,16 +111,35 @@ internal static class ReportCommand
 
             progress.Finish();
             var summary = new ReportSummary(aggregate, [.. sources.Select(source => source == Stdin ? "stdin" : source)], topRows, minCount);
-            TextReportRenderer.Write(summary, output);
+            bool written = TryWriteText(summary, output, errors);
             if (page is not null)
             {
                 using var writer = new StreamWriter(page);
                 HtmlReportRenderer.Write(summary, writer);
                 errors.WriteLine($"ShadowProxy: report: wrote {html}");
             }
-        }
 
-        return ExitCodes.Success;
+            return written ? ExitCodes.Success : ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>
+    /// The report on stdout; a stdout that cannot take it (closed: Console's stream says UnauthorizedAccessException
+    /// for EBADF) is one line on stderr, not an unhandled exception and its stack.
+    /// </summary>
+    private static bool TryWriteText(ReportSummary summary, TextWriter output, TextWriter errors)
+    {
+        try
+        {
+            TextReportRenderer.Write(summary, output);
+            output.Flush();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.WriteLine($"ShadowProxy: report: cannot write the report to stdout: {OneLine.Text(ex.Message)}");
+            return false;
+        }
     }
 
     private static bool TryParseCount(string? text, int fallback, int max, string option, TextWriter errors, out int value)

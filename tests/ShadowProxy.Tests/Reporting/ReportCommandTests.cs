@@ -96,6 +96,25 @@ public class ReportCommandTests
         Assert.Matches(@"Note: more than 2,000 distinct paths; the busiest 1,000 were kept, [\d,]+ requests of rarer paths", report);
     }
 
+    [Fact]
+    public void A_stdout_that_cannot_be_written_is_one_line_and_exit_1_and_the_html_page_is_still_written()
+    {
+        // With stdout closed (`report x.log >&-`) Console's stream throws UnauthorizedAccessException (EBADF): the
+        // command ended in an unhandled exception and its stack trace.
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("a.log", "/a 0.010 0.020 0.010 200 200");
+        string page = dir.File("report.html");
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([log], page, top: null, minRequests: null, new FailingWriter(), errors);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(
+            $"ShadowProxy: report: cannot write the report to stdout: Access to the path is denied.{Environment.NewLine}ShadowProxy: report: wrote {page}{Environment.NewLine}",
+            errors.ToString());
+        Assert.Contains("</html>", File.ReadAllText(page), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("x")]
@@ -109,5 +128,13 @@ public class ReportCommandTests
 
         Assert.Equal(2, exit);
         Assert.Equal($"ShadowProxy: --top must be a whole number from 1 to 1000, not '{top}'{Environment.NewLine}", errors.ToString());
+    }
+
+    /// <summary>A stdout that fails every write, as a closed descriptor makes Console's stream fail.</summary>
+    private sealed class FailingWriter : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void Write(char value) => throw new UnauthorizedAccessException("Access to the path is denied.");
     }
 }
