@@ -32,7 +32,9 @@ internal static class DemoCommand
         await commentary.FlushAsync(cancellationToken).ConfigureAwait(false);
 
         var records = new ConcurrentQueue<RequestRecord>();
-        var writer = new RequestLineWriter(Console.OpenStandardOutput(), LineFormat.Text, logFile: null, NullLogger.Instance);
+        // The proxy's own stdout (write(2) on descriptor 1), not Console's stream: that one throws on a closed stdout
+        // (UnauthorizedAccessException for EBADF), which the line writer does not expect, and the demo died with a stack.
+        var writer = new RequestLineWriter(StandardStreams.OpenOutput(), LineFormat.Text, logFile: null, NullLogger.Instance);
         await using (writer.ConfigureAwait(false))
         {
             using var proxy = new ProxyServer(options, new RecordingSink(writer, records), NullLogger<ProxyServer>.Instance, TimeProvider.System);

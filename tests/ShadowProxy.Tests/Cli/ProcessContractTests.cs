@@ -159,6 +159,18 @@ public sealed class ProcessContractTests
     }
 
     [Fact]
+    public async Task Demo_with_stdout_closed_still_prints_its_summary_and_exits_0()
+    {
+        // Its request lines went to Console's stream, which throws UnauthorizedAccessException on a closed descriptor:
+        // the demo ended in an unhandled exception and a stack trace instead of its summary.
+        (int exitCode, string stderr) = await ProxyProcess.RunWithStdoutClosedAsync("demo");
+
+        Assert.True(exitCode == 0, stderr);
+        Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
+        Assert.Contains("status mismatches: 12 of 48 (/checkout x8, /api/users/7 x4)\n", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Stdout_and_stderr_into_one_file_keep_every_line_whole()
     {
         // `ShadowProxy ... > FILE 2>&1`: one open file description, no O_APPEND. Both streams must write at the file's

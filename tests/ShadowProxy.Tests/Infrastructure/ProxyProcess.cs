@@ -254,6 +254,15 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] arguments) =>
         RunWithInputAsync(null, arguments);
 
+    /// <summary>Runs the program to its end with its stdout closed (`&gt;&amp;-`), stdin empty (bounded).</summary>
+    public static async Task<(int ExitCode, string Stderr)> RunWithStdoutClosedAsync(params string[] arguments)
+    {
+        await using ProxyProcess process = Start(Output.Read, null, environment: null, shellSetup: "exec 1>&-", arguments);
+        process._process.StandardInput.Close();
+        int exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return (exitCode, process.Stderr);
+    }
+
     /// <summary>Runs the program to its end with <paramref name="stdin"/> as its input (bounded).</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithInputAsync(string? stdin, params string[] arguments)
     {
