@@ -47,6 +47,12 @@ internal static class ReportCommand
         FileStream? page = null;
         if (html is not null)
         {
+            if (RefusedPage(html, sources) is { } refusal)
+            {
+                errors.WriteLine($"ShadowProxy: report: --html {OneLine.Quote(html)} {refusal}");
+                return ExitCodes.Usage;
+            }
+
             try
             {
                 page = new FileStream(html, FileMode.Create, FileAccess.Write);
@@ -139,6 +145,38 @@ internal static class ReportCommand
         {
             errors.WriteLine($"ShadowProxy: report: cannot write the report to stdout: {OneLine.Text(ex.Message)}");
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Why the page must not be written at <paramref name="html"/>, or null. Opening it truncates it, before anything
+    /// is read: 'report x.log --html x.log' emptied the log it was to read, and 'report --html requests.log' (the log
+    /// taken for the page's name, stdin read instead) emptied the log. A file that exists is overwritten only if it is
+    /// empty or an HTML page, such as the previous run's.
+    /// </summary>
+    private static string? RefusedPage(string html, string[] sources)
+    {
+        try
+        {
+            string page = Path.GetFullPath(html);
+            if (sources.Any(source => source != Stdin && Path.GetFullPath(source) == page))
+            {
+                return "is also a log to read: give the page another name";
+            }
+
+            using var existing = new FileStream(html, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            Span<byte> bytes = stackalloc byte[32];
+            string start = System.Text.Encoding.UTF8.GetString(bytes[..existing.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false)])
+                .TrimStart('\uFEFF', ' ', '\t', '\r', '\n');
+            return start.Length == 0
+                || start.StartsWith("<!doctype html", StringComparison.OrdinalIgnoreCase)
+                || start.StartsWith("<html", StringComparison.OrdinalIgnoreCase)
+                ? null
+                : "exists and is not an HTML page: not overwriting it (give the page a new name, or remove the file)";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return null;   // no such file (or none that can be read): opening it for writing says what is wrong, if anything
         }
     }
 

@@ -115,6 +115,57 @@ public class ReportCommandTests
         Assert.Contains("</html>", File.ReadAllText(page), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_log_given_as_the_page_is_refused_and_left_as_it_was()
+    {
+        // Opening the page truncated it before anything was read: 'report x.log --html x.log' emptied the log.
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("a.log", "/a 0.010 0.020 0.010 200 200");
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([log], log, top: null, minRequests: null, TextWriter.Null, errors);
+
+        Assert.Equal(2, exit);
+        Assert.Equal($"ShadowProxy: report: --html '{log}' is also a log to read: give the page another name{Environment.NewLine}", errors.ToString());
+        Assert.Equal("/a 0.010 0.020 0.010 200 200\n", File.ReadAllText(log));
+    }
+
+    [Fact]
+    public void An_existing_file_that_is_not_an_html_page_is_not_overwritten()
+    {
+        // 'report --html requests.log' takes the log for the page's name (and reads stdin): the log was emptied.
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("requests.log", "/a 0.010 0.020 0.010 200 200");
+        string other = dir.WriteLines("other.log", "/b 0.010 0.020 0.010 200 200");
+        var errors = new StringWriter();
+
+        int exit = ReportCommand.Run([other], log, top: null, minRequests: null, TextWriter.Null, errors);
+
+        Assert.Equal(2, exit);
+        Assert.Equal(
+            $"ShadowProxy: report: --html '{log}' exists and is not an HTML page: not overwriting it (give the page a new name, or remove the file){Environment.NewLine}",
+            errors.ToString());
+        Assert.Equal("/a 0.010 0.020 0.010 200 200\n", File.ReadAllText(log));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("<!DOCTYPE html>\n<html lang=\"en\">old report</html>\n")]
+    [InlineData("\uFEFF\n  <HTML><body>a page of another tool</body></HTML>")]
+    public void An_empty_file_or_an_html_page_is_overwritten_with_the_new_page(string existing)
+    {
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("a.log", "/a 0.010 0.020 0.010 200 200");
+        string page = dir.File("report.html");
+        File.WriteAllText(page, existing);
+
+        int exit = ReportCommand.Run([log], page, top: null, minRequests: null, TextWriter.Null, TextWriter.Null);
+
+        Assert.Equal(0, exit);
+        Assert.StartsWith("<!DOCTYPE html>", File.ReadAllText(page), StringComparison.Ordinal);
+        Assert.Contains("1 requests", File.ReadAllText(page), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("x")]
