@@ -103,8 +103,9 @@ root.Subcommands.Add(report);
 ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
-    // One line and exit 2, before anything listens (the built-in error action prints help and returns 1).
-    Console.Error.WriteLine($"ShadowProxy: {parsed.Errors[0].Message.ReplaceLineEndings(" ")}");
+    // One line and exit 2, before anything listens (the built-in error action prints help and returns 1). The message
+    // may echo a word as typed: its control characters (a terminal escape, a bell) are blanked, as line breaks are.
+    Console.Error.WriteLine($"ShadowProxy: {OneLine.Text(parsed.Errors[0].Message.ReplaceLineEndings(" "))}");
     return ExitCodes.Usage;
 }
 

@@ -92,6 +92,14 @@ public sealed class CommandLineTests
         Assert.StartsWith($"ShadowProxy: {option}: {echo}", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_unknown_word_with_control_characters_is_echoed_without_them()
+    {
+        // System.CommandLine's message quotes the word as typed: a terminal escape and a bell reached stderr raw.
+        string line = await RefusedAsync("--shadow", "127.0.0.1:9", "a\u001b[31mb\u0007");
+        Assert.Equal("ShadowProxy: Unrecognized command or argument 'a [31mb '.", line);
+    }
+
     [Theory]
     [InlineData("--production-timeout", "NaN")]
     [InlineData("--shadow-timeout", "-nan")]
