@@ -24,9 +24,28 @@ internal static class MirrorSettings
             MaxBody = reader.Integer("ShadowMaxBody", -1, 0, int.MaxValue),
             ShadowHeader = Header(reader, reader.Text("ShadowHeader")),
             ShadowHost = Host(reader, reader.Text("ShadowHost")),
-            Exclude = new ExcludedPaths(reader.List("Exclude", excludeOverride, splitCommas: false)),
+            Exclude = Exclude(reader, reader.List("Exclude", excludeOverride, splitCommas: false)),
         };
         return policy;
+    }
+
+    /// <summary>
+    /// The paths are compared with a request-target's path, which starts with '/' (or is OPTIONS' '*') and holds
+    /// visible ASCII only: "health", "/health?full" or "/a b" could never match, and the health checks they were meant
+    /// for would fill the log without a word.
+    /// </summary>
+    private static ExcludedPaths Exclude(ProxySettings.Reader reader, string[] paths)
+    {
+        foreach (string path in paths)
+        {
+            if (!(path.StartsWith('/') || path == "*") || path.Contains('?') || path.Any(c => c is <= ' ' or >= (char)0x7F))
+            {
+                reader.Fail($"--exclude: {OneLine.Quote(path)} can never match: a path starts with '/', holds no '?' (the query is not compared) and no space");
+                break;
+            }
+        }
+
+        return new ExcludedPaths(paths);
     }
 
     private static double Percent(ProxySettings.Reader reader, string? text)

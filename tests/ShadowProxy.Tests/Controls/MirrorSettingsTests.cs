@@ -154,6 +154,29 @@ public sealed class MirrorSettingsTests
         Assert.DoesNotContain('\n', error);
     }
 
+    [Theory]
+    [InlineData("health")]
+    [InlineData("/health?full=1")]
+    [InlineData("/a b")]
+    [InlineData("/caf\u00e9")]
+    public void An_exclude_path_that_can_never_match_is_a_bad_value(string path)
+    {
+        // The path compared is the request-target's before '?', visible ASCII from a '/': these were taken and never
+        // matched, so the health checks they were for kept their request lines, without a word.
+        Assert.False(ProxyCommand.TryLoadSettings(new CommandLineSettings(Shadow: "127.0.0.1:9", Exclude: ["/ready", path]), out _, out string error, NoEnvironment));
+        Assert.Equal($"--exclude: '{path}' can never match: a path starts with '/', holds no '?' (the query is not compared) and no space", error);
+    }
+
+    [Theory]
+    [InlineData("/health")]
+    [InlineData("/")]
+    [InlineData("*")]
+    [InlineData("/a,b")]
+    public void An_exclude_path_a_request_can_have_is_accepted(string path)
+    {
+        Assert.True(Load(new CommandLineSettings(Exclude: [path])).Options.Mirror.Current.Exclude.Contains(path));
+    }
+
     [Fact]
     public async Task A_bad_mirroring_value_on_the_command_line_is_one_line_on_stderr_and_exit_2()
     {
