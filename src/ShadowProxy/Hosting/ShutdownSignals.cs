@@ -11,16 +11,27 @@ namespace ShadowProxy.Hosting;
 /// </summary>
 internal sealed partial class ShutdownSignals : IDisposable
 {
+    /// <summary>
+    /// The same signal again this soon is the first one delivered twice, not an operator's second: GNU timeout sends its
+    /// signal to the program and then to the program's whole process group, so the program gets it twice at once.
+    /// </summary>
+    public static readonly TimeSpan RepeatWindow = TimeSpan.FromMilliseconds(250);
+
     private readonly PosixSignalRegistration[] _registrations;
     private readonly ILogger _logger;
     private readonly Action<int> _exit;
-    private int _received;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private PosixSignal? _first;
+    private long _firstAt;
+    private bool _exiting;
 
     /// <param name="exit">Ends the process with an exit code: <see cref="Environment.Exit"/>, or a test's stand-in.</param>
-    public ShutdownSignals(ILogger<ShutdownSignals> logger, Action<int> exit)
+    public ShutdownSignals(ILogger<ShutdownSignals> logger, Action<int> exit, TimeProvider? time = null)
     {
         _logger = logger;
         _exit = exit;
+        _time = time ?? TimeProvider.System;
         _registrations =
         [
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
@@ -45,16 +56,31 @@ internal sealed partial class ShutdownSignals : IDisposable
         }
     }
 
-    private void OnSignal(PosixSignalContext context)
+    private void OnSignal(PosixSignalContext context) => OnSignal(context.Signal);
+
+    /// <returns>Whether this signal ends the process at once (a second one).</returns>
+    internal bool OnSignal(PosixSignal signal)
     {
-        // The first signal is left to the host (it cancels the default termination and starts the drain).
-        if (Interlocked.Increment(ref _received) < 2)
+        lock (_gate)
         {
-            return;
+            if (_first is null)
+            {
+                // The first signal is left to the host (it cancels the default termination and starts the drain).
+                (_first, _firstAt) = (signal, _time.GetTimestamp());
+                return false;
+            }
+
+            if (_exiting || (signal == _first && _time.GetElapsedTime(_firstAt) < RepeatWindow))
+            {
+                return false;
+            }
+
+            _exiting = true;
         }
 
-        SecondSignal(_logger, context.Signal);
-        _exit(ExitCodeFor(context.Signal));
+        SecondSignal(_logger, signal);
+        _exit(ExitCodeFor(signal));
+        return true;
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Second {Signal}: exiting at once; requests still in flight get no line")]

@@ -5,6 +5,8 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 
+using ShadowProxy.Hosting;
+
 namespace ShadowProxy.Tests.Infrastructure;
 
 /// <summary>
@@ -394,6 +396,24 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         using var kill = Process.Start("kill", ["-s", signal, Pid.ToString(CultureInfo.InvariantCulture)]);
         await kill.WaitForExitAsync();
         Assert.Equal(0, kill.ExitCode);
+    }
+
+    /// <summary>
+    /// The same signal twice within a millisecond or two, as GNU timeout delivers it (to the program, then to its process
+    /// group): one shell, two kill(1)s.
+    /// </summary>
+    public async Task SignalTwiceAtOnceAsync(string signal)
+    {
+        using var shell = Process.Start("/bin/sh", ["-c", "kill -s \"$0\" \"$1\" && kill -s \"$0\" \"$1\"", signal, Pid.ToString(CultureInfo.InvariantCulture)]);
+        await shell.WaitForExitAsync();
+        Assert.Equal(0, shell.ExitCode);
+    }
+
+    /// <summary>An operator's second signal: sent once the first is past <see cref="ShutdownSignals.RepeatWindow"/>, in which a repeat counts as the same one.</summary>
+    public async Task SignalAgainAsync(string signal)
+    {
+        await Task.Delay(ShutdownSignals.RepeatWindow * 2);
+        await SignalAsync(signal);
     }
 
     /// <summary>Waits for the process to exit and for its stdout and stderr to be read to the end; returns the exit code.</summary>

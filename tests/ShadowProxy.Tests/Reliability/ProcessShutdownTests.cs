@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
+using ShadowProxy.Hosting;
 using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Reliability;
@@ -45,6 +46,37 @@ public sealed class ProcessShutdownTests
         Assert.Equal([line], await File.ReadAllLinesAsync(logFile));
     }
 
+    [Fact]
+    public async Task The_same_signal_delivered_twice_at_once_as_timeout_sends_it_is_one_signal_and_drains()
+    {
+        // GNU timeout sends its SIGTERM to the program and then to its process group: two at once. Taken for an
+        // operator's second signal, it exited at once and the request in flight lost its answer and its line.
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.TrySetResult();
+            await release.Task;
+            await connection.SendAsync(FaultyBackends.ProductionOk);
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await ProxyProcess.StartAsync(production.EndPoint, shadow.EndPoint, "--drain-timeout", "60");
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight HTTP/1.1\r\nHost: h\r\n\r\n");
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await proxy.SignalTwiceAtOnceAsync("TERM");
+        await proxy.WaitForStderrAsync("Stopping");
+        await Task.Delay(ShutdownSignals.RepeatWindow * 2);
+        Assert.False(proxy.HasExited, "the doubled signal must drain, not exit at once: " + proxy.Stderr);
+        release.SetResult();
+
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(FaultyBackends.ProductionOk, await response);
+        Assert.Matches(@"^/in-flight \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", Assert.Single(proxy.StdoutLines));
+        Assert.DoesNotContain("exiting at once", proxy.Stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("TERM", 143)]
     [InlineData("INT", 130)]
@@ -64,7 +96,7 @@ public sealed class ProcessShutdownTests
         await proxy.WaitForStderrAsync("Stopping");
         Assert.False(proxy.HasExited, "the first signal drains: the request in flight holds the process");
         var watch = Stopwatch.StartNew();
-        await proxy.SignalAsync(signal);
+        await proxy.SignalAgainAsync(signal);
         int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(expectedExitCode, exitCode);
@@ -104,7 +136,7 @@ public sealed class ProcessShutdownTests
         await production.WaitForRequestsAsync(4, TimeSpan.FromSeconds(30));
         await proxy.SignalAsync("TERM");
         await proxy.WaitForStderrAsync("Stopping");
-        await proxy.SignalAsync("TERM");
+        await proxy.SignalAgainAsync("TERM");
         int exitCode = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
         // The request in flight is lost; the three answered before the signal are in both places, as on stdout.
@@ -140,7 +172,7 @@ public sealed class ProcessShutdownTests
         await proxy.WaitForStderrAsync("Stopping");
         Assert.False(proxy.HasExited, "the first signal drains: the request in flight holds the process");
         var watch = Stopwatch.StartNew();
-        await proxy.SignalAsync("TERM");
+        await proxy.SignalAgainAsync("TERM");
         int exitCode;
         try
         {
