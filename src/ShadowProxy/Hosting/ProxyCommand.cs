@@ -77,7 +77,8 @@ internal static class ProxyCommand
                     lines.Close(SecondSignalFlushTimeout);
                     CloseDiagnostics(diagnostics, SecondSignalFlushTimeout);   // its own message among them
                     Environment.Exit(exitCode);
-                });
+                },
+                host.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication);
             await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
             return ExitCodes.Success;
         }

@@ -4,10 +4,12 @@ using Microsoft.Extensions.Logging;
 namespace ShadowProxy.Hosting;
 
 /// <summary>
-/// Counts SIGTERM, SIGINT (Ctrl+C) and SIGQUIT. The first belongs to the Generic Host's console lifetime: stop
-/// accepting, drain within the drain timeout, flush the lines, exit 0. The host ignores any later one, so an operator
-/// whose patience has run out would have to reach for SIGKILL; here a second signal ends the process at once, with
-/// the shell's code for death by that signal (128 + its number), because lines still in flight are lost.
+/// Counts SIGTERM, SIGINT (Ctrl+C), SIGQUIT and SIGHUP. The first belongs to the Generic Host's console lifetime: stop
+/// accepting, drain within the drain timeout, flush the lines, exit 0 (SIGHUP, which the host leaves to its default, to
+/// die at once, is made to do the same here: a terminal or ssh session that closes must not cut the requests in flight
+/// and lose their lines). The host ignores any later one, so an operator whose patience has run out would have to
+/// reach for SIGKILL; here a second signal ends the process at once, with the shell's code for death by that signal
+/// (128 + its number), because lines still in flight are lost.
 /// </summary>
 internal sealed partial class ShutdownSignals : IDisposable
 {
@@ -20,6 +22,7 @@ internal sealed partial class ShutdownSignals : IDisposable
     private readonly PosixSignalRegistration[] _registrations;
     private readonly ILogger _logger;
     private readonly Action<int> _exit;
+    private readonly Action _stop;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private PosixSignal? _first;
@@ -27,22 +30,26 @@ internal sealed partial class ShutdownSignals : IDisposable
     private bool _exiting;
 
     /// <param name="exit">Ends the process with an exit code: <see cref="Environment.Exit"/>, or a test's stand-in.</param>
-    public ShutdownSignals(ILogger<ShutdownSignals> logger, Action<int> exit, TimeProvider? time = null)
+    /// <param name="stop">Starts the drain, as the host does for its own signals: for SIGHUP.</param>
+    public ShutdownSignals(ILogger<ShutdownSignals> logger, Action<int> exit, Action stop, TimeProvider? time = null)
     {
         _logger = logger;
         _exit = exit;
+        _stop = stop;
         _time = time ?? TimeProvider.System;
         _registrations =
         [
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
             PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
             PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnHangUp),
         ];
     }
 
     /// <summary>The exit code of a process killed by the signal, as shells report it.</summary>
     public static int ExitCodeFor(PosixSignal signal) => 128 + signal switch
     {
+        PosixSignal.SIGHUP => 1,
         PosixSignal.SIGINT => 2,
         PosixSignal.SIGQUIT => 3,
         _ => 15,
@@ -56,10 +63,31 @@ internal sealed partial class ShutdownSignals : IDisposable
         }
     }
 
+    /// <summary>What a signal meant.</summary>
+    internal enum Meaning
+    {
+        /// <summary>The first: the drain.</summary>
+        First,
+
+        /// <summary>The first again, delivered twice, or one more while the process already exits: nothing to do.</summary>
+        Repeat,
+
+        /// <summary>An operator's second: the process exits at once.</summary>
+        Second,
+    }
+
     private void OnSignal(PosixSignalContext context) => OnSignal(context.Signal);
 
-    /// <returns>Whether this signal ends the process at once (a second one).</returns>
-    internal bool OnSignal(PosixSignal signal)
+    private void OnHangUp(PosixSignalContext context)
+    {
+        context.Cancel = true;   // not the default, death at once
+        if (OnSignal(context.Signal) == Meaning.First)
+        {
+            _stop();   // the host's own signals start the drain themselves; this one is ours
+        }
+    }
+
+    internal Meaning OnSignal(PosixSignal signal)
     {
         lock (_gate)
         {
@@ -67,12 +95,12 @@ internal sealed partial class ShutdownSignals : IDisposable
             {
                 // The first signal is left to the host (it cancels the default termination and starts the drain).
                 (_first, _firstAt) = (signal, _time.GetTimestamp());
-                return false;
+                return Meaning.First;
             }
 
             if (_exiting || (signal == _first && _time.GetElapsedTime(_firstAt) < RepeatWindow))
             {
-                return false;
+                return Meaning.Repeat;
             }
 
             _exiting = true;
@@ -80,7 +108,7 @@ internal sealed partial class ShutdownSignals : IDisposable
 
         SecondSignal(_logger, signal);
         _exit(ExitCodeFor(signal));
-        return true;
+        return Meaning.Second;
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Second {Signal}: exiting at once; requests still in flight get no line")]

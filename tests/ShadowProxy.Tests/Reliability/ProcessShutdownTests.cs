@@ -47,6 +47,36 @@ public sealed class ProcessShutdownTests
     }
 
     [Fact]
+    public async Task Sighup_as_from_a_closing_terminal_drains_like_sigterm_instead_of_killing_the_requests_in_flight()
+    {
+        // SIGHUP's default is death at once: a closed terminal or ssh session cut the request in flight and lost its line.
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.TrySetResult();
+            await release.Task;
+            await connection.SendAsync(FaultyBackends.ProductionOk);
+        });
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await ProxyProcess.StartAsync(production.EndPoint, shadow.EndPoint, "--drain-timeout", "60");
+        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /hung-up HTTP/1.1\r\nHost: h\r\n\r\n");
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await proxy.SignalAsync("HUP");
+        await proxy.WaitForStderrAsync("Stopping");
+        SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        Assert.False(proxy.HasExited, "the process must wait for the request in flight");
+        release.SetResult();
+
+        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        Assert.Equal(FaultyBackends.ProductionOk, await response);
+        Assert.Matches(@"^/hung-up \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", Assert.Single(proxy.StdoutLines));
+    }
+
+    [Fact]
     public async Task The_same_signal_delivered_twice_at_once_as_timeout_sends_it_is_one_signal_and_drains()
     {
         // GNU timeout sends its SIGTERM to the program and then to its process group: two at once. Taken for an
