@@ -126,6 +126,27 @@ internal sealed class LoopSocket : IEventTarget, IDisposable
     }
 
     /// <summary>
+    /// A receive that never waits: the bytes received (0 at the end of the stream), or -1 when there are none yet (a
+    /// readiness wait that follows then waits for the next event). Throws on an error.
+    /// </summary>
+    public int ReceiveIfReady(Span<byte> buffer, bool streamErrors = false)
+    {
+        int seen = Volatile.Read(ref _receiveEvents);
+        if (!Volatile.Read(ref _receiveReady))
+        {
+            return -1;
+        }
+
+        int received = TryReceive(buffer, seen, out int error);
+        if (received >= 0 || error == Libc.WouldBlock)
+        {
+            return received;
+        }
+
+        throw SocketErrors.Failure(error, streamErrors);
+    }
+
+    /// <summary>
     /// Completes when a receive may find bytes (or the end of the stream): at once unless the socket was drained
     /// since its last event, else on its next event. Nothing is received and no buffer waits, so that a reader with
     /// nothing buffered can wait for a quiet peer without holding memory (a kept-alive client between requests).

@@ -65,7 +65,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return new ValueTask<ReadResult>(Current(canceled: false));
         }
 
-        if (_buffer is null)
+        while (_buffer is null)
         {
             // Nothing buffered: wait for bytes without a buffer (completes at once unless the socket was drained).
             ValueTask readable;
@@ -89,11 +89,22 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             try
             {
                 readable.GetAwaiter().GetResult();
+                // Tried at once, not parked: a socket taken for readable without an event (a new client, assumed to
+                // have sent its request) may have nothing yet, and the wait for it must not hold the buffer.
+                MakeRoom();
+                int received = _socket.ReceiveIfReady(_buffer.AsSpan(_end), streamErrors: true);
+                if (received >= 0)
+                {
+                    Received(received);
+                    return new ValueTask<ReadResult>(Current(canceled: false));
+                }
             }
             catch (Exception ex)
             {
                 return ValueTask.FromException<ReadResult>(ex);
             }
+
+            ReturnBuffer();   // nothing came: the wait above parks now (the try cleared the readiness), bufferless
         }
 
         ValueTask<int> receiving;

@@ -286,6 +286,28 @@ public sealed class LoopSocketReaderTests
     }
 
     [Fact]
+    public async Task A_first_read_on_an_accepted_client_that_has_sent_nothing_waits_without_a_buffer()
+    {
+        // An accepted socket is taken to be readable (its client has usually sent its request), so the first read
+        // tries a receive at once. A client that connected and is quiet (a browser's pre-connect) makes that receive
+        // find nothing: the read must then wait as an idle one does, without holding a buffer for the whole wait.
+        using Socket listener = Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        using LoopSocket accepted = AcceptRaw(listener);
+        var reader = new LoopSocketReader(accepted, bufferSize: 64, minimumReadSize: 16);
+
+        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        Assert.False(reader.HoldsBuffer, "a quiet new client must not hold a buffer while the proxy waits for its request");
+
+        await client.SendAsync("GET"u8.ToArray());
+        await ConsumeAsync(reader, waiting, "GET");
+        reader.Complete();
+    }
+
+    [Fact]
     public async Task A_reset_or_dispose_while_waiting_without_a_buffer_fails_the_read()
     {
         await using var pair = await ReaderPair.OpenDrainedAsync();
@@ -378,6 +400,16 @@ public sealed class LoopSocketReaderTests
         Assert.False(next.IsCanceled);
         Assert.Equal(expected, Text(next.Buffer));
         reader.AdvanceTo(next.Buffer.End);
+    }
+
+    /// <summary>Accepts one pending connection as the proxy's listener does: its descriptor wrapped by LoopSocket.Accepted.</summary>
+    private static LoopSocket AcceptRaw(Socket listener)
+    {
+        Socket accepted = listener.Accept();
+        accepted.Blocking = false;
+        int descriptor = (int)accepted.SafeHandle.DangerousGetHandle();
+        accepted.SafeHandle.SetHandleAsInvalid();   // the LoopSocket owns the descriptor from here and closes it
+        return LoopSocket.Accepted(descriptor, EventLoops.All[0], remote: null);
     }
 
     /// <summary>A reader on a LoopSocket connected over loopback, and the .NET socket at the other end.</summary>
