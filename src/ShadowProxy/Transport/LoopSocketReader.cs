@@ -259,7 +259,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             }
 
             // A CancelPendingRead that came late, after its own read had ended, took this one back: receive again.
-            ReceiveOnLoop();
+            ReceiveOnLoop(afterReadiness: false);
         }
         catch (Exception ex)
         {
@@ -293,7 +293,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
-        ReceiveOnLoop();
+        ReceiveOnLoop(afterReadiness: true);
     }
 
     private void AwaitReadable()
@@ -320,10 +320,11 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     }
 
     /// <summary>
-    /// A receive started by a continuation, for the read that waits: after a readiness wait (it usually completes at
-    /// once; after an empty event it waits with the buffer), or again after a late cancel took a parked receive back.
+    /// A receive started by a continuation, for the read that waits: after a readiness wait (it usually finds bytes;
+    /// after a stale event with nothing to read the read waits for readability again, without a buffer), or again
+    /// after a late cancel took a parked receive back.
     /// </summary>
-    private void ReceiveOnLoop()
+    private void ReceiveOnLoop(bool afterReadiness)
     {
         // Marked pending before Complete is looked for, as Complete marks itself before it looks at this flag (both
         // with a full fence): either this sees the reader completed and rents nothing, or Complete sees the receive
@@ -334,6 +335,12 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
         {
             _receivePending = false;
             _core.SetException(new ObjectDisposedException(nameof(LoopSocketReader)));
+            return;
+        }
+
+        if (afterReadiness && _buffer is null)
+        {
+            TryReceiveAfterReadiness();
             return;
         }
 
@@ -366,6 +373,48 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
+        _core.SetResult(Current(canceled: false));
+    }
+
+    /// <summary>
+    /// ReceiveOnLoop's try into a fresh buffer, not parked: an edge that announced bytes a receive had already taken
+    /// finds nothing, and an idle read must not then hold the buffer until the peer's next bytes (or its timeout).
+    /// </summary>
+    private void TryReceiveAfterReadiness()
+    {
+        byte[] buffer;
+        int received;
+        try
+        {
+            MakeRoom();
+            buffer = _buffer!;
+            received = _socket.ReceiveIfReady(buffer.AsSpan(_end), streamErrors: true);
+        }
+        catch (Exception ex)
+        {
+            _receivePending = false;
+            _core.SetException(ex);
+            return;
+        }
+
+        if (received < 0)
+        {
+            // Given back while the receive is marked pending: a Complete meanwhile drops the buffer and leaves its
+            // return to this thread, which returns it only if Complete has not dropped it already.
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _buffer, null, buffer), buffer))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            _start = _end = 0;
+            _receivePending = false;
+            // Recurses only if another edge came since the try; edges come on the thread running this: at most once.
+            AwaitReadable();
+            return;
+        }
+
+        _receivePending = false;
+        Received(received);
         _core.SetResult(Current(canceled: false));
     }
 

@@ -232,8 +232,39 @@ public sealed class LoopSocketReaderTests
         {
             await using var pair = await ReaderPair.OpenDrainedAsync();
             LoopSocketReader reader = pair.Reader;
+            Task<ReadResult> waiting = await ParkAReceiveOnItsBufferAsync(pair);
+
+            using var stop = new ManualResetEventSlim();
+            var staleEdges = new Thread(() =>
+            {
+                while (!stop.IsSet)
+                {
+                    pair.Socket.OnEvents(Libc.EpollIn);
+                }
+            });
+            staleEdges.Start();
+            Thread.SpinWait(Random.Shared.Next(20_000));
+            reader.CancelPendingRead();
+            Thread.SpinWait(20_000);
+            stop.Set();
+            staleEdges.Join();
+
+            Assert.Same(waiting, await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromSeconds(1))));
+            Assert.True((await waiting).IsCanceled);
+            reader.Complete();
+        }
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_while_stale_edges_end_and_restart_the_bufferless_wait_is_not_lost()
+    {
+        // As above, for a read that waits without a buffer: each stale edge ends its readiness wait, the receive that
+        // follows finds nothing, and the wait starts again; a CancelPendingRead in between must still end the read.
+        for (int i = 0; i < 100; i++)
+        {
+            await using var pair = await ReaderPair.OpenDrainedAsync();
+            LoopSocketReader reader = pair.Reader;
             Task<ReadResult> waiting = reader.ReadAsync().AsTask();
-            DeliverAnEmptyEdge(pair);
 
             using var stop = new ManualResetEventSlim();
             var staleEdges = new Thread(() =>
@@ -262,8 +293,14 @@ public sealed class LoopSocketReaderTests
         await using var pair = await ReaderPair.OpenDrainedAsync();
         LoopSocketReader reader = pair.Reader;
         Task<ReadResult> waiting = reader.ReadAsync().AsTask();
-        DeliverAnEmptyEdge(pair);
+        await Task.Delay(30);
+        pair.Socket.OnEvents(Libc.EpollIn);   // an edge with nothing to read (a stale one)
+        await Task.Delay(30);
         Assert.False(waiting.IsCompleted);
+
+        // The edge found nothing: the read goes back to waiting without a buffer, as before it, not with one for the
+        // rest of what may be a long idle wait.
+        Assert.False(reader.HoldsBuffer, "a stale edge must not leave an idle read holding a buffer");
         await pair.Peer.SendAsync("second"u8.ToArray());
         await ConsumeAsync(reader, waiting, "second");
         reader.Complete();
@@ -355,8 +392,7 @@ public sealed class LoopSocketReaderTests
     {
         await using var pair = await ReaderPair.OpenDrainedAsync();
         LoopSocketReader reader = pair.Reader;
-        Task<ReadResult> waiting = reader.ReadAsync().AsTask();
-        DeliverAnEmptyEdge(pair);
+        Task<ReadResult> waiting = await ParkAReceiveOnItsBufferAsync(pair);
 
         // The kernel may still write into the parked receive's buffer. Had Complete pooled it, this thread's next
         // rental of that size would get it back (the pool keeps the last array returned on a thread first).
@@ -378,15 +414,19 @@ public sealed class LoopSocketReaderTests
     }
 
     /// <summary>
-    /// An edge with nothing to read (a stale one): the waiting read's receive parks, holding its buffer. Waited for,
-    /// not asserted at once: the socket's real loop may deliver a late edge of the drained "first" bytes at the same
-    /// moment and take the wait itself, and then the receive parks on the loop's thread a moment later (two tests
-    /// failed so, in their first 3-4 ms, in full runs).
+    /// A read whose receive is parked holding the buffer: part of a message has arrived and was examined, not consumed
+    /// (half a head), so the next read must receive more into the buffer that keeps it.
     /// </summary>
-    private static void DeliverAnEmptyEdge(ReaderPair pair)
+    private static async Task<Task<ReadResult>> ParkAReceiveOnItsBufferAsync(ReaderPair pair)
     {
-        pair.Socket.OnEvents(Libc.EpollIn);
-        Assert.True(SpinWait.SpinUntil(() => pair.Reader.HoldsBuffer, Patience), "the receive never parked with a buffer");
+        await pair.Peer.SendAsync("hal"u8.ToArray());
+        ReadResult part = await pair.Reader.ReadAsync().AsTask().WaitAsync(Patience);
+        Assert.Equal("hal", Text(part.Buffer));
+        pair.Reader.AdvanceTo(part.Buffer.Start, part.Buffer.End);
+        Task<ReadResult> waiting = pair.Reader.ReadAsync().AsTask();
+        Assert.False(waiting.IsCompleted);
+        Assert.True(pair.Reader.HoldsBuffer);
+        return waiting;
     }
 
     /// <summary>A read that is not canceled and returns the expected bytes, which are then consumed.</summary>
