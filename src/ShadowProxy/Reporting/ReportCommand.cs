@@ -164,11 +164,20 @@ internal static class ReportCommand
                 return "is also a log to read: give the page another name";
             }
 
+            // Nothing to lose in an empty file; and a pipe, a FIFO or a terminal (--html /dev/stdout) has no size, and a
+            // look inside would wait for bytes that only this process could write: the page is written without a look.
+            // The size is the link's target's (FileInfo gives a symbolic link's own: /dev/stdout's is 15).
+            FileSystemInfo file = File.ResolveLinkTarget(html, returnFinalTarget: true) ?? new FileInfo(html);
+            if (file is not FileInfo { Exists: true, Length: > 0 })
+            {
+                return null;
+            }
+
             using var existing = new FileStream(html, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             Span<byte> bytes = stackalloc byte[32];
             string start = System.Text.Encoding.UTF8.GetString(bytes[..existing.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false)])
                 .TrimStart('\uFEFF', ' ', '\t', '\r', '\n');
-            return start.Length == 0
+            return start.Length == 0   // blanks only
                 || start.StartsWith("<!doctype html", StringComparison.OrdinalIgnoreCase)
                 || start.StartsWith("<html", StringComparison.OrdinalIgnoreCase)
                 ? null

@@ -167,6 +167,37 @@ public class ReportCommandTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_fifo_as_the_page_is_written_to_without_a_look_inside_first(bool throughLink)
+    {
+        // The overwrite guard opened the page to read its first bytes: on a FIFO (or --html /dev/stdout into a pipe, a
+        // link to one) that open or read waits for a writer, and the only writer would be this command: it hung for good.
+        using var dir = new TempDirectory();
+        string log = dir.WriteLines("a.log", "/a 0.010 0.020 0.010 200 200");
+        string fifo = dir.File("fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        string page = fifo;
+        if (throughLink)
+        {
+            page = dir.File("page.html");
+            File.CreateSymbolicLink(page, fifo);
+        }
+
+        Task<string> reading = Task.Run(() => File.ReadAllText(fifo));
+        Task<int> running = Task.Run(() => ReportCommand.Run([log], page, top: null, minRequests: null, TextWriter.Null, TextWriter.Null));
+
+        // A hang leaves both threads blocked in open(2) (the test fails; the threads are background ones).
+        Assert.Equal(0, await running.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("</html>", await reading.WaitAsync(TimeSpan.FromSeconds(20)), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("0")]
     [InlineData("x")]
     [InlineData("-3")]
