@@ -113,17 +113,22 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
     /// <summary>A backend that is the proxy itself would send every request round in a circle.</summary>
     private static void CheckForLoop(Reader reader, IPEndPoint listen, IPEndPoint backend, string option)
     {
-        // A connection to 0.0.0.0 or [::] goes to this box's own loopback address (Linux), as one to 127.0.0.1 or [::1].
-        IPAddress reached = backend.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
-            : backend.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
-            : backend.Address;
+        // A connection to 0.0.0.0 or [::] goes to this box's own loopback address (Linux), as one to 127.0.0.1 or [::1];
+        // one to [::ffff:127.0.0.1] is one to 127.0.0.1 (an IPv4-mapped address), and a socket bound to it listens there.
+        IPAddress reached = Unmapped(backend.Address);
+        reached = reached.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : reached.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : reached;
+        IPAddress listening = Unmapped(listen.Address);
         bool samePort = listen.Port == backend.Port;
-        bool sameHost = listen.Address.Equals(reached) || (listen.Address.IsWildcard() && IPAddress.IsLoopback(reached));
+        bool sameHost = listening.Equals(reached) || (listening.IsWildcard() && IPAddress.IsLoopback(reached));
         if (samePort && sameHost)
         {
             reader.Fail($"{option} {backend} is the address the proxy listens on: requests would loop");
         }
     }
+
+    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     // Two listening sockets on one port collide when they share the address or either is a wildcard
     // (127.0.0.1:9090 and 127.0.0.2:9090 do not; 0.0.0.0:9090 and 127.0.0.1:9090 do).

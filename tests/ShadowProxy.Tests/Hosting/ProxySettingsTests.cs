@@ -47,10 +47,13 @@ public sealed class ProxySettingsTests
     [InlineData("[::]:8001", "[::]:8001")]
     [InlineData("[::1]:8001", "[::]:8001")]
     [InlineData("0.0.0.0:8001", "127.0.0.1:8001")]
+    [InlineData("127.0.0.1:8001", "[::ffff:127.0.0.1]:8001")]
+    [InlineData("10.0.0.5:8001", "[::ffff:10.0.0.5]:8001")]
+    [InlineData("[::ffff:127.0.0.1]:8001", "127.0.0.1:8001")]
     public void A_shadow_that_reaches_the_proxys_own_socket_is_refused(string listen, string shadow)
     {
         // A connection to 0.0.0.0 or [::] reaches this box's loopback, so each of these sends every copy back into the
-        // proxy, which mirrors it again; the wildcard ones passed.
+        // proxy, which mirrors it again; the wildcard ones passed, and so did an IPv4-mapped IPv6 address ([::ffff:a.b.c.d]).
         Assert.False(TryCreate(listen, metrics: null, out string error, shadow));
         Assert.Equal($"--shadow {shadow} is the address the proxy listens on: requests would loop", error);
     }
