@@ -193,10 +193,16 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             Interlocked.MemoryBarrier();   // see ReceiveOnLoop: the loop's thread may be about to rent
             if (_receivePending)
             {
-                _buffer = null;   // a parked receive still holds it: it must not go back to the pool
+                // A parked receive still holds it: it must not go back to the pool. Nor may a buffer the loop's thread
+                // rents meanwhile, so the field is not read again here (the receive's end lets go of what it holds).
+                _buffer = null;
+                _start = _end = 0;
+                _examinedAll = false;
             }
-
-            ReturnBuffer();
+            else
+            {
+                ReturnBuffer();
+            }
         }
     }
 
