@@ -23,9 +23,9 @@ public sealed class LogFileMidnightTests
         var environment = new Dictionary<string, string>
         {
             ["LD_PRELOAD"] = library,
-            // Ten seconds before midnight at the program's start (in UTC, so that "the day" does not depend on the box's
+            // Twenty seconds before midnight at the program's start (in UTC, so that "the day" does not depend on the box's
             // zone): enough for a slow start-up to leave some requests on the old day.
-            ["FAKETIME"] = "@2026-11-28 23:59:50",
+            ["FAKETIME"] = "@2026-11-28 23:59:40",
             ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1",
             ["TZ"] = "UTC",
         };
