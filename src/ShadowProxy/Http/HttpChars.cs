@@ -20,6 +20,16 @@ internal static class HttpChars
     /// <summary>Visible ASCII (0x21-0x7E): what a request-target may hold.</summary>
     public static readonly SearchValues<byte> TargetChars = SearchValues.Create(VisibleAscii());
 
+    /// <summary>
+    /// What a reg-name or an IPv4 address may hold (RFC 3986 §3.2.2: unreserved, sub-delims and '%' of pct-encoded):
+    /// the host of a CONNECT target.
+    /// </summary>
+    public static readonly SearchValues<byte> HostChars =
+        SearchValues.Create("-._~!$&'()*+,;=%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    /// <summary>What an IP-literal may hold between its brackets: an IPv6 address (and a zone, pct-encoded).</summary>
+    public static readonly SearchValues<byte> IpLiteralChars = SearchValues.Create(":.%0123456789ABCDEFabcdef"u8);
+
     /// <summary>Controls other than horizontal tab: never allowed in a field value.</summary>
     public static readonly SearchValues<byte> InvalidInFieldValue = SearchValues.Create(ControlsExceptTab());
 

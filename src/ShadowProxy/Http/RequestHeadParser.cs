@@ -99,14 +99,31 @@ internal static class RequestHeadParser
     {
         if (isConnect)
         {
-            // authority-form only: host:port, nothing else (RFC 9112 §3.2.3).
-            return target.IndexOf((byte)'/') < 0 && target.IndexOf((byte)':') > 0;
+            return IsAuthorityForm(target);
         }
 
         return target[0] == '/'
             || (target.Length == 1 && target[0] == '*' && ReferenceEquals(method, KnownMethods.Options))
             || StartsWithIgnoreCase(target, "http://"u8)
             || StartsWithIgnoreCase(target, "https://"u8);
+    }
+
+    /// <summary>
+    /// CONNECT's authority-form, host ":" port and nothing else (RFC 9112 §3.2.3): a reg-name or IPv4 address, or an
+    /// IPv6 address in brackets, and a port of digits.
+    /// </summary>
+    private static bool IsAuthorityForm(ReadOnlySpan<byte> target)
+    {
+        int colon = target.LastIndexOf((byte)':');
+        if (colon <= 0 || colon == target.Length - 1 || target[(colon + 1)..].ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> host = target[..colon];
+        return host[0] == '['
+            ? host.Length > 2 && host[^1] == ']' && !host[1..^1].ContainsAnyExcept(HttpChars.IpLiteralChars)
+            : !host.ContainsAnyExcept(HttpChars.HostChars);
     }
 
     private static bool StartsWithIgnoreCase(ReadOnlySpan<byte> text, ReadOnlySpan<byte> prefix) =>

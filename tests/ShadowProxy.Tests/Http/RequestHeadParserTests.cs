@@ -51,6 +51,8 @@ public sealed class RequestHeadParserTests
         // A server ignores Upgrade in an HTTP/1.0 request (RFC 9110 §7.8): an ordinary request, mirrored, not a tunnel.
         Assert.False(Parse("GET /ws HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").IsUpgrade);
         Assert.True(Parse("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").IsConnect);
+        Assert.True(Parse("CONNECT 10.0.0.1:8443 HTTP/1.1\r\nHost: 10.0.0.1:8443\r\n\r\n").IsConnect);
+        Assert.True(Parse("CONNECT [2001:db8::1]:443 HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n").IsConnect);
         Assert.True(Parse("PUT /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").ExpectsContinue);
         Assert.Equal("*", Parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").Target);
         Assert.Equal("http://h/p?q", Parse("GET http://h/p?q HTTP/1.1\r\nHost: h\r\n\r\n").Target);
@@ -85,6 +87,12 @@ public sealed class RequestHeadParserTests
     [InlineData("GET / HTTP/1.2\r\nHost: x\r\n\r\n")]
     [InlineData("GET / http/1.1\r\nHost: x\r\n\r\n")]
     [InlineData("CONNECT /path HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("CONNECT {x}:443 HTTP/1.1\r\nHost: x\r\n\r\n")]   // not a host: a text line would start like JSON
+    [InlineData("CONNECT x\"y:443 HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("CONNECT example.com: HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("CONNECT example.com:44a HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("CONNECT [::1 HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("CONNECT [::1]]:443 HTTP/1.1\r\nHost: x\r\n\r\n")]
     [InlineData("GET / HTTP/1.1\r\nHost: x\r\n\r\nextra")]
     public void Rejects_malformed_and_ambiguous_heads(string head) => Assert.True(Rejects(head));
 
