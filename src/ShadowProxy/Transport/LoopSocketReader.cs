@@ -91,8 +91,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
                 readable.GetAwaiter().GetResult();
                 // Tried at once, not parked: a socket taken for readable without an event (a new client, assumed to
                 // have sent its request) may have nothing yet, and the wait for it must not hold the buffer.
-                MakeRoom();
-                int received = _socket.ReceiveIfReady(_buffer.AsSpan(_end), streamErrors: true);
+                int received = ReceiveWithoutParking();
                 if (received >= 0)
                 {
                     Received(received);
@@ -104,7 +103,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
                 return ValueTask.FromException<ReadResult>(ex);
             }
 
-            ReturnBuffer();   // nothing came: the wait above parks now (the try cleared the readiness), bufferless
+            // Nothing came: the wait above parks now (the try cleared the readiness), bufferless.
         }
 
         ValueTask<int> receiving;
@@ -196,8 +195,7 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
                 // A parked receive still holds it: it must not go back to the pool. Nor may a buffer the loop's thread
                 // rents meanwhile, so the field is not read again here (the receive's end lets go of what it holds).
                 _buffer = null;
-                _start = _end = 0;
-                _examinedAll = false;
+                ClearPositions();
             }
             else
             {
@@ -383,18 +381,15 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
     }
 
     /// <summary>
-    /// ReceiveOnLoop's try into a fresh buffer, not parked: an edge that announced bytes a receive had already taken
-    /// finds nothing, and an idle read must not then hold the buffer until the peer's next bytes (or its timeout).
+    /// ReceiveOnLoop's try, not parked: an edge that announced bytes a receive had already taken finds nothing, and an
+    /// idle read must not then hold the buffer until the peer's next bytes (or its timeout).
     /// </summary>
     private void TryReceiveAfterReadiness()
     {
-        byte[] buffer;
         int received;
         try
         {
-            MakeRoom();
-            buffer = _buffer!;
-            received = _socket.ReceiveIfReady(buffer.AsSpan(_end), streamErrors: true);
+            received = ReceiveWithoutParking();
         }
         catch (Exception ex)
         {
@@ -403,25 +398,34 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             return;
         }
 
+        _receivePending = false;
         if (received < 0)
         {
-            // Given back while the receive is marked pending: a Complete meanwhile drops the buffer and leaves its
-            // return to this thread, which returns it only if Complete has not dropped it already.
-            if (ReferenceEquals(Interlocked.CompareExchange(ref _buffer, null, buffer), buffer))
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-
-            _start = _end = 0;
-            _receivePending = false;
             // Recurses only if another edge came since the try; edges come on the thread running this: at most once.
             AwaitReadable();
             return;
         }
 
-        _receivePending = false;
         Received(received);
         _core.SetResult(Current(canceled: false));
+    }
+
+    /// <summary>
+    /// A receive into a freshly rented buffer that never parks: the bytes received (0 at the end of the stream), or -1
+    /// when none have come, with the buffer given back, so that the read waits for readability without one. Given back
+    /// only if a Complete meanwhile (with a receive marked pending) has not dropped it, leaving its return to this thread.
+    /// </summary>
+    private int ReceiveWithoutParking()
+    {
+        MakeRoom();
+        byte[] buffer = _buffer!;
+        int received = _socket.ReceiveIfReady(buffer.AsSpan(_end), streamErrors: true);
+        if (received < 0 && ReferenceEquals(Interlocked.CompareExchange(ref _buffer, null, buffer), buffer))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);   // positions stay 0: MakeRoom started the fresh buffer at 0
+        }
+
+        return received;
     }
 
     private void ParkReceive(ValueTask<int> receiving)
@@ -504,6 +508,11 @@ internal sealed class LoopSocketReader : PipeReader, IValueTaskSource<ReadResult
             _buffer = null;
         }
 
+        ClearPositions();
+    }
+
+    private void ClearPositions()
+    {
         _start = _end = 0;
         _examinedAll = false;
     }
