@@ -104,9 +104,12 @@ internal static class RequestHeadParser
 
         return target[0] == '/'
             || (target.Length == 1 && target[0] == '*' && ReferenceEquals(method, KnownMethods.Options))
-            || StartsWithIgnoreCase(target, "http://"u8)
-            || StartsWithIgnoreCase(target, "https://"u8);
+            || IsAbsoluteForm(target);
     }
+
+    /// <summary>An absolute-form target (RFC 9112 §3.2.2): http:// or https://, any case, then the authority.</summary>
+    public static bool IsAbsoluteForm(ReadOnlySpan<byte> target) =>
+        StartsWithIgnoreCase(target, "http://"u8) || StartsWithIgnoreCase(target, "https://"u8);
 
     /// <summary>
     /// CONNECT's authority-form, host ":" port and nothing else (RFC 9112 §3.2.3): a reg-name or IPv4 address, or an

@@ -142,15 +142,12 @@ internal sealed class MirrorPolicy
     {
         int targetStart = line.IndexOf((byte)' ') + 1;
         ReadOnlySpan<byte> target = line[targetStart..];
-        int scheme = target.IndexOf("://"u8);
-        bool absolute = target.Length > 0 && target[0] != '/' && scheme > 0
-            && (Ascii.EqualsIgnoreCase(target[..scheme], "http"u8) || Ascii.EqualsIgnoreCase(target[..scheme], "https"u8));
-        if (!absolute)
+        if (!RequestHeadParser.IsAbsoluteForm(target))
         {
             return WriteLine(line, destination);
         }
 
-        int authorityStart = targetStart + scheme + 3;
+        int authorityStart = targetStart + target.IndexOf("://"u8) + 3;
         int authorityLength = line[authorityStart..].IndexOfAny("/? "u8);   // the request line ends in " HTTP/1.x"
         line[..authorityStart].CopyTo(destination);
         int written = authorityStart;
