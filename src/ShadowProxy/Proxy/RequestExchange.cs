@@ -191,8 +191,7 @@ internal sealed class RequestExchange
         {
             // The client frames this answer by the close (no length; or chunked, which an HTTP/1.0 client cannot read):
             // only a reset tells it that the answer was cut. A length or chunked framing shows the cut by itself.
-            ResetClient = outcome.ClientWritten && error != BackendError.None && !clientFault
-                && (outcome.Body == BodyKind.CloseDelimited || (outcome.Body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10)),
+            ResetClient = outcome.ClientWritten && error != BackendError.None && !clientFault && ClientFramesByClose(outcome.Body),
         };
     }
 
@@ -237,14 +236,17 @@ internal sealed class RequestExchange
     {
         // A chunked answer to an HTTP/1.0 request (which production must not send: RFC 9112 §6.1) is one the client
         // cannot frame: it knows no chunked coding and sees no length, so it reads to the close, which must then come.
-        bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || response.Body == BodyKind.CloseDelimited || _pump?.LastBytesHandedOver != true
-            || _shutdown.IsCancellationRequested || IsTunnel(_request)
-            || (response.Body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10);
+        bool close = !_options.ClientKeepAlive || _request.ClientWantsClose || ClientFramesByClose(response.Body) || _pump?.LastBytesHandedOver != true
+            || _shutdown.IsCancellationRequested || IsTunnel(_request);
         // An HTTP/1.0 request or answer persists only with keep-alive said (RFC 9112 §9.3): without it the client takes
         // the connection to close after this answer, whatever the proxy means to do.
         return new ClientConnectionField(
             close, KeepAliveNeeded: !close && (_request.Version == Http.HttpVersion.Http10 || response.Version == Http.HttpVersion.Http10));
     }
+
+    /// <summary>The client can tell this answer's end only by the close: no length, or chunked to an HTTP/1.0 client (which cannot read it).</summary>
+    private bool ClientFramesByClose(BodyKind body) =>
+        body == BodyKind.CloseDelimited || (body == BodyKind.Chunked && _request.Version == Http.HttpVersion.Http10);
 
     private static bool IsClientFault(BodyOutcome body) => body is BodyOutcome.ClientClosed or BodyOutcome.Malformed or BodyOutcome.TimedOut;
 
