@@ -7,22 +7,17 @@ using ShadowProxy.Tests.Infrastructure;
 
 namespace ShadowProxy.Tests.Reliability;
 
-/// <summary>SIGTERM on the built program with a request in flight: it finishes, its line is flushed, exit 0; a second signal ends it at once.</summary>
+/// <summary>SIGTERM (or SIGHUP) on the built program with a request in flight: it finishes, its line is flushed, exit 0; a second signal ends it at once.</summary>
 [Collection(RealProcess.Collection)]
 public sealed class ProcessShutdownTests
 {
-    [Fact]
-    public async Task Sigterm_lets_the_request_in_flight_finish_flushes_its_line_to_stdout_and_the_log_file_and_exits_0()
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("HUP")]   // a closing terminal or ssh session: its default, death at once, cut the request and lost its line
+    public async Task A_signal_lets_the_request_in_flight_finish_flushes_its_line_to_stdout_and_the_log_file_and_exits_0(string signal)
     {
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            received.TrySetResult();
-            await release.Task;
-            await connection.SendAsync(FaultyBackends.ProductionOk);
-        });
+        (LoopbackBackend heldProduction, TaskCompletionSource received, TaskCompletionSource release) = StartProductionHoldingItsAnswer();
+        await using var production = heldProduction;
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         using var logDirectory = new TempDirectory();
         await using var proxy = await ProxyProcess.StartAsync(
@@ -30,7 +25,7 @@ public sealed class ProcessShutdownTests
         Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
         await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-        await proxy.SignalAsync("TERM");
+        await proxy.SignalAsync(signal);
         await proxy.WaitForStderrAsync("Stopping");
         SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
         Assert.False(proxy.HasExited, "the process must wait for the request in flight");
@@ -47,49 +42,12 @@ public sealed class ProcessShutdownTests
     }
 
     [Fact]
-    public async Task Sighup_as_from_a_closing_terminal_drains_like_sigterm_instead_of_killing_the_requests_in_flight()
-    {
-        // SIGHUP's default is death at once: a closed terminal or ssh session cut the request in flight and lost its line.
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            received.TrySetResult();
-            await release.Task;
-            await connection.SendAsync(FaultyBackends.ProductionOk);
-        });
-        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
-        await using var proxy = await ProxyProcess.StartAsync(production.EndPoint, shadow.EndPoint, "--drain-timeout", "60");
-        Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /hung-up HTTP/1.1\r\nHost: h\r\n\r\n");
-        await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
-
-        await proxy.SignalAsync("HUP");
-        await proxy.WaitForStderrAsync("Stopping");
-        SocketException refused = await Assert.ThrowsAsync<SocketException>(() => RawHttp.SendAsync(proxy.EndPoint, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
-        Assert.False(proxy.HasExited, "the process must wait for the request in flight");
-        release.SetResult();
-
-        Assert.Equal(0, await proxy.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
-        Assert.Equal(FaultyBackends.ProductionOk, await response);
-        Assert.Matches(@"^/hung-up \d+\.\d{3} \d+\.\d{3} -?\d+\.\d{3} 200 201$", Assert.Single(proxy.StdoutLines));
-    }
-
-    [Fact]
     public async Task The_same_signal_delivered_twice_at_once_as_timeout_sends_it_is_one_signal_and_drains()
     {
         // GNU timeout sends its SIGTERM to the program and then to its process group: two at once. Taken for an
         // operator's second signal, it exited at once and the request in flight lost its answer and its line.
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            received.TrySetResult();
-            await release.Task;
-            await connection.SendAsync(FaultyBackends.ProductionOk);
-        });
+        (LoopbackBackend heldProduction, TaskCompletionSource received, TaskCompletionSource release) = StartProductionHoldingItsAnswer();
+        await using var production = heldProduction;
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         await using var proxy = await ProxyProcess.StartAsync(production.EndPoint, shadow.EndPoint, "--drain-timeout", "60");
         Task<string> response = RawHttp.SendAsync(proxy.EndPoint, "GET /in-flight HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -133,6 +91,21 @@ public sealed class ProcessShutdownTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"exiting took {watch.Elapsed}; the drain timeout is 120 s");
         Assert.Contains("exiting at once", proxy.Stderr, StringComparison.Ordinal);
         Assert.Empty(await AnswerOrNothingAsync(response));   // cut: no answer
+    }
+
+    /// <summary>Production that holds its answer to a request until released: the request stays in flight meanwhile.</summary>
+    private static (LoopbackBackend Production, TaskCompletionSource Received, TaskCompletionSource Release) StartProductionHoldingItsAnswer()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        LoopbackBackend production = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            received.TrySetResult();
+            await release.Task;
+            await connection.SendAsync(FaultyBackends.ProductionOk);
+        });
+        return (production, received, release);
     }
 
     /// <summary>Production that answers every request but GET /stuck..., which it never answers: the drain waits for it.</summary>
