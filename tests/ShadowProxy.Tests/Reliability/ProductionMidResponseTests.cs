@@ -23,6 +23,39 @@ public sealed class ProductionMidResponseTests
     // Generous: a proxy that keeps the connection open would leave the client waiting for ever, not a few seconds.
     private static readonly TimeSpan CutWithin = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Production that answers GET /partial with <paramref name="answerStart"/> (a head and part of the body), waits
+    /// until the client holds it (so the fault is mid-answer by construction), then resets its connection or goes silent
+    /// until the proxy gives up on it (<paramref name="closed"/>, if given, says when). Any other request gets a 200.
+    /// </summary>
+    private static LoopbackBackend StartProductionFailingMidAnswer(
+        string answerStart, string fault, TaskCompletionSource clientHasBodyPart, TaskCompletionSource? closed = null) =>
+        LoopbackBackend.Start(async connection =>
+        {
+            string? request = await connection.ReadRequestAsync();
+            if (request is null)
+            {
+                return;
+            }
+
+            if (!request.StartsWith($"GET {PartialPath} ", StringComparison.Ordinal))
+            {
+                await connection.SendAsync(FaultyBackends.ProductionOk);
+                return;
+            }
+
+            await connection.SendAsync(answerStart);
+            await clientHasBodyPart.Task.WaitAsync(connection.Stopping);
+            if (fault == "reset")
+            {
+                connection.Reset();
+                return;
+            }
+
+            await connection.WaitForCloseAsync();   // silent: the proxy has to give up on it
+            closed?.TrySetResult();
+        });
+
     public static TheoryData<string, string, string, string> MidResponseFaults => new()
     {
         // fault, framing's head field, the body part production sends before the fault, the error the line names
@@ -39,32 +72,8 @@ public sealed class ProductionMidResponseTests
     {
         var clientHasBodyPart = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var productionConnectionClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            string? request = await connection.ReadRequestAsync();
-            if (request is null)
-            {
-                return;
-            }
-
-            if (!request.StartsWith($"GET {PartialPath} ", StringComparison.Ordinal))
-            {
-                await connection.SendAsync(FaultyBackends.ProductionOk);
-                return;
-            }
-
-            await connection.SendAsync($"HTTP/1.1 200 OK\r\n{framing}\r\n\r\n{bodyPart}");
-            // The fault comes only once the client holds the head and the body part: it is mid-response by construction.
-            await clientHasBodyPart.Task.WaitAsync(connection.Stopping);
-            if (fault == "reset")
-            {
-                connection.Reset();
-                return;
-            }
-
-            await connection.WaitForCloseAsync();   // silent: the proxy has to give up on it
-            productionConnectionClosed.TrySetResult();
-        });
+        await using var production = StartProductionFailingMidAnswer(
+            $"HTTP/1.1 200 OK\r\n{framing}\r\n\r\n{bodyPart}", fault, clientHasBodyPart, productionConnectionClosed);
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         // Only the silent fault is to end in the timeout: a reset comes after the client has read the body part, and a
         // 1 s timer running through that round trip would turn a slow test host's reset into a timeout.
@@ -121,30 +130,8 @@ public sealed class ProductionMidResponseTests
         // An answer without a length ends at the close: a plain close after production's failure would tell the
         // client that the part it holds is the whole answer. Only a reset tells it the answer was cut.
         var clientHasBodyPart = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var production = LoopbackBackend.Start(async connection =>
-        {
-            string? request = await connection.ReadRequestAsync();
-            if (request is null)
-            {
-                return;
-            }
-
-            if (!request.StartsWith($"GET {PartialPath} ", StringComparison.Ordinal))
-            {
-                await connection.SendAsync(FaultyBackends.ProductionOk);
-                return;
-            }
-
-            await connection.SendAsync($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{framing}\r\n{bodyPart}");
-            await clientHasBodyPart.Task.WaitAsync(connection.Stopping);
-            if (fault == "reset")
-            {
-                connection.Reset();
-                return;
-            }
-
-            await connection.WaitForCloseAsync();
-        });
+        await using var production = StartProductionFailingMidAnswer(
+            $"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{framing}\r\n{bodyPart}", fault, clientHasBodyPart);
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
             options => options with { ProductionTimeout = fault == "silent" ? ProductionTimeout : CutWithin * 3 });
