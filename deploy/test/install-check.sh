@@ -15,14 +15,7 @@ deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/shadowproxy-install-check.XXXXXX)
 ns=spx-install-check-$$
 trap 'ip netns del "$ns" 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$work"' EXIT
-failed=0
-pass() { echo "PASS $1"; }
-fail() {
-    echo "FAIL $1"
-    shift
-    printf '        %s\n' "$@"
-    failed=1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pass-fail.sh"   # pass, fail, $failed
 
 # A publish directory as it arrives on the box: copied there by a deploy user (here nobody, uid 65534), not root,
 # group-writable as a umask of 002 leaves it.

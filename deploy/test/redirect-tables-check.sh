@@ -16,14 +16,7 @@ set -uo pipefail
 helper=${REDIRECT_HELPER:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/systemd/shadowproxy-redirect}
 work=$(mktemp -d "${TMPDIR:-/tmp}/redirect-tables-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-failed=0
-pass() { echo "PASS $1"; }
-fail() {
-    echo "FAIL $1"
-    shift
-    printf '        %s\n' "$@"
-    failed=1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pass-fail.sh"   # pass, fail, $failed
 
 if [[ ! -e /proc/net/if_inet6 ]]; then
     echo "FAIL redirect-tables-check needs a box with IPv6 (/proc/net/if_inet6): the helper lists ip6tables only there"
