@@ -4,10 +4,10 @@ namespace ShadowProxy.Proxy;
 internal sealed class BackendPools(ProxyOptions options, TimeProvider time) : IAsyncDisposable
 {
     public BackendPool Production { get; } =
-        new(options.Production, options.BackendKeepAlive, options.BackendIdleTimeout, options.MaxIdleBackendConnections, time);
+        new(options.Production, options.BackendKeepAlive, options.BackendIdleTimeout, options.MaxIdleBackendConnections, time, Transport.EventLoops.Count);
 
     public BackendPool Shadow { get; } =
-        new(options.Shadow, options.BackendKeepAlive, options.BackendIdleTimeout, options.MaxIdleBackendConnections, time);
+        new(options.Shadow, options.BackendKeepAlive, options.BackendIdleTimeout, options.MaxIdleBackendConnections, time, Transport.EventLoops.Count);
 
     public async ValueTask DisposeAsync()
     {

@@ -27,6 +27,8 @@ internal sealed unsafe class EventLoop
     [ThreadStatic]
     private static EventLoop? t_current;
 
+    private static int s_started;
+
     private readonly int _epoll;
     private readonly Lock _slotsGate = new();
     private readonly Stack<int> _freeSlots = new();
@@ -43,6 +45,7 @@ internal sealed unsafe class EventLoop
     public EventLoop(string name, Action<Exception>? handlerFailed = null)
     {
         _handlerFailed = handlerFailed;
+        Number = Interlocked.Increment(ref s_started) - 1;
         _epoll = Libc.EpollCreate(Libc.EpollCloseOnExec);
         _wake = _epoll < 0 ? -1 : Libc.EventFd(0, Libc.EventFdNonBlocking | Libc.EventFdCloseOnExec);
         try
@@ -79,6 +82,9 @@ internal sealed unsafe class EventLoop
             Libc.Close(descriptor);
         }
     }
+
+    /// <summary>The order in which the process made this loop, from 0 (the proxy makes only its own, 0 to <see cref="EventLoops.Count"/> - 1).</summary>
+    public int Number { get; }
 
     /// <summary>The loop whose thread is running the caller, if any.</summary>
     public static EventLoop? Current => t_current;
