@@ -109,5 +109,8 @@ if (parsed.Errors.Count > 0)
     return ExitCodes.Usage;
 }
 
-// null: System.CommandLine leaves SIGTERM and Ctrl+C to the Generic Host, which drains and exits 0.
-return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+// null: System.CommandLine leaves SIGTERM and Ctrl+C to the Generic Host, which drains and exits 0. Help and the
+// version are collected and written here: written straight to a closed stdout (>&-) they ended in a stack trace.
+var helpOrVersion = new StringWriter();
+int exitCode = await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, Output = helpOrVersion });
+return HelpOutput.Write(helpOrVersion.ToString(), Console.Out, Console.Error) ? exitCode : ExitCodes.Failure;

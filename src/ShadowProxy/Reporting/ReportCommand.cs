@@ -143,7 +143,7 @@ internal static class ReportCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            errors.WriteLine($"ShadowProxy: report: cannot write the report to stdout: {OneLine.Text(ex.Message)}");
+            errors.WriteLine($"ShadowProxy: report: cannot write the report to stdout: {OneLine.Text(ex.GetBaseException().Message)}");
             return false;
         }
     }

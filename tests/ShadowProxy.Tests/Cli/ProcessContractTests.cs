@@ -170,6 +170,19 @@ public sealed class ProcessContractTests
         Assert.Contains("status mismatches: 12 of 48 (/checkout x8, /api/users/7 x4)\n", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("--version")]
+    [InlineData("report --help")]
+    public async Task Help_or_version_with_stdout_closed_is_one_line_on_stderr_and_exit_1(string arguments)
+    {
+        // System.CommandLine wrote them straight to Console's stream: an unhandled exception and its stack trace.
+        (int exitCode, string stderr) = await ProxyProcess.RunWithStdoutClosedAsync(arguments.Split(' '));
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("ShadowProxy: cannot write to stdout: Bad file descriptor\n", stderr);
+    }
+
     [Fact]
     public async Task Stdout_and_stderr_into_one_file_keep_every_line_whole()
     {

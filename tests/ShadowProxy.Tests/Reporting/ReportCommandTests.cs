@@ -110,7 +110,7 @@ public class ReportCommandTests
 
         Assert.Equal(1, exit);
         Assert.Equal(
-            $"ShadowProxy: report: cannot write the report to stdout: Access to the path is denied.{Environment.NewLine}ShadowProxy: report: wrote {page}{Environment.NewLine}",
+            $"ShadowProxy: report: cannot write the report to stdout: Bad file descriptor{Environment.NewLine}ShadowProxy: report: wrote {page}{Environment.NewLine}",
             errors.ToString());
         Assert.Contains("</html>", File.ReadAllText(page), StringComparison.Ordinal);
     }
@@ -217,6 +217,6 @@ public class ReportCommandTests
     {
         public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
 
-        public override void Write(char value) => throw new UnauthorizedAccessException("Access to the path is denied.");
+        public override void Write(char value) => throw new UnauthorizedAccessException("Access to the path is denied.", new IOException("Bad file descriptor"));   // as Console's stream on EBADF
     }
 }
