@@ -281,6 +281,38 @@ public sealed class LoopSocketTests
         Assert.Equal("GET / HTTP/1.1\r\n\r\nmore", Encoding.ASCII.GetString(received, 0, total));
     }
 
+    [Fact]
+    public async Task Discarding_what_has_arrived_stops_at_its_bound_and_leaves_the_rest_to_be_read()
+    {
+        // A refused client's request is read away before the close (so that the close is not a reset over its 503),
+        // but only so much: a client sending without end must not keep the accepting thread.
+        using var listener = Listen();
+        using LoopSocket sender = await ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        using LoopSocket receiver = AcceptRaw(listener, out _);
+        const int Block = 4096;
+        byte[] sent = new byte[24 * Block];   // 96 KiB, within the receive queue's first window
+        for (int block = 0; block < 24; block++)
+        {
+            sent.AsSpan(block * Block, Block).Fill((byte)block);
+        }
+
+        await sender.SendAsync(sent, CancellationToken.None).AsTask().WaitAsync(Patience);
+        using (var deadline = new CancellationTokenSource(Patience))
+        {
+            while (sender.UnacknowledgedBytes() > 0)
+            {
+                await Task.Delay(10, deadline.Token);   // until all of it is in the receiver's queue
+            }
+        }
+
+        receiver.DiscardArrived(16 * Block);
+
+        byte[] next = new byte[Block];
+        Assert.Equal(Block, await receiver.ReceiveAsync(next, CancellationToken.None).AsTask().WaitAsync(Patience));
+        Assert.Equal(16, next[0]);   // blocks 0-15 gone, 16 is next
+        Assert.Equal(16, next[^1]);
+    }
+
     private static async Task<string> ReceiveTextAsync(LoopSocket socket, byte[] buffer) =>
         Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer, CancellationToken.None).AsTask().WaitAsync(Patience));
 
