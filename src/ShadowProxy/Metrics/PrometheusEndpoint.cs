@@ -12,12 +12,19 @@ namespace ShadowProxy.Metrics;
 /// </summary>
 internal sealed class PrometheusEndpoint(IPEndPoint listen) : IHostedService, IDisposable
 {
+    /// <summary>
+    /// The runtime's own meter (.NET 9 and later): CPU time, GC heap and collections, bytes allocated, threads. Beside
+    /// the proxy's counters it tells a slow box from a slow proxy, and allocations per request under load.
+    /// </summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
     private MeterProvider? _provider;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(ProxyMetrics.MeterName)
+            .AddMeter(RuntimeMeterName)
             .AddPrometheusHttpListener(options =>
             {
                 // IPv4 only (ProxySettings refuses IPv6: HttpListener cannot parse a prefix with one). The exporter makes

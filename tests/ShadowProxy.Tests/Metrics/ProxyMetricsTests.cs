@@ -164,6 +164,9 @@ public sealed partial class ProxyMetricsTests
         Assert.Matches(@"shadowproxy_skips_total\{[^}]*reason=""method_filtered""[^}]*\} 1", scrape);
         Assert.Contains("shadowproxy_production_duration_seconds_bucket", scrape, StringComparison.Ordinal);
         Assert.Contains("# TYPE shadowproxy_requests_total counter", scrape, StringComparison.Ordinal);
+        // The runtime's own meter beside them (a slow box or a slow proxy; allocations per request under load).
+        Assert.Matches(@"dotnet_gc_heap_total_allocated_bytes_total\{[^}]*\} [1-9]", scrape);
+        Assert.Matches(@"dotnet_process_cpu_time_seconds_total\{[^}]*cpu_mode=""user""[^}]*\} [0-9]", scrape);
         MatchCollection stats = StatsLine().Matches(proxy.Stderr);
         Assert.NotEmpty(stats);
         Assert.Equal(4, stats.Sum(line => int.Parse(line.Groups["requests"].Value, System.Globalization.CultureInfo.InvariantCulture)));
