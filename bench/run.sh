@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ShadowProxy side by side with nginx's mirror module and with no proxy at all, on loopback only.
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration SECONDS] [--scenarios a,b] [--connections N] [--keep]
-#                     [--variant 'NAME|PUBLISH ARGS or @DIR|ENV=V ...']...
+#                     [--variant 'NAME|PUBLISH ARGS or @DIR|ENV=V ...|PROXY ARGS']...
 # See bench/README.md.
 set -euo pipefail
 
@@ -181,7 +181,7 @@ SP_NAMES=()
 declare -A SP_PID SP_OUT PUBLISHED
 index=0
 for spec in "${VARIANTS[@]}"; do
-    IFS='|' read -r name publish_args env_assignments <<< "$spec"
+    IFS='|' read -r name publish_args env_assignments proxy_args <<< "$spec"
     publish_args=${publish_args:-$DEPLOYMENT_PUBLISH}
     key=$publish_args
     if [[ $publish_args == @* ]]; then
@@ -201,7 +201,7 @@ for spec in "${VARIANTS[@]}"; do
     fi
     # shellcheck disable=SC2086
     env $env_assignments "${PUBLISHED[$key]}/ShadowProxy" --listen "$HOST:$port" \
-        --production "$HOST:$PROD_PORT" --shadow "$HOST:$SHADOW_PORT" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+        --production "$HOST:$PROD_PORT" --shadow "$HOST:$SHADOW_PORT" $proxy_args >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=($!)
     SP_PID[$name]=$!
     SP_OUT[$name]="$WORK/$name.out"
