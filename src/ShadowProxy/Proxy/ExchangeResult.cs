@@ -13,4 +13,10 @@ internal sealed record ExchangeResult(bool KeepClientOpen, bool RequestUnread, R
     /// a reset, as a close would tell the client that the cut answer is whole.
     /// </summary>
     public bool ResetClient { get; init; }
+
+    /// <summary>
+    /// Bytes of the request's Content-Length body that the client had not sent yet when the exchange ended (an early
+    /// answer, a 502): a client that sends its whole body before it reads (Python's http.client) sends them all.
+    /// </summary>
+    public long UnreadBodyLength { get; init; }
 }

@@ -42,7 +42,7 @@ internal static class LingeringClose
     /// <param name="linger">How long to read away the client's bytes at most; then the socket closes regardless.</param>
     /// <param name="maxBytes">How much to read away at most (a client that keeps sending gets the reset).</param>
     /// <param name="abort">The proxy's drain timeout passed: stop reading away at once, so that the stop is not held up.</param>
-    public static async Task CloseAsync(LoopSocket socket, bool drain, TimeSpan linger, int maxBytes, CancellationToken abort = default)
+    public static async Task CloseAsync(LoopSocket socket, bool drain, TimeSpan linger, long maxBytes, CancellationToken abort = default)
     {
         try
         {
@@ -54,7 +54,7 @@ internal static class LingeringClose
                 byte[] discard = ArrayPool<byte>.Shared.Rent(4096);
                 try
                 {
-                    for (int total = 0; total < maxBytes;)
+                    for (long total = 0; total < maxBytes;)
                     {
                         int read = await socket.ReceiveAsync(discard, lingering.Token).ConfigureAwait(false);
                         if (read == 0)

@@ -61,6 +61,7 @@ internal sealed class ProxyConnection
         using var clientTimer = new InactivityTimer(_options.ClientTimeout, abort);
         bool drainBeforeClose = false;
         bool resetClient = false;
+        long unreadBody = 0;
         try
         {
             Action startHeadTimeout = clientTimer.Start;
@@ -142,6 +143,7 @@ internal sealed class ProxyConnection
 
                 keepAlive = result.KeepClientOpen;
                 resetClient = result.ResetClient;
+                unreadBody = result.UnreadBodyLength;
                 // A client may pipeline more behind this request: closing over bytes it sent makes the kernel reset the
                 // connection, dropping what of the answer is still queued (RFC 9112 §9.6). A client that did not say
                 // close may send them at any moment, also just after a look at the socket found none, and until it has
@@ -178,7 +180,9 @@ internal sealed class ProxyConnection
             }
             else
             {
-                await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes, abort).ConfigureAwait(false);
+                // The rest of a body the client announced is on its way before anything else it sends: reading only
+                // 1 MiB of a larger one would close over the rest, and the reset would throw the answer away.
+                await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes + unreadBody, abort).ConfigureAwait(false);
             }
             MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();

@@ -21,6 +21,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
 
     private volatile bool _lastBytesHandedOver;
     private long _sinceProgress;
+    private long _unreadLength;
 
     /// <summary>Called each time production has taken another <see cref="ProgressBytes"/> of the body.</summary>
     public Action? Progress { get; init; }
@@ -31,9 +32,13 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
     /// </summary>
     public bool LastBytesHandedOver => _lastBytesHandedOver;
 
+    /// <summary>Bytes of a Content-Length body not taken from the client: once production has answered early, still on their way.</summary>
+    public long UnreadLength => _unreadLength;
+
     public async Task<BodyOutcome> PumpAsync(RequestHead head, CancellationToken cancellationToken)
     {
         _lastBytesHandedOver = head.Body is not (BodyKind.ContentLength or BodyKind.Chunked);
+        _unreadLength = head.Body == BodyKind.ContentLength ? head.ContentLength : 0;
         try
         {
             return head.Body switch
@@ -60,6 +65,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             ReadResult result = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             remaining -= body.Length;
+            _unreadLength = remaining;
             _lastBytesHandedOver = remaining == 0;
             if (!await ForwardAsync(body, cancellationToken).ConfigureAwait(false))
             {

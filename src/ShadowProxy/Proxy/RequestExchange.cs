@@ -192,6 +192,7 @@ internal sealed class RequestExchange
             // The client frames this answer by the close (no length; or chunked, which an HTTP/1.0 client cannot read):
             // only a reset tells it that the answer was cut. A length or chunked framing shows the cut by itself.
             ResetClient = outcome.ClientWritten && error != BackendError.None && !clientFault && ClientFramesByClose(outcome.Body),
+            UnreadBodyLength = _pump?.UnreadLength ?? 0,
         };
     }
 
@@ -204,7 +205,10 @@ internal sealed class RequestExchange
         _logger.ProductionFailed(_request.Method, _request.Target, error, status);
         await TryWriteClientAsync(ErrorResponses.For(ErrorResponses.ForProductionError(error), _request.IsHead)).ConfigureAwait(false);
         var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
-        return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record);
+        return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record)
+        {
+            UnreadBodyLength = _request.Body == BodyKind.ContentLength ? _request.ContentLength : 0,
+        };
     }
 
     private async Task<BodyOutcome> PumpAsync(RequestBodyPump pump, ShadowExchange? shadow, CancellationToken productionToken)

@@ -112,6 +112,28 @@ public sealed class FaultTests
         await AssertAllClosedAsync(proxy);
     }
 
+    [Theory]
+    [InlineData(FaultyBackends.EarlyAnswer, "HTTP/1.1 413 Content Too Large\r\n")]
+    [InlineData("/unreachable", "HTTP/1.1 502 Bad Gateway\r\n")]
+    public async Task An_early_answer_reaches_a_client_that_sends_its_whole_body_before_reading(string path, string expectedStatusLine)
+    {
+        // Python's http.client (urllib, requests) sends all of the body, then reads. nginx reads the rest of a body it
+        // answered early; the proxy's lingering close used to stop at 1 MiB of it and close over the rest, and that
+        // reset threw the answer away: the client saw a broken pipe instead of production's 413, or the 502.
+        await using var backends = new FaultyBackends();
+        await using var proxy = await TestProxy.StartAsync(
+            path == "/unreachable" ? TestProxy.ClosedPort() : backends.Production.EndPoint, backends.Shadow.EndPoint);
+        string body = new('b', 16 * 1024 * 1024);
+        await using var connection = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        await connection.SendAsync($"POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        string response = await connection.ReadResponseAsync();
+
+        Assert.StartsWith(expectedStatusLine, response, StringComparison.Ordinal);
+        await proxy.WaitForLinesAsync(1);
+        await AssertAllClosedAsync(proxy);
+    }
+
     [Fact]
     public async Task A_shadow_that_answers_early_after_production_did_still_has_its_answer_recorded()
     {
