@@ -15,8 +15,9 @@ internal sealed record ExchangeResult(bool KeepClientOpen, bool RequestUnread, R
     public bool ResetClient { get; init; }
 
     /// <summary>
-    /// Bytes of the request's Content-Length body that the client had not sent yet when the exchange ended (an early
-    /// answer, a 502): a client that sends its whole body before it reads (Python's http.client) sends them all.
+    /// Bytes of the request's body that the client had not sent yet when the exchange ended (an early answer, a 502):
+    /// a client that sends its whole body before it reads (Python's http.client) sends them all.
+    /// <see cref="long.MaxValue"/> for a chunked body, whose end is unknown.
     /// </summary>
     public long UnreadBodyLength { get; init; }
 }

@@ -181,8 +181,10 @@ internal sealed class ProxyConnection
             else
             {
                 // The rest of a body the client announced is on its way before anything else it sends: reading only
-                // 1 MiB of a larger one would close over the rest, and the reset would throw the answer away.
-                await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, LingerBytes + unreadBody, abort).ConfigureAwait(false);
+                // 1 MiB of a larger one would close over the rest, and the reset would throw the answer away. The
+                // linger's time still bounds it (a chunked body's rest is unknown: long.MaxValue).
+                long lingerBytes = LingerBytes + Math.Min(unreadBody, long.MaxValue - LingerBytes);
+                await LingeringClose.CloseAsync(_socket, drainBeforeClose, _options.LingerTime, lingerBytes, abort).ConfigureAwait(false);
             }
             MessageHeadReader.ReturnScratch(ref head, ArrayPool<byte>.Shared);
             clientClosed();

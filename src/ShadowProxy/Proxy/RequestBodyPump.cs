@@ -32,13 +32,16 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
     /// </summary>
     public bool LastBytesHandedOver => _lastBytesHandedOver;
 
-    /// <summary>Bytes of a Content-Length body not taken from the client: once production has answered early, still on their way.</summary>
+    /// <summary>
+    /// Body bytes not taken from the client, still on their way once production has answered early: the rest of a
+    /// Content-Length; <see cref="long.MaxValue"/> for a chunked body not read to its end, whose end is unknown.
+    /// </summary>
     public long UnreadLength => _unreadLength;
 
     public async Task<BodyOutcome> PumpAsync(RequestHead head, CancellationToken cancellationToken)
     {
         _lastBytesHandedOver = head.Body is not (BodyKind.ContentLength or BodyKind.Chunked);
-        _unreadLength = head.Body == BodyKind.ContentLength ? head.ContentLength : 0;
+        _unreadLength = UnreadLengthOf(head);
         try
         {
             return head.Body switch
@@ -57,6 +60,14 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             return BodyOutcome.ClientClosed;
         }
     }
+
+    /// <summary>What <see cref="UnreadLength"/> is before any of the body has been read.</summary>
+    public static long UnreadLengthOf(in RequestHead head) => head.Body switch
+    {
+        BodyKind.ContentLength => head.ContentLength,
+        BodyKind.Chunked => long.MaxValue,
+        _ => 0,
+    };
 
     private async Task<BodyOutcome> PumpLengthAsync(long remaining, CancellationToken cancellationToken)
     {
@@ -95,6 +106,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             }
 
             _lastBytesHandedOver = scanner.IsComplete;
+            _unreadLength = scanner.IsComplete ? 0 : long.MaxValue;
             if (!await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false))
             {
                 return BodyOutcome.ProductionClosed;

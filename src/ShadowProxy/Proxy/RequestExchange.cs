@@ -207,7 +207,7 @@ internal sealed class RequestExchange
         var record = new RequestRecord(started, _request.Method, _request.Target, BackendResult.Failed(error), default);
         return new ExchangeResult(false, RequestUnread: _request.Body != BodyKind.None, record)
         {
-            UnreadBodyLength = _request.Body == BodyKind.ContentLength ? _request.ContentLength : 0,
+            UnreadBodyLength = RequestBodyPump.UnreadLengthOf(_request),
         };
     }
 
