@@ -96,7 +96,10 @@ internal sealed class ReportAggregator
                 break;
         }
 
-        if (entry.BodyMatch is { } match)
+        // Bodies count only where the statuses are the same (the json line's diff "body"): a 500 page is not the 200's
+        // as a matter of course, and that line is in the matrix already.
+        bool statusesDiffer = entry.ProductionStatus > 0 && entry.ShadowStatus > 0 && entry.ProductionStatus != entry.ShadowStatus;
+        if (entry.BodyMatch is { } match && !statusesDiffer)
         {
             BodyCompared++;
             if (!match)

@@ -56,6 +56,21 @@ public class ReportAggregatorTests
     }
 
     [Fact]
+    public void Body_mismatches_count_only_lines_whose_statuses_are_the_same()
+    {
+        // What the proxy writes for a shadow that answers 500 where production said 200: both bodies were read whole
+        // and differ, so body_match is false, but the diff word is "status". That line is in the matrix and among the
+        // shadow's failures already; as a body mismatch too it would bury the same-status differences the table is for.
+        ReportSummary summary = Summarise(
+            """{"url":"/checkout","production_status":200,"shadow_status":500,"status_match":false,"body_match":false,"diff":"status"}""",
+            """{"url":"/cart","production_status":200,"shadow_status":200,"status_match":true,"body_match":false,"diff":"body"}""",
+            """{"url":"/cart","production_status":200,"shadow_status":200,"status_match":true,"body_match":true,"diff":"same"}""");
+
+        Assert.Equal((2L, 1L), (summary.Aggregate.BodyCompared, summary.Aggregate.BodyMismatches));
+        Assert.Equal([new PathCount("/cart", 1)], summary.TopBodyMismatches);
+    }
+
+    [Fact]
     public void Percentiles_of_known_times_and_the_slower_paths_by_median_delta()
     {
         var lines = new List<string>();
@@ -130,7 +145,8 @@ public class ReportAggregatorTests
     {
         // The proxy never logs such a URL (a request-target is visible ASCII), but a json line can carry one escaped.
         ReportSummary summary = Summarise(
-            """{"url":"/a\u001b[2J\u001b]0;owned\u0007b\nc","production_status":200,"shadow_status":500,"body_match":false}""");
+            """{"url":"/a\u001b[2J\u001b]0;owned\u0007b\nc","production_status":200,"shadow_status":500}""",
+            """{"url":"/a\u001b[2J\u001b]0;owned\u0007b\nc","production_status":200,"shadow_status":200,"body_match":false}""");
         var output = new StringWriter();
 
         TextReportRenderer.Write(summary, output);
