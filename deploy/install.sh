@@ -20,7 +20,8 @@
 #       redirect to remove).
 #
 # Exit codes, as the proxy's: 2 for a bad option or value (the usage, or one line naming it), 1 when anything else
-# fails (not root, no publish output, the unit does not come up, a redirect that could not be removed).
+# fails (not root, no publish output, the unit does not come up, a redirect that could not be removed). --help prints
+# this text on stdout, exit 0.
 #
 # SHADOWPROXY_ROOT=DIR installs into DIR instead of / and leaves systemd alone (deploy/test/netns-e2e.sh uses it).
 # The iptables and ip6tables rules are always the current network namespace's.
@@ -46,9 +47,14 @@ bad_value() {
     exit 2
 }
 
+# The header above. A bad call gets it on stderr and exit 2; --help, which asks for it, on stdout and exit 0.
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
     exit 2
+}
+help() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit 0
 }
 
 with_systemd() {
@@ -300,12 +306,14 @@ uninstall_proxy() {
     say "rolled back: no redirect, clients reach production directly"
 }
 
+# Reading the usage needs no root.
+[[ ${1:-} != @(-h|--help) ]] || help
 if [[ $(id -u) -ne 0 ]]; then
     die "run as root (iptables, systemd, /usr/local, /etc)"
 fi
 
 case ${1:-} in
     --uninstall) shift; uninstall_proxy "$@" ;;
-    -h | --help | "") usage ;;
+    "") usage ;;
     *) install_proxy "$@" ;;
 esac

@@ -59,6 +59,20 @@ else
         "bad --shadow: exit $rc: $out" "missing publish output: exit $rc_missing"
 fi
 
+# --help is asked for, not a mistake: the usage on stdout and exit 0, as the proxy's own --help, and for anyone (reading
+# it needs no root). No option at all is still a bad call: the usage on stderr, exit 2.
+rc_help=0 rc_none=0
+help_out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$deploy/install.sh" --help 2>"$work/help.err") || rc_help=$?
+none_out=$("$deploy/install.sh" 2>"$work/none.err") || rc_none=$?
+if [[ $rc_help == 0 && $help_out == "install.sh: puts ShadowProxy on the production box"* && ! -s $work/help.err &&
+    $rc_none == 2 && -z $none_out && $(head -n 1 "$work/none.err") == "install.sh: puts ShadowProxy"* ]]; then
+    pass "--help: the usage on stdout, exit 0, also without root; no option: the usage on stderr, exit 2"
+else
+    fail "--help: the usage on stdout, exit 0, also without root; no option: the usage on stderr, exit 2" \
+        "--help: exit $rc_help: stdout $(head -n 1 <<<"$help_out"); stderr $(head -n 1 "$work/help.err")" \
+        "no option: exit $rc_none: stdout $(head -n 1 <<<"$none_out"); stderr $(head -n 1 "$work/none.err")"
+fi
+
 # Values that only look right: an IPv4 number over 255, an interface "name" that is a directory under /sys/class/net,
 # a backend that is the proxy itself (loopback, the listen port). Each passed, to stop the running proxy and start one
 # that exits 2, or to redirect nothing at all.
