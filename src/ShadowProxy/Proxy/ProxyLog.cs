@@ -10,8 +10,11 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Listening on {Listen}; production {Production}, shadow {Shadow}")]
     public static partial void Listening(this ILogger logger, EndPoint listen, IPEndPoint production, IPEndPoint shadow);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Stopping: no new connections; waiting up to {DrainTimeout} for {Active} in flight")]
-    public static partial void Draining(this ILogger logger, TimeSpan drainTimeout, int active);
+    /// <summary>The drain timeout in seconds, as --drain-timeout takes it: a TimeSpan would print 00:00:30, or 00:00:00.5000000.</summary>
+    public static void Draining(this ILogger logger, TimeSpan drainTimeout, int active) => DrainingFor(logger, drainTimeout.TotalSeconds, active);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Stopping: no new connections; waiting up to {DrainSeconds} s for {Active} in flight")]
+    private static partial void DrainingFor(ILogger logger, double drainSeconds, int active);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Drain timeout passed: cutting {Active} connections still in flight")]
     public static partial void DrainTimedOut(this ILogger logger, int active);

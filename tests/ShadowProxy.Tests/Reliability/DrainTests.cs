@@ -143,6 +143,20 @@ public sealed class DrainTests
     }
 
     /// <summary>Production that reads one request, says so, and answers it only when released.</summary>
+    [Theory]
+    [InlineData(30, "30")]
+    [InlineData(0.5, "0.5")]
+    public void The_stopping_line_gives_the_drain_timeout_in_seconds(double seconds, string shown)
+    {
+        // As --drain-timeout is given: a TimeSpan would print 00:00:30, or 00:00:00.5000000.
+        var diagnostics = new RecordingLogger();
+        TimeSpan drainTimeout = TimeSpan.FromSeconds(seconds);
+
+        diagnostics.Draining(drainTimeout, 1);
+
+        Assert.Equal($"Stopping: no new connections; waiting up to {shown} s for 1 in flight", Assert.Single(diagnostics.Information));
+    }
+
     private sealed class HeldProduction : IAsyncDisposable
     {
         private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
