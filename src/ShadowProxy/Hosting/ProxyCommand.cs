@@ -182,6 +182,7 @@ internal static class ProxyCommand
             string reason = ex switch
             {
                 DirectoryNotFoundException => "its directory does not exist",
+                FileNotFoundException => "no such file",
                 InvalidDataException { InnerException: not null } => ex.GetBaseException().Message,
                 _ => ex.Message,
             };

@@ -107,6 +107,19 @@ public sealed class ProxySettingsTests
     }
 
     [Fact]
+    public void A_settings_file_that_does_not_exist_says_so_in_plain_words()
+    {
+        // The error used to be the file provider's: "The configuration file 'x.json' was not found and is not
+        // optional. The expected physical path was '...'."
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+
+        Assert.False(ProxyCommand.TryLoadSettings(
+            new CommandLineSettings(Shadow: "127.0.0.1:9", Config: file), out _, out string error, new System.Collections.Hashtable()));
+        Assert.Equal($"--config: cannot read '{file}': no such file", error);
+    }
+
+    [Fact]
     public void A_settings_file_that_is_not_json_says_where_it_is_not()
     {
         // The error used to stop at "Failed to load configuration from file '...'", without the JSON reader's reason.
