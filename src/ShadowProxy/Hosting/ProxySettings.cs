@@ -48,7 +48,7 @@ internal sealed record ProxySettings(ProxyOptions Options, LineFormat Format, st
         IPEndPoint? shadow = reader.EndPoint("Shadow", null, allowAnyPort: false);
         if (reader.Error is null && shadow is null)
         {
-            reader.Fail("--shadow is required: give --shadow HOST:PORT, or ShadowProxy:Shadow in the settings file");
+            reader.Fail("--shadow is required: give --shadow HOST:PORT, \"Shadow\" in the settings file's \"ShadowProxy\" section, or SHADOWPROXY_SHADOW");
         }
 
         var options = defaults with

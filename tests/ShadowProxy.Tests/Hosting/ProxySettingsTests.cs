@@ -107,6 +107,20 @@ public sealed class ProxySettingsTests
     }
 
     [Fact]
+    public void A_missing_shadow_names_each_place_it_can_be_given()
+    {
+        // It named the command line and "ShadowProxy:Shadow" (configuration's path syntax), not the environment variable.
+        using var directory = new TempDirectory();
+        string file = directory.WriteLines("settings.json", "{ \"ShadowProxy\": { } }");
+
+        Assert.False(ProxyCommand.TryLoadSettings(
+            new CommandLineSettings(Config: file), out _, out string error, new System.Collections.Hashtable()));
+        Assert.Equal(
+            "--shadow is required: give --shadow HOST:PORT, \"Shadow\" in the settings file's \"ShadowProxy\" section, or SHADOWPROXY_SHADOW",
+            error);
+    }
+
+    [Fact]
     public void A_settings_file_that_does_not_exist_says_so_in_plain_words()
     {
         // The error used to be the file provider's: "The configuration file 'x.json' was not found and is not
