@@ -22,8 +22,16 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Stopped")]
     public static partial void Stopped(this ILogger logger);
 
+    /// <summary>The reason in words: the enum's own names (Malformed, TooLarge) mean little to an operator.</summary>
+    public static void RequestRejected(this ILogger logger, EndPoint? client, HeadReadStatus reason, int status) =>
+        RequestRejectedFor(
+            logger,
+            client,
+            reason == HeadReadStatus.TooLarge ? "its head is larger than --max-head-size" : "not a valid HTTP/1.x request head, or one that could be read two ways",
+            status);
+
     [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Rejected a request from {Client}: {Reason} ({Status})")]
-    public static partial void RequestRejected(this ILogger logger, EndPoint? client, HeadReadStatus reason, int status);
+    private static partial void RequestRejectedFor(ILogger logger, EndPoint? client, string reason, int status);
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Connection limit of {Limit} reached: answered 503 to {Client}")]
     public static partial void ConnectionLimitReached(this ILogger logger, int limit, EndPoint? client);
