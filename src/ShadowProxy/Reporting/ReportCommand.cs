@@ -202,7 +202,7 @@ internal static class ReportCommand
             return true;
         }
 
-        errors.WriteLine($"ShadowProxy: {option} must be a whole number from 1 to {max}, not {OneLine.Quote(text)}");
+        errors.WriteLine($"ShadowProxy: report: {option}: {OneLine.Quote(text)} is not a whole number from 1 to {max}");
         return false;
     }
 }

@@ -80,7 +80,7 @@ public class ReportCliTests
     }
 
     [Theory]
-    [InlineData("--top", "1\n2", "ShadowProxy: --top must be a whole number from 1 to 1000, not '1\\n2'")]
+    [InlineData("--top", "1\n2", "ShadowProxy: report: --top: '1\\n2' is not a whole number from 1 to 1000")]
     [InlineData("--html", "no/such\ndir/r.html", "ShadowProxy: report: cannot write --html 'no/such\\ndir/r.html': ")]
     [InlineData("", "no\nsuch.log", "ShadowProxy: report: no such file: 'no\\nsuch.log'")]
     public async Task A_value_or_path_with_a_line_break_is_echoed_in_one_line(string option, string value, string start)

@@ -209,7 +209,8 @@ public class ReportCommandTests
         int exit = ReportCommand.Run([], html: null, top, minRequests: null, TextWriter.Null, errors);
 
         Assert.Equal(2, exit);
-        Assert.Equal($"ShadowProxy: --top must be a whole number from 1 to 1000, not '{top}'{Environment.NewLine}", errors.ToString());
+        // Worded as the proxy's own option errors ("--production-timeout: 'abc' is not ..."), under report's prefix.
+        Assert.Equal($"ShadowProxy: report: --top: '{top}' is not a whole number from 1 to 1000{Environment.NewLine}", errors.ToString());
     }
 
     /// <summary>A stdout that fails every write, as a closed descriptor makes Console's stream fail.</summary>
