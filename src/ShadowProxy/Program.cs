@@ -35,7 +35,9 @@ var clientKeepAlive = new Option<string?>("--client-keep-alive") { Description =
 var backendKeepAlive = new Option<string?>("--backend-keep-alive") { Description = "Reuse backend connections (requests ask for keep-alive): on or off [off]", HelpName = "on|off" };
 var backendIdleTimeout = new Option<string?>("--backend-idle-timeout") { Description = "Seconds an idle reused backend connection is kept [4]", HelpName = "SECONDS" };
 
-var root = new RootCommand("ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.")
+var root = new RootCommand(
+    "ShadowProxy: sends every HTTP/1.x request to production and a copy to a shadow; the client gets production's answer, stdout gets one line per request.\n"
+    + "Every option but --config can also be set in the \"ShadowProxy\" section of the settings file (--shadow-timeout as \"ShadowTimeout\") or in the environment (SHADOWPROXY_SHADOW=10.0.0.7:80); the command line wins, then the environment.")
 {
     listen, production, shadow, exclude, logFile, format, config, productionTimeout, shadowTimeout,
     connectTimeout, clientTimeout, keepAliveTimeout, drainTimeout, maxConnections, maxHeadSize, shadowBuffer, shadowBufferTotal, clientKeepAlive,

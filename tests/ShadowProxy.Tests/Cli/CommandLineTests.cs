@@ -178,6 +178,18 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Help_says_that_every_option_can_also_come_from_the_settings_file_or_the_environment()
+    {
+        // README documents both; --help named neither, so a newcomer reading it learnt of no SHADOWPROXY_ variable.
+        (int exitCode, string stdout, _) = await ProxyProcess.RunAsync("--help");
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("\"ShadowProxy\" section of the settings file", stdout, StringComparison.Ordinal);
+        Assert.Contains("SHADOWPROXY_SHADOW=10.0.0.7:80", stdout, StringComparison.Ordinal);
+        Assert.Contains("the command line wins", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_says_that_a_head_must_arrive_whole_within_the_client_timeout()
     {
         // A head is cut --client-timeout after its first byte however steadily it arrives (LimitTests), so "may stay
