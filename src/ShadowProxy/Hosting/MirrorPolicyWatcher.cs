@@ -127,6 +127,6 @@ internal sealed partial class MirrorPolicyWatcher : IHostedService, IDisposable
     [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Settings file reloaded; mirroring: {Policy}")]
     private static partial void Reloaded(ILogger logger, MirrorPolicy policy);
 
-    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "Settings file reloaded with a bad mirroring value, ignored: {Error}; keeping {Policy}")]
+    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "Settings file change not applied: {Error}; keeping {Policy}")]
     private static partial void ReloadRefused(ILogger logger, string error, MirrorPolicy policy);
 }

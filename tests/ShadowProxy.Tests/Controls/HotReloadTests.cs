@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ShadowProxy.Hosting;
 using ShadowProxy.Mirroring;
@@ -77,6 +78,29 @@ public sealed class HotReloadTests
     }
 
     [Fact]
+    public async Task A_file_that_cannot_be_read_is_not_called_a_bad_mirroring_value()
+    {
+        // The warning said "Settings file reloaded with a bad mirroring value, ignored: cannot read the settings file:
+        // ...": nothing was reloaded, and no value was at fault.
+        using var directory = new TempDirectory();
+        string file = directory.File("settings.json");
+        await File.WriteAllTextAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 25 } }""");
+        var diagnostics = new RecordingLogger();
+        (MirrorPolicyWatcher watcher, _) = await WatchAsync(file, diagnostics);
+        using MirrorPolicyWatcher disposing = watcher;
+
+        await ChangeAsync(file, """{ "ShadowProxy": { "ShadowPercent": 0, """, watcher, () => watcher.LastError is not null);
+        await ChangeAsync(file, """{ "ShadowProxy": { "Shadow": "127.0.0.1:9", "ShadowPercent": 250 } }""", watcher,
+            () => watcher.LastError?.Contains("--shadow-percent", StringComparison.Ordinal) == true);
+        await watcher.StopAsync(CancellationToken.None);
+
+        string[] refused = [.. diagnostics.Warnings.Where(warning => warning.StartsWith("Settings file", StringComparison.Ordinal))];
+        Assert.StartsWith("Settings file change not applied: cannot read the settings file: ", refused[0], StringComparison.Ordinal);
+        Assert.StartsWith("Settings file change not applied: --shadow-percent: '250' ", refused[^1], StringComparison.Ordinal);
+        Assert.All(refused, warning => Assert.EndsWith("; keeping percent 25, methods all, max in flight --max-connections, max body unbounded, 0 excluded paths", warning, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_editors_save_by_rename_applies_and_a_missing_file_between_keeps_the_policy()
     {
         using var directory = new TempDirectory();
@@ -144,10 +168,10 @@ public sealed class HotReloadTests
     }
 
     /// <summary>Loads the settings from <paramref name="file"/> (no environment) and starts watching it.</summary>
-    private static async Task<(MirrorPolicyWatcher Watcher, MirrorPolicySource Source)> WatchAsync(string file)
+    private static async Task<(MirrorPolicyWatcher Watcher, MirrorPolicySource Source)> WatchAsync(string file, ILogger? diagnostics = null)
     {
         Assert.True(ProxyCommand.TryLoadSettings(new CommandLineSettings(Config: file), out ProxySettings settings, out string error, new System.Collections.Hashtable()), error);
-        var watcher = new MirrorPolicyWatcher(settings, NullLogger<MirrorPolicyWatcher>.Instance);
+        var watcher = new MirrorPolicyWatcher(settings, diagnostics is null ? NullLogger<MirrorPolicyWatcher>.Instance : new Typed(diagnostics));
         await watcher.StartAsync(CancellationToken.None);
         return (watcher, settings.Options.Mirror);
     }
@@ -176,4 +200,15 @@ public sealed class HotReloadTests
     /// <summary>Writes the file and awaits the watcher's reloads (a write can raise more than one) until the condition holds.</summary>
     private static Task ChangeAsync(string file, string content, MirrorPolicyWatcher watcher, Func<bool> applied) =>
         ReplaceAsync(watcher, applied, () => File.WriteAllTextAsync(file, content));
+
+    private sealed class Typed(ILogger inner) : ILogger<MirrorPolicyWatcher>
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => inner.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            inner.Log(logLevel, eventId, state, exception, formatter);
+    }
 }
