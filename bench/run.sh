@@ -15,9 +15,13 @@ PORT_BASE=${BENCH_PORT_BASE:-18080}
 KEEP=0
 VARIANTS=()
 
-usage() {
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
+usage() {   # $1: the exit code; on stdout for --help, on stderr after a bad argument
+    if [[ $1 == 0 ]]; then
+        sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    else
+        sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2
+    fi
+    exit "$1"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -29,8 +33,8 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNECTIONS=$2; shift 2 ;;
         --variant) VARIANTS+=("$2"); shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) usage ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
+        -h|--help) usage 0 ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; usage 2 ;;
     esac
 done
 
