@@ -35,6 +35,13 @@ internal sealed class InactivityTimer : IDisposable
 
     internal InactivityTimer? Next { get; set; }
 
+    /// <summary>
+    /// Asked when the timer falls due: true if the peer made progress that only it can tell (production still taking a
+    /// body the kernel buffered), and the timer is to run once more instead of firing. Not asked for a timer cancelled
+    /// outright, nor while a shorter timeout than the timer's own runs (connecting).
+    /// </summary>
+    public Func<bool>? StillBusy { get; set; }
+
     public void Start() => Restart(_timeout);
 
     public void Stop() => Volatile.Write(ref _deadline, Never);
@@ -72,7 +79,21 @@ internal sealed class InactivityTimer : IDisposable
     internal void Expire(long now)
     {
         long deadline = Volatile.Read(ref _deadline);
-        if (deadline <= now && Interlocked.CompareExchange(ref _deadline, Never, deadline) == deadline)
+        if (deadline > now)
+        {
+            return;
+        }
+
+        if (StillBusy?.Invoke() == true)
+        {
+            // The peer is not silent, only busy where no read or write of the proxy's shows it: a full timeout more.
+            long next = now + (long)Math.Ceiling(_timeout.TotalMilliseconds);
+            if (Interlocked.CompareExchange(ref _deadline, next, deadline) == deadline)
+            {
+                TimeoutSweeper.NoteDeadline(next);
+            }
+        }
+        else if (Interlocked.CompareExchange(ref _deadline, Never, deadline) == deadline)
         {
             Cancel();
         }

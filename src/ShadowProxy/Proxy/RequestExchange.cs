@@ -127,18 +127,33 @@ internal sealed class RequestExchange
     private async Task<(RelayOutcome Outcome, BodyOutcome Body)> ForwardAsync(
         BackendLink link, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, InactivityTimer productionTimer)
     {
-        // Production is not silent while it answers, nor while it takes the body (a long upload): either restarts its timer.
-        Action progress = productionTimer.Start;
+        // Production is not silent while it answers, nor while it takes the body (a long upload): either restarts its
+        // timer, also while it works through body bytes that the kernel buffered after the last write.
+        ProductionIntake? intake = _request.Body == BodyKind.None ? null : new ProductionIntake(link.Socket, productionTimer);
+        productionTimer.StillBusy = intake is null ? null : intake.TookMore;
+        try
+        {
+            return await RelayAsync(link, shadow, firstByte, clientTimer, productionTimer, intake).ConfigureAwait(false);
+        }
+        finally
+        {
+            productionTimer.StillBusy = null;
+        }
+    }
+
+    private async Task<(RelayOutcome Outcome, BodyOutcome Body)> RelayAsync(
+        BackendLink link, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, InactivityTimer productionTimer, ProductionIntake? intake)
+    {
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
-            Progress = progress,
+            Progress = intake is null ? productionTimer.Start : intake.AnswerRead,
             ClientConnection = DecideClientConnection,
             RequestStart = firstByte,
             Comparison = _options.Comparison,
             UpgradeRequested = _request.IsUpgrade,
             ClientTakesInterim = _request.Version == Http.HttpVersion.Http11,
         };
-        _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer) { Progress = progress };
+        _pump = new RequestBodyPump(_input, link.Stream, shadow, clientTimer) { Progress = intake is null ? null : intake.BodyWritten };
         Task<BodyOutcome> pumping = PumpAsync(_pump, shadow, productionTimer.Token);
         Task<RelayOutcome> relaying = relay.RunAsync(_request.IsHead, _request.IsConnect, productionTimer.Token);
         if ((pumping.IsCompleted || await Task.WhenAny(pumping, relaying).ConfigureAwait(false) == pumping) && IsClientFault(pumping.Result))

@@ -100,6 +100,81 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_production_reading_a_large_upload_slowly_but_steadily_is_not_cut_while_the_socket_buffers_drain()
+    {
+        // The client sends 8 MiB at once; production reads 32 KiB every 20 ms (under 1.6 MB/s: 64 KiB well within the
+        // timeout, every time). The proxy's writes are done as soon as the kernel has buffered the bytes, megabytes
+        // before production has read them: production is busy with those for longer than its timeout, not silent.
+        const int BodyBytes = 8 * 1024 * 1024;
+        const int PieceBytes = 32 * 1024;
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            if (await connection.ReadHeadAsync() is not null)
+            {
+                for (int read = 0; read < BodyBytes; read += PieceBytes)
+                {
+                    if (await connection.ReadExactlyAsync(Math.Min(PieceBytes, BodyBytes - read)) is null)
+                    {
+                        return;
+                    }
+
+                    await Task.Delay(20);
+                }
+
+                await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nread");
+            }
+        });
+        production.KeepsRequests = false;
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(1) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        var watch = Stopwatch.StartNew();
+
+        // Sent while the answer is read: an answer that came before the body's end would otherwise never be read.
+        Task sending = client.SendAsync($"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n" + new string('x', BodyBytes));
+        string answer = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(30));
+        TimeSpan took = watch.Elapsed;
+        await sending.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nread", answer);
+        Assert.True(took > TimeSpan.FromSeconds(2), $"production should have taken longer than its timeout to read the body, took {took}");
+    }
+
+    [Fact]
+    public async Task A_production_that_stops_reading_a_large_upload_is_cut_at_its_timeout_though_the_kernel_took_the_bytes()
+    {
+        // The counterpart of the test above: production reads the first MiB and then nothing more. Its kernel stops
+        // acknowledging once its receive buffer is full, and from then on production is silent: 504.
+        const int BodyBytes = 8 * 1024 * 1024;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            if (await connection.ReadHeadAsync() is not null && await connection.ReadExactlyAsync(1024 * 1024) is not null)
+            {
+                await release.Task.WaitAsync(connection.Stopping);
+            }
+        });
+        production.KeepsRequests = false;
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(1) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+        var watch = Stopwatch.StartNew();
+
+        Task sending = client.SendAsync($"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n" + new string('x', BodyBytes));
+        string answer = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(30));
+        TimeSpan took = watch.Elapsed;
+        release.SetResult();
+        _ = await Record.ExceptionAsync(() => sending.WaitAsync(TimeSpan.FromSeconds(10)));   // sent whole or refused: either
+
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", answer, StringComparison.Ordinal);
+        Assert.InRange(took, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
+        await proxy.WaitForLinesAsync(1);
+        Assert.Equal(BackendError.Timeout, proxy.Records[0].Production.Error);
+    }
+
+    [Fact]
     public async Task Past_the_connection_limit_a_client_gets_a_fast_503_and_a_freed_slot_serves_again()
     {
         await using var backends = new FaultyBackends();
