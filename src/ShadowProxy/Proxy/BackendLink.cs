@@ -59,6 +59,20 @@ internal sealed class BackendLink : IDisposable, IAsyncDisposable
         return Socket.IsIdleAndOpen();
     }
 
+    /// <summary>
+    /// For a connection given up on because the backend went silent or stopped reading: if it left request bytes
+    /// unacknowledged, the close becomes a reset. A FIN would queue behind those bytes, and the kernel would keep the
+    /// closed socket for minutes, holding them (up to the send buffer, megabytes) and sending them again and again to
+    /// a backend that may take them, and act on the request, long after the proxy logged it as failed.
+    /// </summary>
+    public void ResetIfUnacknowledged()
+    {
+        if (Socket.UnacknowledgedBytes() > 0)
+        {
+            Socket.Abort();
+        }
+    }
+
     public void Dispose()
     {
         Input.Complete();   // the socket's own reader: gives its buffer back, nothing to wait for

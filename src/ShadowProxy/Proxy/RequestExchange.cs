@@ -83,6 +83,7 @@ internal sealed class RequestExchange
 
             bool retryable = link.MayResend(attempt, hasBody: _request.Body != BodyKind.None, KnownMethods.IsIdempotent(_request.Method));
             bool reusable = false;
+            bool timedOut = false;
             try
             {
                 try
@@ -95,10 +96,12 @@ internal sealed class RequestExchange
                 }
                 catch (Exception ex) when (ex is IOException or OperationCanceledException)
                 {
-                    return await FailAsync(ex is IOException ? BackendError.Reset : BackendError.Timeout, started, shadow).ConfigureAwait(false);
+                    timedOut = ex is OperationCanceledException;
+                    return await FailAsync(timedOut ? BackendError.Timeout : BackendError.Reset, started, shadow).ConfigureAwait(false);
                 }
 
                 (RelayOutcome outcome, BodyOutcome body) = await ForwardAsync(link, shadow, firstByte, clientTimer, productionTimer).ConfigureAwait(false);
+                timedOut = outcome.Error == BackendError.Timeout && !IsClientFault(body) && !outcome.ClientFailed;
                 if (retryable && outcome.LostBeforeAnswer && !outcome.ClientWritten)
                 {
                     continue;
@@ -118,6 +121,11 @@ internal sealed class RequestExchange
             }
             finally
             {
+                if (timedOut)
+                {
+                    link.ResetIfUnacknowledged();   // the client has its 504 (or a cut answer): a late delivery would act on it still
+                }
+
                 await _pools.Production.ReturnAsync(link, reusable).ConfigureAwait(false);
             }
         }

@@ -174,6 +174,7 @@ internal sealed class ShadowExchange
         long started = time.GetTimestamp();
         BackendLink? link = null;
         bool reusable = false;
+        BackendError failed = BackendError.None;
         try
         {
             // As for production (RequestExchange): a reused connection that the shadow closed at the moment it was taken
@@ -206,6 +207,7 @@ internal sealed class ShadowExchange
                 BackendError abandoned = (BackendError)Volatile.Read(ref _abandonReason);
                 if (abandoned != BackendError.None)
                 {
+                    failed = abandoned;
                     return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
                 }
 
@@ -222,23 +224,28 @@ internal sealed class ShadowExchange
                     return new BackendResult(outcome.StatusCode, time.GetElapsedTime(startTimestamp, outcome.LastReadTimestamp), outcome.Bytes, BackendError.None) { Facts = outcome.Facts };
                 }
 
-                BackendError error = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
-                return BackendResult.Failed(error, outcome.StatusCode, outcome.Bytes);
+                failed = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
+                return BackendResult.Failed(failed, outcome.StatusCode, outcome.Bytes);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException)
         {
             var abandoned = (BackendError)Volatile.Read(ref _abandonReason);
-            return BackendResult.Failed(
-                abandoned is not BackendError.None ? abandoned
+            failed = abandoned is not BackendError.None ? abandoned
                 : _abort.IsCancellationRequested ? BackendError.Aborted
-                : BackendFailure.Classify(ex, timedOut: _cancel.HasFired));
+                : BackendFailure.Classify(ex, timedOut: _cancel.HasFired);
+            return BackendResult.Failed(failed);
         }
         finally
         {
             Interlocked.CompareExchange(ref _abandonReason, Finished, 0);
             if (link is not null)
             {
+                if (failed is BackendError.Timeout or BackendError.Overflow)
+                {
+                    link.ResetIfUnacknowledged();   // silent, or not reading: what it has not taken is not wanted
+                }
+
                 await pool.ReturnAsync(link, reusable).ConfigureAwait(false);
             }
 

@@ -142,17 +142,29 @@ public sealed class LimitTests
     }
 
     [Fact]
-    public async Task A_production_that_stops_reading_a_large_upload_is_cut_at_its_timeout_though_the_kernel_took_the_bytes()
+    public async Task A_production_that_stops_reading_a_large_upload_is_cut_at_its_timeout_and_never_gets_the_rest()
     {
         // The counterpart of the test above: production reads the first MiB and then nothing more. Its kernel stops
-        // acknowledging once its receive buffer is full, and from then on production is silent: 504.
+        // acknowledging once its receive buffer is full, and from then on production is silent: 504. What production
+        // never took does not reach it later (when it reads again: a reset), as it would behind a FIN, a request the
+        // client was told had failed.
         const int BodyBytes = 8 * 1024 * 1024;
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var production = LoopbackBackend.Start(async connection =>
         {
             if (await connection.ReadHeadAsync() is not null && await connection.ReadExactlyAsync(1024 * 1024) is not null)
             {
                 await release.Task.WaitAsync(connection.Stopping);
+                try
+                {
+                    await connection.WaitForCloseAsync();
+                    ended.TrySetResult("the rest of the body and a close");
+                }
+                catch (IOException)
+                {
+                    ended.TrySetResult("a reset");
+                }
             }
         });
         production.KeepsRequests = false;
@@ -172,6 +184,7 @@ public sealed class LimitTests
         Assert.InRange(took, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
         await proxy.WaitForLinesAsync(1);
         Assert.Equal(BackendError.Timeout, proxy.Records[0].Production.Error);
+        Assert.Equal("a reset", await ended.Task.WaitAsync(TimeSpan.FromSeconds(20)));
     }
 
     [Fact]
@@ -382,6 +395,42 @@ public sealed class LimitTests
         Assert.Equal(BackendError.Overflow, proxy.Records[0].Shadow.Error);
         Assert.True(served < TimeSpan.FromSeconds(30), $"the client waited {served}: the shadow must not set the pace");
         await FaultTests.AssertAllClosedAsync(proxy);
+    }
+
+    [Fact]
+    public async Task A_shadow_copy_given_up_with_bytes_the_shadow_never_took_ends_in_a_reset_not_a_late_delivery()
+    {
+        // The shadow reads nothing until the proxy has given the copy up (overflow) and written the line. Closed with a
+        // FIN, the copy's unread bytes would wait in the kernel and reach the shadow once it reads again, the whole
+        // request seemingly sent and ended: a request acted on after the proxy logged it as failed. A reset ends it.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(Ok);
+        await using var shadow = LoopbackBackend.Start(async connection =>
+        {
+            await connection.ReadHeadAsync();
+            await release.Task.WaitAsync(connection.Stopping);
+            try
+            {
+                await connection.WaitForCloseAsync();
+                ended.TrySetResult("the rest of the body and a close");
+            }
+            catch (IOException)
+            {
+                ended.TrySetResult("a reset");
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { MaxShadowBufferBytes = 256 * 1024 });
+        string body = new('b', 16 * 1024 * 1024);
+
+        string response = await RawHttp.SendAsync(proxy.EndPoint, $"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(30));
+        release.SetResult();
+
+        Assert.Equal(Ok, response);
+        Assert.Equal(BackendError.Overflow, proxy.Records[0].Shadow.Error);
+        Assert.Equal("a reset", await ended.Task.WaitAsync(TimeSpan.FromSeconds(20)));
     }
 
     [Fact]
