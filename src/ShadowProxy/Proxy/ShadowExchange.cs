@@ -208,7 +208,7 @@ internal sealed class ShadowExchange
                 if (abandoned != BackendError.None)
                 {
                     failed = abandoned;
-                    return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes);
+                    return BackendResult.Failed(abandoned, outcome.StatusCode, outcome.Bytes) with { Facts = outcome.Facts };
                 }
 
                 if (retryable && outcome.LostBeforeAnswer && !_cancel.HasFired)
@@ -225,7 +225,8 @@ internal sealed class ShadowExchange
                 }
 
                 failed = _abort.IsCancellationRequested ? BackendError.Aborted : outcome.Error;
-                return BackendResult.Failed(failed, outcome.StatusCode, outcome.Bytes);
+                // What was read of the answer (its head's time, the payload so far) is kept, as production's is.
+                return BackendResult.Failed(failed, outcome.StatusCode, outcome.Bytes) with { Facts = outcome.Facts };
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException)

@@ -87,6 +87,36 @@ public sealed class ResponseComparisonTests
     }
 
     [Fact]
+    public async Task A_shadow_cut_mid_body_keeps_its_time_to_first_byte_and_the_body_bytes_it_sent_as_production_does()
+    {
+        // Both answer a head and half the body, then close: the line tells the same of both, the head's time and the
+        // five payload bytes, with no hash of a body that was not read whole.
+        await using var production = LoopbackBackend.Start(HalfAnswerAsync);
+        await using var shadow = LoopbackBackend.Start(HalfAnswerAsync);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint);
+        await RawHttp.SendAsync(proxy.EndPoint, Get);
+        await proxy.StopAsync();
+
+        RequestRecord record = Assert.Single(proxy.Records);
+        using var json = new JsonRequestLine();
+        JsonElement line = JsonDocument.Parse(json.Format(record)).RootElement;
+        foreach (string side in (string[])["production", "shadow"])
+        {
+            Assert.Equal("reset", line.GetProperty(side + "_error").GetString());
+            Assert.Equal(200, line.GetProperty(side + "_status").GetInt32());
+            Assert.Equal(JsonValueKind.Number, line.GetProperty(side + "_ttfb").ValueKind);
+            Assert.Equal(5, line.GetProperty(side + "_body_bytes").GetInt64());
+            Assert.Equal(JsonValueKind.Null, line.GetProperty(side + "_body_hash").ValueKind);
+        }
+    }
+
+    private static async Task HalfAnswerAsync(BackendConnection connection)
+    {
+        await connection.ReadRequestAsync();
+        await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234");
+    }
+
+    [Fact]
     public async Task A_refused_shadow_is_shadow_error()
     {
         await using var production = LoopbackBackend.Start(Response("200 OK", "ok"));
