@@ -105,6 +105,7 @@ public sealed class LimitTests
         // The client sends 8 MiB at once; production reads 32 KiB every 20 ms (under 1.6 MB/s: 64 KiB well within the
         // timeout, every time). The proxy's writes are done as soon as the kernel has buffered the bytes, megabytes
         // before production has read them: production is busy with those for longer than its timeout, not silent.
+        // (2 s: a backend stalled that long on a loaded test host would be silent indeed.)
         const int BodyBytes = 8 * 1024 * 1024;
         const int PieceBytes = 32 * 1024;
         await using var production = LoopbackBackend.Start(async connection =>
@@ -127,7 +128,7 @@ public sealed class LimitTests
         production.KeepsRequests = false;
         await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
-            options => options with { ProductionTimeout = TimeSpan.FromSeconds(1) });
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(2) });
         await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
         var watch = Stopwatch.StartNew();
 
@@ -138,7 +139,7 @@ public sealed class LimitTests
         await sending.WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nread", answer);
-        Assert.True(took > TimeSpan.FromSeconds(2), $"production should have taken longer than its timeout to read the body, took {took}");
+        Assert.True(took > TimeSpan.FromSeconds(3), $"production should have taken longer than its timeout to read the body, took {took}");
     }
 
     [Fact]
@@ -403,12 +404,14 @@ public sealed class LimitTests
         // The shadow reads nothing until the proxy has given the copy up (overflow) and written the line. Closed with a
         // FIN, the copy's unread bytes would wait in the kernel and reach the shadow once it reads again, the whole
         // request seemingly sent and ended: a request acted on after the proxy logged it as failed. A reset ends it.
+        var headArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var ended = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var production = LoopbackBackend.Start(Ok);
         await using var shadow = LoopbackBackend.Start(async connection =>
         {
             await connection.ReadHeadAsync();
+            headArrived.TrySetResult();
             await release.Task.WaitAsync(connection.Stopping);
             try
             {
@@ -422,9 +425,15 @@ public sealed class LimitTests
         });
         await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
             options => options with { MaxShadowBufferBytes = 256 * 1024 });
-        string body = new('b', 16 * 1024 * 1024);
+        const int BodyBytes = 16 * 1024 * 1024;
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
 
-        string response = await RawHttp.SendAsync(proxy.EndPoint, $"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        // The body only once the shadow has the head: an overflow before the copy connected would leave it nothing to see.
+        await client.SendAsync($"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n");
+        await headArrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        Task sending = client.SendAsync(new string('b', BodyBytes));
+        string response = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(30));
+        await sending.WaitAsync(TimeSpan.FromSeconds(10));
         await proxy.WaitForLinesAsync(1, TimeSpan.FromSeconds(30));
         release.SetResult();
 
