@@ -121,6 +121,7 @@ internal sealed class RequestExchange
             }
             finally
             {
+                productionTimer.StillBusy = null;   // set by ForwardAsync: this link's intake
                 if (timedOut)
                 {
                     link.ResetIfUnacknowledged();   // the client has its 504 (or a cut answer): a late delivery would act on it still
@@ -137,21 +138,9 @@ internal sealed class RequestExchange
     {
         // Production is not silent while it answers, nor while it takes the body (a long upload): either restarts its
         // timer, also while it works through body bytes that the kernel buffered after the last write.
+        // (Unset by the caller once this link is done with: not a try/finally here, which would cost an async layer.)
         ProductionIntake? intake = _request.Body == BodyKind.None ? null : new ProductionIntake(link.Socket, productionTimer);
         productionTimer.StillBusy = intake is null ? null : intake.TookMore;
-        try
-        {
-            return await RelayAsync(link, shadow, firstByte, clientTimer, productionTimer, intake).ConfigureAwait(false);
-        }
-        finally
-        {
-            productionTimer.StillBusy = null;
-        }
-    }
-
-    private async Task<(RelayOutcome Outcome, BodyOutcome Body)> RelayAsync(
-        BackendLink link, ShadowExchange? shadow, long firstByte, InactivityTimer clientTimer, InactivityTimer productionTimer, ProductionIntake? intake)
-    {
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
             Progress = intake is null ? productionTimer.Start : intake.AnswerRead,
