@@ -36,11 +36,14 @@ internal sealed class InactivityTimer : IDisposable
     internal InactivityTimer? Next { get; set; }
 
     /// <summary>
-    /// Asked when the timer falls due: true if the peer made progress that only it can tell (production still taking a
-    /// body the kernel buffered), and the timer is to run once more instead of firing. Not asked for a timer cancelled
-    /// outright, nor while a shorter timeout than the timer's own runs (connecting).
+    /// Asked when the timer falls due, with the time (Environment.TickCount64 milliseconds): a later deadline if the
+    /// peer is not silent, only busy where no read or write of the proxy's shows it (production still taking a body
+    /// the kernel buffered); 0 to fire. Not asked for a timer cancelled outright, nor while none is set (connecting).
     /// </summary>
-    public Func<bool>? StillBusy { get; set; }
+    public Func<long, long>? StillBusy { get; set; }
+
+    /// <summary>The timeout that <see cref="Start"/> runs, in whole milliseconds as the deadlines count it.</summary>
+    public long TimeoutMilliseconds => (long)Math.Ceiling(_timeout.TotalMilliseconds);
 
     public void Start() => Restart(_timeout);
 
@@ -84,10 +87,9 @@ internal sealed class InactivityTimer : IDisposable
             return;
         }
 
-        if (StillBusy?.Invoke() == true)
+        long next = StillBusy?.Invoke(now) ?? 0;
+        if (next > now)
         {
-            // The peer is not silent, only busy where no read or write of the proxy's shows it: a full timeout more.
-            long next = now + (long)Math.Ceiling(_timeout.TotalMilliseconds);
             if (Interlocked.CompareExchange(ref _deadline, next, deadline) == deadline)
             {
                 TimeoutSweeper.NoteDeadline(next);

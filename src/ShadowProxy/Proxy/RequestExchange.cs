@@ -140,7 +140,7 @@ internal sealed class RequestExchange
         // timer, also while it works through body bytes that the kernel buffered after the last write.
         // (Unset by the caller once this link is done with: not a try/finally here, which would cost an async layer.)
         ProductionIntake? intake = _request.Body == BodyKind.None ? null : new ProductionIntake(link.Socket, productionTimer);
-        productionTimer.StillBusy = intake is null ? null : intake.TookMore;
+        productionTimer.StillBusy = intake is null ? null : intake.NextDeadline;
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
             Progress = intake is null ? productionTimer.Start : intake.AnswerRead,

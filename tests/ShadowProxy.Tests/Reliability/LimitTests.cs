@@ -189,6 +189,43 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task A_production_silent_after_taking_a_large_upload_whole_gets_504_after_one_timeout_not_two()
+    {
+        // Production lets the buffers fill, then reads the whole body at once and says nothing. The proxy's last write
+        // left megabytes unacknowledged, all taken a moment later: that is progress, but it was at the moment of the
+        // take, not when the timer next looks. Counted from the look, a silent production got 504 up to a whole timeout
+        // late (twice --production-timeout of silence).
+        const int BodyBytes = 8 * 1024 * 1024;
+        var tookAll = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var production = LoopbackBackend.Start(async connection =>
+        {
+            if (await connection.ReadHeadAsync() is not null)
+            {
+                await Task.Delay(300);
+                if (await connection.ReadExactlyAsync(BodyBytes) is not null)
+                {
+                    tookAll.TrySetResult(Stopwatch.GetTimestamp());
+                    await connection.WaitForCloseAsync();
+                }
+            }
+        });
+        production.KeepsRequests = false;
+        await using var shadow = LoopbackBackend.Start(FaultyBackends.ShadowOk);
+        await using var proxy = await TestProxy.StartAsync(production.EndPoint, shadow.EndPoint,
+            options => options with { ProductionTimeout = TimeSpan.FromSeconds(2) });
+        await using var client = await RawConnection.OpenAsync(proxy.EndPoint);
+
+        Task sending = client.SendAsync($"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {BodyBytes}\r\nConnection: close\r\n\r\n" + new string('x', BodyBytes));
+        string answer = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(30));
+        long answered = Stopwatch.GetTimestamp();
+        await sending.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.StartsWith("HTTP/1.1 504 Gateway Timeout\r\n", answer, StringComparison.Ordinal);
+        TimeSpan silent = Stopwatch.GetElapsedTime(await tookAll.Task.WaitAsync(TimeSpan.FromSeconds(10)), answered);
+        Assert.True(silent < TimeSpan.FromSeconds(3), $"504 should come one 2 s timeout after production went silent, came after {silent}");
+    }
+
+    [Fact]
     public async Task Past_the_connection_limit_a_client_gets_a_fast_503_and_a_freed_slot_serves_again()
     {
         await using var backends = new FaultyBackends();
