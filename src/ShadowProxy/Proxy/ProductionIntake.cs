@@ -1,3 +1,4 @@
+using ShadowProxy.Http;
 using ShadowProxy.Transport;
 
 namespace ShadowProxy.Proxy;
@@ -31,6 +32,13 @@ internal sealed class ProductionIntake
         _timer = timer;
         _lookEvery = TimeSpan.FromMilliseconds(Math.Max(timer.TimeoutMilliseconds / LooksPerTimeout, TimeoutSweeper.TickMilliseconds));
     }
+
+    /// <summary>
+    /// Whether the body can reach <see cref="RequestBodyPump.ProgressBytes"/>, the first point at which an intake looks:
+    /// a smaller one would allocate it and its three delegates per request for nothing (a POST of a form, of JSON).
+    /// </summary>
+    public static bool IsUseful(in RequestHead request) =>
+        request.Body == BodyKind.Chunked || (request.Body == BodyKind.ContentLength && request.ContentLength >= RequestBodyPump.ProgressBytes);
 
     /// <summary>The pump wrote another <see cref="RequestBodyPump.ProgressBytes"/>: production's silence counts from here.</summary>
     public void BodyWritten()

@@ -139,7 +139,7 @@ internal sealed class RequestExchange
         // Production is not silent while it answers, nor while it takes the body (a long upload): either restarts its
         // timer, also while it works through body bytes that the kernel buffered after the last write.
         // (Unset by the caller once this link is done with: not a try/finally here, which would cost an async layer.)
-        ProductionIntake? intake = _request.Body == BodyKind.None ? null : new ProductionIntake(link.Socket, productionTimer);
+        ProductionIntake? intake = ProductionIntake.IsUseful(_request) ? new ProductionIntake(link.Socket, productionTimer) : null;
         productionTimer.StillBusy = intake is null ? null : intake.NextDeadline;
         var relay = new ResponseRelay(link.Input, _client, _options.MaxResponseHeadBytes, _time)
         {
