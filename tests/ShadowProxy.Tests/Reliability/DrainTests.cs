@@ -142,7 +142,6 @@ public sealed class DrainTests
         Assert.Equal(["/one", "/two"], proxy.Records.Select(record => record.Url).Order());
     }
 
-    /// <summary>Production that reads one request, says so, and answers it only when released.</summary>
     [Theory]
     [InlineData(30, "30")]
     [InlineData(0.5, "0.5")]
@@ -157,6 +156,7 @@ public sealed class DrainTests
         Assert.Equal($"Stopping: no new connections; waiting up to {shown} s for 1 in flight", Assert.Single(diagnostics.Information));
     }
 
+    /// <summary>Production that reads one request, says so, and answers it only when released.</summary>
     private sealed class HeldProduction : IAsyncDisposable
     {
         private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
