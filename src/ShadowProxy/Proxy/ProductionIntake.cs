@@ -30,7 +30,8 @@ internal sealed class ProductionIntake
     {
         _socket = socket;
         _timer = timer;
-        _lookEvery = TimeSpan.FromMilliseconds(Math.Max(timer.TimeoutMilliseconds / LooksPerTimeout, TimeoutSweeper.TickMilliseconds));
+        long timeout = timer.TimeoutMilliseconds;
+        _lookEvery = TimeSpan.FromMilliseconds(Math.Min(Math.Max(timeout / LooksPerTimeout, TimeoutSweeper.TickMilliseconds), timeout));
     }
 
     /// <summary>
