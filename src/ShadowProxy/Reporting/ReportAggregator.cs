@@ -96,10 +96,11 @@ internal sealed class ReportAggregator
                 break;
         }
 
-        // Bodies count only where the statuses are the same (the json line's diff "body"): a 500 page is not the 200's
-        // as a matter of course, and that line is in the matrix already.
+        // Bodies count only where the statuses are the same and neither side failed (what the json line's diff "body"
+        // says): a 500 page is not the 200's as a matter of course, and that line is in the matrix already; a body
+        // read whole before its side failed (a copy abandoned for an overflow after the answer) is among the failures.
         bool statusesDiffer = entry.ProductionStatus > 0 && entry.ShadowStatus > 0 && entry.ProductionStatus != entry.ShadowStatus;
-        if (entry.BodyMatch is { } match && !statusesDiffer)
+        if (entry.BodyMatch is { } match && !statusesDiffer && !entry.SideFailed)
         {
             BodyCompared++;
             if (!match)

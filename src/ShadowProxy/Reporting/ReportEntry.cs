@@ -23,8 +23,14 @@ internal ref struct ReportEntry
     /// <summary>Shadow minus production.</summary>
     public long? DeltaMilliseconds;
 
-    /// <summary>From json <c>body_match</c>, or <c>diff</c> "body" (false) / "same" (true); null when the line does not say.</summary>
+    /// <summary>From json <c>body_match</c> (null included), else <c>diff</c> "body" (false) / "same" (true); null when the line does not say.</summary>
     public bool? BodyMatch;
+
+    /// <summary>
+    /// A side failed (json <c>diff</c> "production_error" or "shadow_error"): its body, even if read whole before the
+    /// failure, is not compared.
+    /// </summary>
+    public bool SideFailed;
 
     /// <summary>The shadow got no copy on purpose (json <c>shadow_skipped</c>, or <c>diff</c> "skipped").</summary>
     public bool ShadowSkipped;

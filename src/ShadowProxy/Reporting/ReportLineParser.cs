@@ -70,6 +70,8 @@ internal static class ReportLineParser
         entry = default;
         entry.IsJson = true;
         bool hasUrl = false;
+        bool bodyMatchGiven = false;   // body_match, when the line has it, says more than the diff word (null: not compared)
+        bool? bodyMatchOfDiff = null;
         var reader = new Utf8JsonReader(line);
         try
         {
@@ -115,7 +117,8 @@ internal static class ReportLineParser
                 {
                     reader.Read();
                     valid = reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null;
-                    entry.BodyMatch = reader.TokenType == JsonTokenType.Null ? entry.BodyMatch : reader.TokenType == JsonTokenType.True;
+                    bodyMatchGiven = true;
+                    entry.BodyMatch = reader.TokenType == JsonTokenType.Null ? null : reader.TokenType == JsonTokenType.True;
                 }
                 else if (reader.ValueTextEquals("diff"u8))
                 {
@@ -123,7 +126,7 @@ internal static class ReportLineParser
                     valid = reader.TokenType is JsonTokenType.String or JsonTokenType.Null;
                     if (reader.TokenType == JsonTokenType.String)
                     {
-                        ReadDiff(ref reader, ref entry.BodyMatch, ref entry.ShadowSkipped);
+                        ReadDiff(ref reader, ref bodyMatchOfDiff, ref entry.SideFailed, ref entry.ShadowSkipped);
                     }
                 }
                 else if (reader.ValueTextEquals("shadow_skipped"u8))
@@ -156,20 +159,29 @@ internal static class ReportLineParser
             return false;
         }
 
+        if (!bodyMatchGiven)
+        {
+            entry.BodyMatch = bodyMatchOfDiff;
+        }
+
         entry.DeltaMilliseconds ??= entry.ShadowMilliseconds - entry.ProductionMilliseconds;
         return hasUrl;
     }
 
-    /// <summary>The diff words that say something about bodies or skips; "status" and "shadow_error" say neither.</summary>
-    private static void ReadDiff(ref Utf8JsonReader reader, ref bool? bodyMatch, ref bool shadowSkipped)
+    /// <summary>The diff words that say something about bodies, failures or skips; "status" says none of these.</summary>
+    private static void ReadDiff(ref Utf8JsonReader reader, ref bool? bodyMatch, ref bool sideFailed, ref bool shadowSkipped)
     {
         if (reader.ValueTextEquals("body"u8))
         {
-            bodyMatch ??= false;
+            bodyMatch = false;
         }
         else if (reader.ValueTextEquals("same"u8))
         {
-            bodyMatch ??= true;
+            bodyMatch = true;
+        }
+        else if (reader.ValueTextEquals("shadow_error"u8) || reader.ValueTextEquals("production_error"u8))
+        {
+            sideFailed = true;
         }
         else if (reader.ValueTextEquals("skipped"u8))
         {

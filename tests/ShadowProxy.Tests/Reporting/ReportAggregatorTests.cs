@@ -71,6 +71,21 @@ public class ReportAggregatorTests
     }
 
     [Fact]
+    public void A_body_of_a_failed_side_or_one_the_line_says_was_not_compared_is_not_counted()
+    {
+        // A shadow that answered whole and was then given up (an overflow of the client's body) keeps what it read, so
+        // its line can carry body_match false with diff "shadow_error"; and body_match null with diff "same" says the
+        // statuses matched but the bodies were not compared (not read whole). Neither is a compared body.
+        ReportSummary summary = Summarise(
+            """{"url":"/upload","production_status":200,"shadow_status":200,"status_match":true,"body_match":false,"diff":"shadow_error","shadow_error":"overflow"}""",
+            """{"url":"/big","production_status":200,"shadow_status":200,"status_match":true,"body_match":null,"diff":"same"}""",
+            """{"url":"/cart","production_status":200,"shadow_status":200,"status_match":true,"body_match":false,"diff":"body"}""");
+
+        Assert.Equal((1L, 1L), (summary.Aggregate.BodyCompared, summary.Aggregate.BodyMismatches));
+        Assert.Equal([new PathCount("/cart", 1)], summary.TopBodyMismatches);
+    }
+
+    [Fact]
     public void Percentiles_of_known_times_and_the_slower_paths_by_median_delta()
     {
         var lines = new List<string>();
