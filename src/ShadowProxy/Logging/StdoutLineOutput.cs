@@ -4,16 +4,27 @@ namespace ShadowProxy.Logging;
 
 /// <summary>
 /// The request lines on stdout, in writes of whole lines of at most <see cref="StandardStreams.AtomicWriteBytes"/>, so
-/// that with `2&gt;&amp;1` on a pipe no diagnostic lands inside a line. A stdout that fails (its reader closed the pipe)
-/// is reported once and written no more.
+/// that with `2&gt;&amp;1` on a pipe no diagnostic lands inside a line. A stdout that is gone (its reader closed the
+/// pipe) is reported once and written no more. One that fails for a while (`&gt;&gt; FILE` on a full disk: ENOSPC,
+/// EDQUOT, EIO, EFBIG) loses the lines of the failed writes and gets the next ones again: the first failure is said at
+/// once, later ones at most once per <see cref="LogFileFailureReporter.RepeatInterval"/>, with their count.
 /// </summary>
 internal sealed partial class StdoutLineOutput(Stream output, ILogger diagnostics, int capacity) : LineOutput("stdout", capacity)
 {
-    private bool _failed;
+    // errno values (Linux) that a file on a disk gives while it is full or failing, and that may pass.
+    private const int NoSpace = 28;        // ENOSPC
+    private const int QuotaExceeded = 122; // EDQUOT
+    private const int InputOutput = 5;     // EIO
+    private const int FileTooLarge = 27;   // EFBIG
+
+    private bool _gone;
+    private bool _failing;
+    private long _lastReport;
+    private long _failuresSinceReport;
 
     protected override async ValueTask WriteAsync(LineBatch batch)
     {
-        if (_failed)
+        if (_gone)
         {
             return;
         }
@@ -36,15 +47,55 @@ internal sealed partial class StdoutLineOutput(Stream output, ILogger diagnostic
             }
 
             await output.FlushAsync().ConfigureAwait(false);
+            if (_failing)
+            {
+                _failing = false;
+                StdoutRecovered(diagnostics, _failuresSinceReport);
+                _failuresSinceReport = 0;
+            }
+        }
+        catch (IOException ex) when (ex.HResult is NoSpace or QuotaExceeded or InputOutput or FileTooLarge)
+        {
+            ReportPassingFailure(ex);
         }
         catch (IOException ex)
         {
             // Nothing more can go there; --log-file, an output of its own, still gets every line.
-            _failed = true;
+            _gone = true;
             StdoutFailed(diagnostics, ex);
+        }
+    }
+
+    private void ReportPassingFailure(IOException failure)
+    {
+        long now = Environment.TickCount64;
+        if (!_failing)
+        {
+            _failing = true;
+            _failuresSinceReport = 0;
+            _lastReport = now;
+            StdoutFailing(diagnostics, failure.Message);
+            return;
+        }
+
+        _failuresSinceReport++;
+        if (now - _lastReport >= (long)LogFileFailureReporter.RepeatInterval.TotalMilliseconds)
+        {
+            _lastReport = now;
+            StdoutStillFailing(diagnostics, _failuresSinceReport, failure.Message);
+            _failuresSinceReport = 0;
         }
     }
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Writing request lines to stdout failed; no more lines will be written there")]
     private static partial void StdoutFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Error, Message = "Writing request lines to stdout failed: {Problem}; their lines are lost, and the next ones are tried again")]
+    private static partial void StdoutFailing(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Error, Message = "Writing request lines to stdout failed {Failures} more times since the last report, the latest: {Problem}")]
+    private static partial void StdoutStillFailing(ILogger logger, long failures, string problem);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Warning, Message = "Writing request lines to stdout works again ({Failures} more failed writes since the last report)")]
+    private static partial void StdoutRecovered(ILogger logger, long failures);
 }

@@ -73,6 +73,50 @@ public sealed class LineWriterDropTests
         Assert.Single(diagnostics.Errors);
     }
 
+    [Fact]
+    public async Task A_stdout_on_a_full_disk_loses_the_lines_it_could_not_take_and_gets_the_next_ones_once_it_can()
+    {
+        // `>> requests.log` on a /var/log that filled for a moment: stdout gave up for good at the first ENOSPC.
+        var stdout = new FullDiskStream();
+        var diagnostics = new RecordingLogger();
+        var writer = new RequestLineWriter(stdout, LineFormat.Text, logFile: null, diagnostics);
+        var record = new RequestRecord(
+            DateTimeOffset.UnixEpoch, "GET", "/x", new BackendResult(200, TimeSpan.FromMilliseconds(5), 10, BackendError.None), default);
+
+        writer.Write(record);
+        Assert.True(SpinWait.SpinUntil(() => writer.Stdout.Written == 1, TimeSpan.FromSeconds(10)), "the first batch was tried");
+        writer.Write(record);
+        Assert.True(SpinWait.SpinUntil(() => writer.Stdout.Written == 2, TimeSpan.FromSeconds(10)), "the second batch was tried");
+        stdout.Free();
+        writer.Write(record);
+        await writer.DisposeAsync();
+
+        Assert.Equal(1, stdout.Lines);   // the two failed writes' lines are lost; the one after the space came back is not
+        Assert.Equal(["Writing request lines to stdout failed: No space left on device; their lines are lost, and the next ones are tried again"], diagnostics.Errors);
+        Assert.Equal(["Writing request lines to stdout works again (1 more failed writes since the last report)"], diagnostics.Warnings);
+    }
+
+    /// <summary>stdout appending to a file on a full disk: writes fail with ENOSPC, as DescriptorStream says it, until freed.</summary>
+    private sealed class FullDiskStream : MemoryStream
+    {
+        private volatile bool _freed;
+
+        public int Lines { get; private set; }
+
+        public void Free() => _freed = true;
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (!_freed)
+            {
+                return ValueTask.FromException(new IOException("No space left on device", 28));
+            }
+
+            Lines += buffer.Span.Count((byte)'\n');
+            return base.WriteAsync(buffer, cancellationToken);
+        }
+    }
+
     /// <summary>stdout whose reader has gone away: every write fails, as with EPIPE.</summary>
     private sealed class BrokenPipeStream : MemoryStream
     {
