@@ -8,19 +8,15 @@ namespace ShadowProxy.Logging;
 /// <summary>
 /// Says on stderr that the request lines could not be written to --log-file: a file the sink cannot open (at its first
 /// line, or at the day's roll), a write or a flush that fails (a full disk). Start-up checks the file once; after
-/// that the sink tells its failures only to this listener, and tells one per line for as long as they last. So the
-/// first failure is said at once, and then at most one line per <see cref="RepeatInterval"/>, counting the
-/// failures in between: a lasting problem stays in view without a line per request.
+/// that the sink tells its failures only to this listener, and tells one per line for as long as they last; they are
+/// said at the pace of <see cref="FailureReportPace"/>.
 /// </summary>
 internal sealed partial class LogFileFailureReporter(string logFile, ILogger diagnostics, TimeProvider time) : ILoggingFailureListener
 {
-    public static readonly TimeSpan RepeatInterval = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan RepeatInterval = FailureReportPace.Interval;
 
     private readonly string _logFile = OneLine.Quote(logFile);
-    private readonly Lock _gate = new();
-    private long _lastReport;
-    private bool _reported;
-    private long _unreported;
+    private readonly FailureReportPace _pace = new(time);
 
     public void OnLoggingFailed(object sender, LoggingFailureKind kind, string message, IReadOnlyCollection<LogEvent>? events, Exception? exception)
     {
@@ -30,20 +26,9 @@ internal sealed partial class LogFileFailureReporter(string logFile, ILogger dia
             return;
         }
 
-        long unreported;
-        lock (_gate)
+        if (!_pace.TryReport(out long unreported))
         {
-            long now = time.GetTimestamp();
-            if (_reported && time.GetElapsedTime(_lastReport, now) < RepeatInterval)
-            {
-                _unreported++;
-                return;
-            }
-
-            _reported = true;
-            _lastReport = now;
-            unreported = _unreported;
-            _unreported = 0;
+            return;
         }
 
         string problem = OneLine.Text(exception?.Message ?? Diagnose(message));

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using ShadowProxy.Hosting;
 
 namespace ShadowProxy.Logging;
 
@@ -6,8 +7,8 @@ namespace ShadowProxy.Logging;
 /// The request lines on stdout, in writes of whole lines of at most <see cref="StandardStreams.AtomicWriteBytes"/>, so
 /// that with `2&gt;&amp;1` on a pipe no diagnostic lands inside a line. A stdout that is gone (its reader closed the
 /// pipe) is reported once and written no more. One that fails for a while (`&gt;&gt; FILE` on a full disk: ENOSPC,
-/// EDQUOT, EIO, EFBIG) loses the lines of the failed writes and gets the next ones again: the first failure is said at
-/// once, later ones at most once per <see cref="LogFileFailureReporter.RepeatInterval"/>, with their count.
+/// EDQUOT, EIO, EFBIG) loses the lines of the failed writes and gets the next ones again; its failures are said at the
+/// pace of <see cref="FailureReportPace"/>, as --log-file's are.
 /// </summary>
 internal sealed partial class StdoutLineOutput(Stream output, ILogger diagnostics, int capacity) : LineOutput("stdout", capacity)
 {
@@ -17,10 +18,9 @@ internal sealed partial class StdoutLineOutput(Stream output, ILogger diagnostic
     private const int InputOutput = 5;     // EIO
     private const int FileTooLarge = 27;   // EFBIG
 
+    private readonly FailureReportPace _pace = new(TimeProvider.System);
     private bool _gone;
     private bool _failing;
-    private long _lastReport;
-    private long _failuresSinceReport;
 
     protected override async ValueTask WriteAsync(LineBatch batch)
     {
@@ -50,40 +50,30 @@ internal sealed partial class StdoutLineOutput(Stream output, ILogger diagnostic
             if (_failing)
             {
                 _failing = false;
-                StdoutRecovered(diagnostics, _failuresSinceReport);
-                _failuresSinceReport = 0;
+                StdoutRecovered(diagnostics, _pace.Reset());
             }
         }
         catch (IOException ex) when (ex.HResult is NoSpace or QuotaExceeded or InputOutput or FileTooLarge)
         {
-            ReportPassingFailure(ex);
+            _failing = true;
+            if (_pace.TryReport(out long unreported))
+            {
+                string problem = OneLine.Text(ex.Message);
+                if (unreported == 0)
+                {
+                    StdoutFailing(diagnostics, problem);
+                }
+                else
+                {
+                    StdoutStillFailing(diagnostics, unreported + 1, problem);
+                }
+            }
         }
         catch (IOException ex)
         {
             // Nothing more can go there; --log-file, an output of its own, still gets every line.
             _gone = true;
             StdoutFailed(diagnostics, ex);
-        }
-    }
-
-    private void ReportPassingFailure(IOException failure)
-    {
-        long now = Environment.TickCount64;
-        if (!_failing)
-        {
-            _failing = true;
-            _failuresSinceReport = 0;
-            _lastReport = now;
-            StdoutFailing(diagnostics, failure.Message);
-            return;
-        }
-
-        _failuresSinceReport++;
-        if (now - _lastReport >= (long)LogFileFailureReporter.RepeatInterval.TotalMilliseconds)
-        {
-            _lastReport = now;
-            StdoutStillFailing(diagnostics, _failuresSinceReport, failure.Message);
-            _failuresSinceReport = 0;
         }
     }
 
