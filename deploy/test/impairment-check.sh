@@ -405,18 +405,22 @@ shadow_case "SYN blackhole" "timeoutx40" "$base_small" 40 /small
 if [[ $(field 7) == - ]]; then pass "shadow SYN blackhole: no shadow time"; else fail "shadow SYN blackhole: no shadow time" "$summary"; fi
 shadow_case "SYN blackhole, 20 at once" "timeoutx200" "$base_par" 200 /par 0 20
 unimpair "$shadow"
+check_no_orphans() {   # check_no_orphans WHAT: no connection the proxy gave up on is left in FIN-WAIT-1
+    local orphans
+    orphans=$(in_box ss -tanH state fin-wait-1 | wc -l)
+    if ((orphans == 0)); then
+        pass "$1: no closed connection left behind in FIN-WAIT-1"
+    else
+        fail "$1: no closed connection left behind in FIN-WAIT-1" "$orphans in FIN-WAIT-1"
+    fi
+}
 impair "$shadow" silent
 shadow_case "silent once connected" "timeoutx40" "$base_small" 40 /small
 shadow_case "silent, kept alive" "timeoutx40" "$base_keep" 40 /keep 0 1 keep
 shadow_case "silent, 2 MB uploads" "timeoutx10|overflowx10|overflowx[0-9]+,timeoutx[0-9]+" "$base_up" 10 /up 2000000
 # The copies given up on are reset, not closed behind their unacknowledged bytes: no orphan stays in the kernel,
 # resending them to the silent shadow for minutes (there were 90 here, one per copy, for about 100 s).
-orphans=$(in_box ss -tanH state fin-wait-1 | wc -l)
-if ((orphans == 0)); then
-    pass "shadow silent: no closed connection left behind in FIN-WAIT-1"
-else
-    fail "shadow silent: no closed connection left behind in FIN-WAIT-1" "$orphans in FIN-WAIT-1"
-fi
+check_no_orphans "shadow silent"
 unimpair "$shadow"
 impair "$shadow" syn-reset
 shadow_case "refused" "refusedx40" "$base_small" 40 /small
@@ -443,12 +447,7 @@ prod_case "SYN blackhole" "504x10" "timeoutx10" $connect_timeout $((connect_time
 unimpair "$prod"
 impair "$prod" silent
 prod_case "silent once connected" "504x10" "timeoutx10" $production_timeout $((production_timeout + 1)) 10 /small
-orphans=$(in_box ss -tanH state fin-wait-1 | wc -l)
-if ((orphans == 0)); then
-    pass "production silent: no closed connection left behind in FIN-WAIT-1"
-else
-    fail "production silent: no closed connection left behind in FIN-WAIT-1" "$orphans in FIN-WAIT-1"
-fi
+check_no_orphans "production silent"
 unimpair "$prod"
 impair "$prod" syn-reset
 prod_case "refused" "502x10" "refusedx10" 0 0.5 10 /small
