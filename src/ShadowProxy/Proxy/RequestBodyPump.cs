@@ -19,7 +19,6 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
     /// </summary>
     internal const int ProgressBytes = 64 * 1024;
 
-    private volatile bool _lastBytesHandedOver;
     private long _sinceProgress;
     private long _unreadLength;
 
@@ -30,18 +29,17 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
     /// The body's last bytes have been read from the client and handed to production. Once production answers, this
     /// tells a complete request apart from an early answer, without waiting for the write's continuation to run.
     /// </summary>
-    public bool LastBytesHandedOver => _lastBytesHandedOver;
+    public bool LastBytesHandedOver => UnreadLength == 0;
 
     /// <summary>
     /// Body bytes not taken from the client, still on their way once production has answered early: the rest of a
     /// Content-Length; <see cref="long.MaxValue"/> for a chunked body not read to its end, whose end is unknown.
     /// </summary>
-    public long UnreadLength => _unreadLength;
+    public long UnreadLength => Volatile.Read(ref _unreadLength);
 
     public async Task<BodyOutcome> PumpAsync(RequestHead head, CancellationToken cancellationToken)
     {
-        _lastBytesHandedOver = head.Body is not (BodyKind.ContentLength or BodyKind.Chunked);
-        _unreadLength = UnreadLengthOf(head);
+        Volatile.Write(ref _unreadLength, UnreadLengthOf(head));
         try
         {
             return head.Body switch
@@ -76,8 +74,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
             ReadResult result = await ReadClientAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> body = result.Buffer.Length > remaining ? result.Buffer.Slice(0, remaining) : result.Buffer;
             remaining -= body.Length;
-            _unreadLength = remaining;
-            _lastBytesHandedOver = remaining == 0;
+            Volatile.Write(ref _unreadLength, remaining);
             if (!await ForwardAsync(body, cancellationToken).ConfigureAwait(false))
             {
                 return BodyOutcome.ProductionClosed;
@@ -105,8 +102,7 @@ internal sealed class RequestBodyPump(PipeReader client, Stream production, Shad
                 return BodyOutcome.Malformed;
             }
 
-            _lastBytesHandedOver = scanner.IsComplete;
-            _unreadLength = scanner.IsComplete ? 0 : long.MaxValue;
+            Volatile.Write(ref _unreadLength, scanner.IsComplete ? 0 : long.MaxValue);
             if (!await ForwardAsync(result.Buffer.Slice(0, consumed), cancellationToken).ConfigureAwait(false))
             {
                 return BodyOutcome.ProductionClosed;
